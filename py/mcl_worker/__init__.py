@@ -1,0 +1,3 @@
+"""PyTorch worker of the MCL bridge."""
+
+__version__ = "0.1.0"

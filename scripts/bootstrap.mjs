@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// One idempotent setup from a fresh clone: npm packages, a Python venv with torch, the worker.
+// Plain JavaScript with no dependencies, because it runs before anything is installed.
+// Each step is skipped when a stamp says its inputs are unchanged, so a warm run takes seconds.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const venv = join(root, ".venv");
+const venvPython = join(venv, "bin", "python");
+// torch first and pinned: the local CPU build; a looser spec would pull gigabytes of CUDA wheels.
+const torchSpec = process.env.MCL_TORCH_SPEC ?? "torch==2.13.0";
+const basePython = process.env.MCL_PYTHON ?? "python3";
+
+function run(cmd, args, opts = {}) {
+  const started = Date.now();
+  console.log(`[bootstrap] ${cmd} ${args.join(" ")}`);
+  const result = spawnSync(cmd, args, { cwd: root, stdio: "inherit", ...opts });
+  if (result.error) throw new Error(`[bootstrap] could not run ${cmd}: ${result.error.message}`);
+  if (result.status !== 0) {
+    throw new Error(`[bootstrap] '${cmd} ${args.join(" ")}' exited with ${result.status}`);
+  }
+  console.log(`[bootstrap]   done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+function succeeds(cmd, args) {
+  const result = spawnSync(cmd, args, { cwd: root, stdio: "ignore" });
+  return !result.error && result.status === 0;
+}
+
+function digest(...files) {
+  const hash = createHash("sha256");
+  for (const file of files) {
+    const path = join(root, file);
+    hash.update(file);
+    hash.update(existsSync(path) ? readFileSync(path) : "<absent>");
+  }
+  return hash.digest("hex");
+}
+
+function stampMatches(path, value) {
+  return existsSync(path) && readFileSync(path, "utf8") === value;
+}
+
+function npmPackages() {
+  const stamp = join(root, "node_modules", ".mcl-bootstrap");
+  const inputs = digest("package.json", "package-lock.json");
+  if (stampMatches(stamp, inputs)) return;
+  // `npm install` rather than `npm ci`: it honours the lockfile too, and npm 11's `ci` rejects
+  // lockfiles that omit other platforms' optional binaries.
+  run("npm", ["install", "--no-audit", "--no-fund"]);
+  writeFileSync(stamp, digest("package.json", "package-lock.json"));
+}
+
+function pythonWorker() {
+  if (!existsSync(venvPython)) run(basePython, ["-m", "venv", venv]);
+  const stamp = join(venv, ".mcl-bootstrap");
+  const inputs = `${torchSpec}\n${digest("pyproject.toml")}`;
+  if (stampMatches(stamp, inputs) && succeeds(venvPython, ["-c", "import torch, mcl_worker"])) return;
+  if (!succeeds(venvPython, ["-c", "import torch"])) {
+    run(venvPython, ["-m", "pip", "install", "--quiet", torchSpec]);
+  }
+  run(venvPython, ["-m", "pip", "install", "--quiet", "-e", ".[test]"]);
+  writeFileSync(stamp, inputs);
+}
+
+try {
+  npmPackages();
+  pythonWorker();
+} catch (error) {
+  console.error(error instanceof Error ? error.message : String(error));
+  process.exit(1);
+}
