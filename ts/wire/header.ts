@@ -1,0 +1,76 @@
+import { describe } from "./describe.js";
+import { WireError } from "./errors.js";
+
+export const MESSAGE_KINDS = ["request", "cancel", "progress", "result", "error", "heartbeat"] as const;
+
+/** "request" | "cancel" | "progress" | "result" | "error" | "heartbeat". */
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+
+/** Frame 1 of every message. `type` is "" on heartbeat and cancel. */
+export interface Header {
+  readonly v: number;
+  readonly id: number;
+  readonly kind: MessageKind;
+  readonly type: string;
+}
+
+export const PROTOCOL_VERSION = 1;
+export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
+
+/** 0 is reserved for errors about a message whose id could not be read. */
+export const MAX_REQUEST_ID = 0xffff_ffff;
+
+const HEADER_KEYS = ["v", "id", "kind", "type"] as const;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A bigint within the safe-integer range as a number (a sender may use a wider msgpack form than needed). */
+export function safeNumber(value: bigint): number | bigint;
+export function safeNumber(value: unknown): unknown;
+export function safeNumber(value: unknown): unknown {
+  return typeof value === "bigint" && value >= -MAX_SAFE && value <= MAX_SAFE ? Number(value) : value;
+}
+
+export function isMessageKind(value: unknown): value is MessageKind {
+  return typeof value === "string" && (MESSAGE_KINDS as readonly string[]).includes(value);
+}
+
+/**
+ * Checks a decoded header map field by field. The header layout never changes between versions,
+ * so fields are checked before the version: an UNSUPPORTED_VERSION error still carries the header.
+ */
+export function checkHeader(fields: ReadonlyMap<unknown, unknown>): Header {
+  for (const key of fields.keys()) {
+    if (!(HEADER_KEYS as readonly unknown[]).includes(key)) {
+      throw new WireError("MALFORMED", `header: unexpected field ${JSON.stringify(String(key))}; a header holds v, id, kind, type`);
+    }
+  }
+  const v = safeNumber(fields.get("v"));
+  const id = safeNumber(fields.get("id"));
+  const kind = fields.get("kind");
+  const type = fields.get("type");
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
+    throw new WireError("MALFORMED", `header.v: expected a protocol version (an integer >= 1), got ${describe(v)}`);
+  }
+  if (typeof id !== "number" || !Number.isInteger(id) || id < 0 || id > MAX_REQUEST_ID) {
+    throw new WireError("MALFORMED", `header.id: expected an integer in [0, ${MAX_REQUEST_ID}], got ${describe(id)}`);
+  }
+  if (!isMessageKind(kind)) {
+    throw new WireError("MALFORMED", `header.kind: expected one of ${MESSAGE_KINDS.join(", ")}, got ${describe(kind)}`);
+  }
+  if (typeof type !== "string") {
+    throw new WireError("MALFORMED", `header.type: expected a string, got ${describe(type)}`);
+  }
+  const header: Header = { v, id, kind, type };
+  if (!SUPPORTED_VERSIONS.includes(v)) {
+    throw new WireError(
+      "UNSUPPORTED_VERSION",
+      `protocol version ${v} is not supported; this side speaks ${SUPPORTED_VERSIONS.join(", ")}`,
+      { header, details: { version: v, supported: [...SUPPORTED_VERSIONS] } },
+    );
+  }
+  if ((kind === "heartbeat" || kind === "cancel") && type !== "") {
+    throw new WireError("MALFORMED", `header.type: a ${kind} has type "", got ${JSON.stringify(type)}`, { header });
+  }
+  return header;
+}

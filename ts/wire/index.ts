@@ -1,0 +1,33 @@
+export { DTYPES, type DType, type TensorData, type TypedArrayOf, isDType, itemsize } from "./dtype.js";
+export { type Tensor, isTensor, numel, tensor } from "./tensor.js";
+export {
+  CLIENT_ERROR_CODES,
+  ERROR_CODES,
+  type ErrorCode,
+  WireError,
+  type WireErrorCode,
+  type WireErrorOptions,
+  isErrorCode,
+} from "./errors.js";
+export {
+  type Header,
+  MAX_REQUEST_ID,
+  MESSAGE_KINDS,
+  type MessageKind,
+  PROTOCOL_VERSION,
+  SUPPORTED_VERSIONS,
+  checkHeader,
+  isMessageKind,
+} from "./header.js";
+export {
+  type Body,
+  type BodyValue,
+  type DecodeOptions,
+  type EncodeOptions,
+  FIXED_FRAMES,
+  type WireMessage,
+  decodeMessage,
+  encodeMessage,
+} from "./codec.js";
+export { SIGNATURE_BYTES, loadKeyFile, sign, verify } from "./signing.js";
+export * from "./schemas.js";
