@@ -1,0 +1,197 @@
+/**
+ * Config errors and the formatter that turns zod issues into one readable line each:
+ *   stages: expected an integer >= 1, got 0
+ *   stagse: unknown key; did you mean "stages"?
+ */
+
+import type { z } from "zod";
+
+export type ConfigErrorCode =
+  /** The config parsed but violates the schema; `issues` holds one line per problem. */
+  | "INVALID_CONFIG"
+  /** The config file is not valid JSON; the message gives line and column. */
+  | "CONFIG_SYNTAX"
+  /** The config file cannot be read. */
+  | "CONFIG_UNREADABLE";
+
+export class ConfigError extends Error {
+  readonly code: ConfigErrorCode;
+  /** One line per problem, `path: what is wrong`. */
+  readonly issues: readonly string[];
+
+  constructor(code: ConfigErrorCode, message: string, issues: readonly string[] = [], options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.issues = issues;
+    this.name = "ConfigError";
+  }
+}
+
+type Issue = z.core.$ZodIssue;
+type Schema = z.core.$ZodType;
+
+/** One line per problem; `root` (the schema that was parsed) sharpens the wording. */
+export function formatIssues(issues: readonly Issue[], root?: Schema): string[] {
+  return issues.flatMap((issue) => formatIssue(issue, root));
+}
+
+/** `["integration", "stages", 2]` → `integration.stages[2]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let text = "";
+  for (const part of path) {
+    if (typeof part === "number") text += `[${part}]`;
+    else text += text === "" ? String(part) : `.${String(part)}`;
+  }
+  return text === "" ? "(config)" : text;
+}
+
+function formatIssue(issue: Issue, root: Schema | undefined): string[] {
+  const where = formatPath(issue.path);
+  const got = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
+  switch (issue.code) {
+    case "invalid_type": {
+      const integer = issue.expected === "number" && root !== undefined && isIntegerAt(root, issue.path);
+      const expected = typePhrase(integer ? "int" : issue.expected);
+      if (issue.input === undefined) return [`${where}: required, expected ${expected}`];
+      return [`${where}: expected ${expected}${got}`];
+    }
+    case "too_small":
+    case "too_big": {
+      const small = issue.code === "too_small";
+      const bound = small ? issue.minimum : issue.maximum;
+      if (issue.origin === "number") {
+        const kind = root !== undefined && isIntegerAt(root, issue.path) ? "an integer" : "a number";
+        const op = small ? (issue.inclusive ? ">=" : ">") : issue.inclusive ? "<=" : "<";
+        return [`${where}: expected ${kind} ${op} ${bound}${got}`];
+      }
+      const unit = issue.origin === "string" ? "characters" : "entries";
+      const length = Array.isArray(issue.input) || typeof issue.input === "string" ? `, got ${issue.input.length}` : "";
+      return [`${where}: expected at ${small ? "least" : "most"} ${bound} ${unit}${length}`];
+    }
+    case "invalid_value":
+      return [`${where}: expected ${issue.values.length === 1 ? "" : "one of "}${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got}`];
+    case "unrecognized_keys": {
+      const known = root === undefined ? [] : knownKeysAt(root, issue.path);
+      return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key${suggestion(key, known)}`);
+    }
+    case "custom":
+      return [`${where}: ${issue.message}`];
+    default:
+      return [`${where}: ${issue.message}${issue.message.includes(", got ") ? "" : got}`];
+  }
+}
+
+function typePhrase(expected: string): string {
+  const phrases: Record<string, string> = {
+    int: "an integer",
+    number: "a number",
+    string: "a string",
+    boolean: "true or false",
+    array: "an array",
+    tuple: "an array",
+    object: "an object",
+  };
+  return phrases[expected] ?? expected;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  if (Array.isArray(value)) return value.length <= 8 ? JSON.stringify(value) : `an array of ${value.length}`;
+  if (typeof value === "object" && value !== null) return "an object";
+  return String(value);
+}
+
+function suggestion(key: string, known: readonly string[]): string {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3))) return `; did you mean "${best}"?`;
+  return known.length > 0 ? `; expected one of ${known.join(", ")}` : "";
+}
+
+/** Levenshtein distance with transpositions counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+// --- a small walk over zod's schema definitions, to name known keys and integer fields ---
+
+interface Definition {
+  readonly type: string;
+  readonly format?: string;
+  readonly shape?: Record<string, Schema>;
+  readonly element?: Schema;
+  readonly items?: readonly Schema[];
+  readonly options?: readonly Schema[];
+  readonly innerType?: Schema;
+  readonly in?: Schema;
+}
+
+function definition(schema: Schema): Definition {
+  return schema._zod.def as unknown as Definition;
+}
+
+/** Strips wrappers (default, optional, …) down to the schema that validates. */
+function unwrap(schema: Schema): Schema {
+  let current = schema;
+  for (;;) {
+    const def = definition(current);
+    const inner = def.innerType ?? (def.type === "pipe" ? def.in : undefined);
+    if (inner === undefined) return current;
+    current = inner;
+  }
+}
+
+/** Every schema the value at `path` may be validated by (several under a union). */
+function schemasAt(root: Schema, path: readonly PropertyKey[]): Schema[] {
+  let current = [unwrap(root)];
+  for (const key of path) {
+    const next: Schema[] = [];
+    for (const schema of current.flatMap(expandUnion)) {
+      const def = definition(schema);
+      const child =
+        def.type === "object" && typeof key === "string"
+          ? def.shape?.[key]
+          : def.type === "array" && typeof key === "number"
+            ? def.element
+            : def.type === "tuple" && typeof key === "number"
+              ? def.items?.[key]
+              : undefined;
+      if (child !== undefined) next.push(unwrap(child));
+    }
+    current = next;
+  }
+  return current.flatMap(expandUnion);
+}
+
+function expandUnion(schema: Schema): Schema[] {
+  const def = definition(schema);
+  return def.type === "union" ? (def.options ?? []).map(unwrap).flatMap(expandUnion) : [schema];
+}
+
+function isIntegerAt(root: Schema, path: readonly PropertyKey[]): boolean {
+  return schemasAt(root, path).some((s) => {
+    const def = definition(s);
+    return def.type === "number" && def.format !== undefined && /int/.test(def.format);
+  });
+}
+
+function knownKeysAt(root: Schema, path: readonly PropertyKey[]): string[] {
+  return schemasAt(root, path).flatMap((s) => Object.keys(definition(s).shape ?? {}));
+}

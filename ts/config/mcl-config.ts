@@ -1,0 +1,193 @@
+/**
+ * The run config a user writes (as JSON for `mcl run config.json`, or as an object for
+ * `Mcl.start`). Every field is documented with `.describe()`, every default is explicit, and
+ * every object is strict, so a misspelt key is an error that names it.
+ *
+ * Per-stage values (`clusters`, `epochsPerStage`) take one number for every stage or an array;
+ * `stageSchedule` in the control plane expands them.
+ */
+
+import { z } from "zod";
+import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
+
+export const ENCODERS = ["small-cnn", "resnet18", "resnet50", "vit-tiny", "vit-small", "vit-base"] as const;
+export const STAGE_INITS = ["scratch", "pretrained", "previous"] as const;
+export const SAMPLING_POLICIES = ["uniform", "mcl"] as const;
+export const SMALL_GROUP_POLICIES = ["drop", "merge-to-parent", "shrink"] as const;
+export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
+export const OPTIMIZERS = ["adamw", "adam", "sgd"] as const;
+
+const probability = z.number().min(0).max(1);
+/** A Python plugin named as python:<module>:<attr>. */
+const PLUGIN = /^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$/;
+
+const samplingSchema = z
+  .strictObject({
+    policy: z
+      .enum(SAMPLING_POLICIES)
+      .default("mcl")
+      .describe("Negatives for stages 2…S: 'mcl' = one pseudo-label group per batch; 'uniform' = plain contrastive"),
+    smallGroups: z
+      .enum(SMALL_GROUP_POLICIES)
+      .default("merge-to-parent")
+      .describe("Groups and remainders smaller than a batch: drop them, merge them into the previous stage's group, or allow a smaller batch"),
+    minBatchSize: z
+      .int()
+      .min(2)
+      .default(2)
+      .describe("Under 'shrink', a smaller batch below this size is dropped (and counted)"),
+  });
+
+const lossSchema = z
+  .strictObject({
+    name: z.enum(LOSSES).default("nt-xent").describe("Contrastive loss: SimCLR's NT-Xent, SupCon, or decoupled (DCL)"),
+    temperature: z.number().positive().default(0.2).describe("Softmax temperature tau"),
+  });
+
+const optimizerSchema = z
+  .strictObject({
+    name: z.enum(OPTIMIZERS).default("adamw").describe("Optimiser"),
+    lr: z.number().positive().default(1e-3).describe("Learning rate (constant after warm-up)"),
+    weightDecay: z.number().min(0).default(1e-4).describe("Weight decay"),
+    momentum: z.number().min(0).max(1).default(0.9).describe("Momentum (sgd only)"),
+    warmupSteps: z.int().min(0).default(0).describe("Linear warm-up steps at the start of every stage"),
+  });
+
+const augmentationSchema = z
+  .strictObject({
+    cropScale: z
+      .tuple([z.number().gt(0).max(1), z.number().gt(0).max(1)])
+      .default([0.2, 1])
+      .describe("Random resized crop: [min, max] fraction of the image area"),
+    flip: z.boolean().default(true).describe("Random horizontal flip"),
+    jitter: probability.default(0.4).describe("Colour jitter strength (0 = off)"),
+    grayscale: probability.default(0.2).describe("Probability of converting a view to grayscale"),
+    blur: probability.default(0).describe("Probability of a Gaussian blur"),
+  });
+
+const integrationSchema = z
+  .strictObject({
+    stages: z
+      .array(z.int().min(1))
+      .min(1)
+      .optional()
+      .describe("1-based stages to concatenate (default: every stage)"),
+    weights: z
+      .array(z.number().min(0))
+      .min(1)
+      .optional()
+      .describe("One weight per integrated stage (default: 1 each)"),
+    normalize: z
+      .enum(NORMALIZATIONS)
+      .default("concat-then-l2")
+      .describe("L2-normalise the concatenation (reference), each stage, or nothing"),
+  });
+
+const probeSchema = z
+  .strictObject({
+    attributes: z
+      .union([z.literal("all"), z.array(z.string().min(1)).min(1)])
+      .default("all")
+      .describe("Labelled attributes to probe ('all' = every attribute the dataset labels)"),
+    linear: z.boolean().default(true).describe("Train a linear probe per attribute on frozen embeddings"),
+    knn: z.int().min(0).default(20).describe("k of the kNN probe (0 = no kNN probe)"),
+    epochs: z.int().min(1).default(100).describe("Linear-probe training epochs"),
+  });
+
+const perStageInt = (min: number, what: string) =>
+  z
+    .union([z.int().min(min), z.array(z.int().min(min)).min(1)], {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `expected an integer >= ${min} or an array of them (${what}), got ${JSON.stringify(issue.input)}`
+          : undefined,
+    });
+
+export const mclConfigSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+        error: "expected letters, digits, '.', '_' or '-' (it names the run directory)",
+      })
+      .describe("Run name; the run lives in <runDir>/<name>"),
+    dataset: z
+      .string()
+      .regex(/^[a-z][a-z0-9+.-]*:.+$/, { error: "expected a dataset URI such as synthetic:trifeature" })
+      .default("synthetic:trifeature")
+      .describe("Dataset URI: synthetic:<name>, folder:<path>, or a plugin python:<module>:<attr>"),
+    encoder: z
+      .string()
+      .refine((name) => (ENCODERS as readonly string[]).includes(name) || PLUGIN.test(name), {
+        error: (issue) =>
+          `expected one of ${ENCODERS.join(", ")} or a plugin python:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
+      })
+      .default("small-cnn")
+      .describe("Encoder architecture, or a Python plugin that builds one"),
+    stages: z.int().min(1).max(64).default(3).describe("Number of MCL stages S (1 = ordinary contrastive learning)"),
+    clusters: perStageInt(2, "one per clustering, after stages 1…S-1")
+      .default(10)
+      .describe("k-means clusters K after each stage but the last: one number, or S-1 numbers"),
+    epochsPerStage: perStageInt(1, "one per stage")
+      .default(20)
+      .describe("Training epochs of each stage: one number, or S numbers"),
+    batchSize: z.int().min(2).default(256).describe("Global batch size B (all data-parallel ranks together)"),
+    init: z
+      .enum(STAGE_INITS)
+      .default("scratch")
+      .describe("Start of each stage's encoder: fresh weights, the pretrained weights, or the previous stage's weights"),
+    pretrained: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Pretrained weights (path or name); required when init is 'pretrained', the start of stage 1 under 'previous'"),
+    sampling: samplingSchema.prefault({}).describe("Negative sampling"),
+    loss: lossSchema.prefault({}).describe("Contrastive loss"),
+    optimizer: optimizerSchema.prefault({}).describe("Optimiser, re-created at the start of every stage"),
+    augmentation: augmentationSchema.prefault({}).describe("Augmentations that make the two views of a sample"),
+    integration: integrationSchema.prefault({}).describe("How per-stage embeddings combine into the final representation"),
+    seed: z.int().min(0).default(0).describe("Seed of every random choice (batch plans, initialisation, k-means)"),
+    baseline: z
+      .boolean()
+      .default(true)
+      .describe("Also train a single-stage baseline with the same total epochs (the equal-compute comparison)"),
+    probe: probeSchema.prefault({}).describe("Per-attribute probes that measure feature suppression"),
+    runDir: z.string().min(1).default("runs").describe("Folder that holds the run directories"),
+  })
+  .superRefine((config, ctx) => {
+    const issue = (path: (string | number)[], message: string) =>
+      ctx.addIssue({ code: "custom", path, message, input: undefined });
+    if (config.init === "pretrained" && config.pretrained === undefined) {
+      issue(["pretrained"], "required when init is 'pretrained' (a path or model name)");
+    }
+    if (Array.isArray(config.clusters) && config.clusters.length !== config.stages - 1) {
+      issue(
+        ["clusters"],
+        `expected ${config.stages - 1} entries (one per clustering, after stages 1…${config.stages - 1}), got ${config.clusters.length}`,
+      );
+    }
+    if (Array.isArray(config.epochsPerStage) && config.epochsPerStage.length !== config.stages) {
+      issue(["epochsPerStage"], `expected ${config.stages} entries (one per stage), got ${config.epochsPerStage.length}`);
+    }
+    const [low, high] = config.augmentation.cropScale;
+    if (low > high) issue(["augmentation", "cropScale"], `expected [min, max] with min <= max, got [${low}, ${high}]`);
+    for (const problem of integrationProblems(config.integration, config.stages)) {
+      const colon = problem.indexOf(": ");
+      issue(["integration", ...parsePath(problem.slice(0, colon))], problem.slice(colon + 2));
+    }
+  });
+
+/** `stages[2]` → ["stages", 2]. */
+function parsePath(text: string): (string | number)[] {
+  return text.split(/[.[\]]/).filter(Boolean).map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
+/** The config as written (defaults optional). */
+export type MclConfigInput = z.input<typeof mclConfigSchema>;
+/** The config after parsing: every default filled in. */
+export type MclConfig = z.output<typeof mclConfigSchema>;
+
+/** One value per stage (or per clustering) from a number-or-array field. */
+export function perStage(value: number | readonly number[], count: number): number[] {
+  return typeof value === "number" ? Array.from({ length: count }, () => value) : [...value];
+}

@@ -1,0 +1,47 @@
+/**
+ * Errors of the control plane. Every error carries a stable `code` that callers switch on;
+ * the message says what was wrong and how to fix it.
+ */
+
+/** Codes raised by the control plane (never sent on the wire). */
+export type ControlErrorCode =
+  /** An argument is out of range or inconsistent (the message names it). */
+  | "INVALID_ARGUMENT"
+  /** No batch plan satisfies the request (e.g. batch size not divisible by the world size). */
+  | "PLAN_INFEASIBLE"
+  /** A scheduler event does not match the action the scheduler asked for. */
+  | "INVALID_TRANSITION"
+  /** Resuming a run with a config that differs from the stored one. */
+  | "CONFIG_CHANGED"
+  /** A run file is missing, truncated or fails its checksum. */
+  | "CORRUPT_FILE"
+  /** `create` was asked for a run directory that already holds a run. */
+  | "RUN_EXISTS"
+  /** `open` was asked for a run directory that holds no run. */
+  | "RUN_NOT_FOUND";
+
+/** Base class of every control-plane error. */
+export class ControlError extends Error {
+  readonly code: ControlErrorCode;
+
+  constructor(code: ControlErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bad input to the cluster book (wrong length, label out of range, stage out of order). */
+export class ClusterBookError extends ControlError {}
+
+/** The batch planner cannot build the requested plan. */
+export class PlanError extends ControlError {}
+
+/** An event that the stage scheduler cannot accept in its current state. */
+export class SchedulerError extends ControlError {}
+
+/** A bad integration spec or embedding blocks that do not match it. */
+export class IntegrationError extends ControlError {}
+
+/** Run directory problems: corrupt files, changed config, missing run. */
+export class RunStoreError extends ControlError {}

@@ -1,0 +1,158 @@
+/**
+ * Run driver: the loop that ties the stage scheduler, the cluster book, the batch planner and the
+ * run store together. It asks the scheduler for the next action, has an executor (the SDK's
+ * worker client, or a fake in tests) carry out the tensor work, and commits the scheduler's next
+ * state to the run store after every action, so a run stopped at any point resumes at the first
+ * action that was not committed. Batch plans are never stored: they are recomputed from
+ * (seed, stage, epoch) and come out identical.
+ */
+
+import { planMcl, planUniform, type BatchPlan, type PlanOptions } from "./batch-planner.js";
+import { ClusterBook } from "./cluster-book.js";
+import { RunStoreError } from "./errors.js";
+import type { RunStore, StageRecord } from "./run-store.js";
+import {
+  advance,
+  nextAction,
+  scheduleFromConfig,
+  type Action,
+  type Event,
+  type SchedulerState,
+  type StageSchedule,
+} from "./stage-scheduler.js";
+
+export type TrainEpochAction = Extract<Action, { kind: "train-epoch" }>;
+export type EmbedAction = Extract<Action, { kind: "embed" }>;
+export type ClusterAction = Extract<Action, { kind: "cluster" }>;
+export type BaselineEpochAction = Extract<Action, { kind: "train-baseline-epoch" }>;
+
+/** The tensor work, done by the worker. Each call resolves once its result is durable. */
+export interface StageExecutor {
+  /** Trains one epoch on `plan` from `action.start`; returns the checkpoint it wrote. */
+  trainEpoch(action: TrainEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }>;
+  /** Embeds every training sample with the stage's encoder (kept on the worker). */
+  embed(action: EmbedAction): Promise<void>;
+  /** k-means over the stage's embeddings; returns one cluster id in [0, k) per sample. */
+  cluster(action: ClusterAction): Promise<Int32Array>;
+  /** One epoch of the single-stage baseline on a uniform `plan`. */
+  trainBaselineEpoch(action: BaselineEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }>;
+}
+
+export interface DriveOptions {
+  /** N: samples in the training set. Must match the run's, once recorded. */
+  readonly numSamples: number;
+  /** Data-parallel ranks of the worker. Default 1. */
+  readonly worldSize?: number;
+  /** Called after every committed transition. */
+  readonly onTransition?: (action: Action, state: SchedulerState) => void;
+  /** Stops the loop (between actions) when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** Drives the run in `store` until it is done (or aborted); returns the final state. */
+export async function driveRun(store: RunStore, executor: StageExecutor, options: DriveOptions): Promise<SchedulerState> {
+  const config = store.manifest.config;
+  const schedule = scheduleFromConfig(config);
+  const numSamples = options.numSamples;
+  if (store.manifest.numSamples === null) await store.commit({ numSamples });
+  else if (store.manifest.numSamples !== numSamples) {
+    throw new RunStoreError(
+      "CONFIG_CHANGED",
+      `the run was made with ${store.manifest.numSamples} samples, the dataset now has ${numSamples}`,
+    );
+  }
+  const book = await rebuildBook(store, numSamples);
+  const planOptions = (stage: number, epoch: number): PlanOptions => ({
+    batchSize: config.batchSize,
+    smallGroups: config.sampling.smallGroups,
+    minBatchSize: config.sampling.minBatchSize,
+    worldSize: options.worldSize ?? 1,
+    seed: config.seed,
+    stage,
+    epoch,
+  });
+
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const state = store.manifest.state;
+    const action = nextAction(schedule, state);
+    let event: Event;
+    let stages: readonly StageRecord[] | undefined;
+    switch (action.kind) {
+      case "done":
+        return state;
+      case "train-epoch": {
+        const plan =
+          action.sampling.policy === "uniform"
+            ? planUniform(numSamples, planOptions(action.stage, action.epoch))
+            : planMcl(book.hierarchy(action.sampling.labelsStage), planOptions(action.stage, action.epoch));
+        const { checkpoint } = await executor.trainEpoch(action, plan);
+        event = { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint };
+        break;
+      }
+      case "embed":
+        await executor.embed(action);
+        event = { kind: "embedded", stage: action.stage };
+        break;
+      case "cluster": {
+        const assignments = await executor.cluster(action);
+        const ref = await store.writeArray(`stage-${action.stage}/assignments.i32`, assignments);
+        stages = [...store.manifest.stages.slice(0, action.stage - 1), { stage: action.stage, k: action.k, assignments: ref }];
+        event = { kind: "clustered", stage: action.stage };
+        break;
+      }
+      case "plan": {
+        stages = await recordComposite(store, book, action.stage, schedule, planOptions(action.stage + 1, 0));
+        event = { kind: "planned", stage: action.stage };
+        break;
+      }
+      case "train-baseline-epoch": {
+        // Stream 0 keeps the baseline's batches apart from every stage's.
+        const plan = planUniform(numSamples, planOptions(0, action.epoch));
+        const { checkpoint } = await executor.trainBaselineEpoch(action, plan);
+        event = { kind: "baseline-epoch-trained", epoch: action.epoch, checkpoint };
+        break;
+      }
+    }
+    const next = advance(schedule, state, event);
+    await store.commit(stages === undefined ? { state: next } : { state: next, stages });
+    options.onTransition?.(action, next);
+  }
+}
+
+/** Replays the committed clusterings into a cluster book (composition is deterministic). */
+async function rebuildBook(store: RunStore, numSamples: number): Promise<ClusterBook> {
+  const book = new ClusterBook(numSamples);
+  for (const record of store.manifest.stages) {
+    if (record.composite === undefined) break;
+    book.addStage(await store.readArray(record.assignments), record.k);
+  }
+  return book;
+}
+
+/** plan action: composes stage s's labels, writes them, and records stats and plan accounting. */
+async function recordComposite(
+  store: RunStore,
+  book: ClusterBook,
+  stage: number,
+  schedule: StageSchedule,
+  firstEpoch: PlanOptions,
+): Promise<StageRecord[]> {
+  const record = store.manifest.stages[stage - 1];
+  if (record === undefined) {
+    throw new RunStoreError("CORRUPT_FILE", `manifest.json: stage ${stage} is in the plan phase but has no assignments`);
+  }
+  const clustering =
+    book.numStages >= stage ? book.stage(stage) : book.addStage(await store.readArray(record.assignments), record.k);
+  const accounting =
+    schedule.sampling === "mcl" ? planMcl(book.hierarchy(stage), firstEpoch).accounting : undefined;
+  const dir = `stage-${stage}`;
+  const composite = {
+    labels: await store.writeArray(`${dir}/labels.i32`, clustering.labels),
+    parents: await store.writeArray(`${dir}/parents.i32`, clustering.parents),
+    sizes: await store.writeArray(`${dir}/sizes.i32`, clustering.sizes),
+    stats: clustering.stats,
+    ...(accounting === undefined ? {} : { plan: { ...accounting } as Record<string, unknown> }),
+  };
+  return [...store.manifest.stages.slice(0, stage - 1), { ...record, composite }];
+}
