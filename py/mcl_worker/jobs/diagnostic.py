@@ -1,0 +1,96 @@
+"""The diagnostic jobs of protocol v1: hello, ping, echo, generate, sleep (proto/PROTOCOL.md)."""
+
+from __future__ import annotations
+
+import math
+import platform
+
+import torch
+import zmq
+
+from .. import __version__
+from ..wire import WireError
+from .registry import Body, JobContext, job
+
+SUPPORTED_PROTOCOLS = (1,)
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+
+def devices() -> list[Body]:
+    found: list[Body] = [{"index": 0, "type": "cpu", "name": platform.processor() or platform.machine()}]
+    if torch.cuda.is_available():
+        found += [
+            {"index": i, "type": "cuda", "name": torch.cuda.get_device_name(i)}
+            for i in range(torch.cuda.device_count())
+        ]
+    return found
+
+
+@job("hello")
+def hello(body: Body, ctx: JobContext) -> Body:
+    common = set(body["protocols"]) & set(SUPPORTED_PROTOCOLS)
+    if not common:
+        raise WireError(
+            "UNSUPPORTED_VERSION",
+            f"the worker speaks protocol versions {list(SUPPORTED_PROTOCOLS)}, the client offered "
+            f"{body['protocols']}: upgrade the older side",
+            details={"supported": list(SUPPORTED_PROTOCOLS)},
+        )
+    return {
+        "protocol": max(common),
+        "worker_version": __version__,
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "zmq_version": zmq.zmq_version(),
+        "devices": devices(),
+        "world_size": ctx.config.world_size,
+        "max_message_bytes": ctx.config.max_message_bytes,
+    }
+
+
+@job("ping", inline=True)
+def ping(body: Body, ctx: JobContext) -> Body:
+    return {}
+
+
+@job("echo", inline=True)
+def echo(body: Body, ctx: JobContext) -> Body:
+    # The tensors in `body` are views over the received frames: sending them back copies nothing.
+    return body
+
+
+@job("generate")
+def generate(body: Body, ctx: JobContext) -> Body:
+    return {"tensor": arange_as(DTYPES[body["dtype"]], [int(d) for d in body["shape"]])}
+
+
+def arange_as(dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
+    """torch.arange(n).to(dtype).reshape(shape) without materialising n int64s where the result is
+    the same (the transport benchmark asks for hundreds of MiB)."""
+    n = math.prod(shape)
+    if dtype == torch.uint8:
+        # int64 -> uint8 wraps modulo 256.
+        flat = torch.arange(256, dtype=torch.uint8).repeat(-(-n // 256))[:n]
+    elif n <= 2**31:
+        # Every index fits int32 exactly, so converting from int32 rounds as from int64.
+        flat = torch.arange(n, dtype=torch.int32).to(dtype)
+    else:
+        flat = torch.arange(n).to(dtype)
+    return flat.reshape(shape)
+
+
+@job("sleep")
+def sleep(body: Body, ctx: JobContext) -> Body:
+    steps = int(body["steps"])
+    for step in range(1, steps + 1):
+        ctx.sleep(float(body["seconds"]) / steps)
+        ctx.progress({"step": step})
+    return {"steps": steps}

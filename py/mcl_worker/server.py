@@ -1,0 +1,289 @@
+"""The worker's ZeroMQ server: one ROUTER socket, one I/O thread, jobs on a thread pool.
+
+The I/O thread alone touches the socket (ZeroMQ sockets are not thread-safe). It receives
+without copying, decodes and validates each message, answers heartbeats and cancels at once,
+runs `inline` jobs itself and hands the others to the pool. Pool threads encode their replies
+and queue them in `_outbox`, then wake the I/O thread through a pipe; it sends them in order.
+Every bad message gets an `error` reply and the loop goes on.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import zmq
+
+from .jobs import Body, JobContext, JobSpec, WorkerConfig, WorkerState, lookup
+from .wire import (
+    CLIENT_ERROR_CODES,
+    ERROR_CODES,
+    Header,
+    Message,
+    WireError,
+    decode_message,
+    encode_message,
+    validate_body,
+)
+
+log = logging.getLogger("mcl_worker.server")
+
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
+# Messages read per wake-up before the outbox gets its turn, so replies are not starved.
+_RECV_BATCH = 64
+_WIRE_CODES = frozenset(ERROR_CODES) - frozenset(CLIENT_ERROR_CODES)
+
+Frames = list[Any]  # bytes, memoryview or zmq.Frame: whatever send_multipart takes
+JobKey = tuple[bytes, int]  # (peer routing id, request id)
+
+
+class ConfigError(Exception):
+    """The server cannot start as configured; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    bind: str = "tcp://127.0.0.1:0"
+    key: bytes | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    jobs: int = 2
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True for ipc/inproc endpoints and tcp endpoints on a loopback address."""
+    parts = urlsplit(endpoint)
+    if parts.scheme in ("ipc", "inproc"):
+        return True
+    if parts.scheme != "tcp":
+        return False
+    host = parts.netloc.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # "*", an interface name or a host name: reachable from elsewhere
+        return False
+
+
+def zmq_endpoint(endpoint: str) -> str:
+    """`tcp://host:0` means an ephemeral port; libzmq spells it `tcp://host:*`."""
+    if endpoint.startswith("tcp://") and endpoint.endswith(":0"):
+        return endpoint[:-2] + ":*"
+    return endpoint
+
+
+class Server:
+    def __init__(self, config: ServerConfig, state: WorkerState | None = None) -> None:
+        if not is_loopback(config.bind) and config.key is None:
+            raise ConfigError(
+                f"refusing to bind {config.bind} without authentication: anyone who can reach it "
+                "could run jobs. Pass --auth KEYFILE (the same key file on both ends), or bind "
+                "tcp://127.0.0.1:PORT and tunnel to it (ssh -L)."
+            )
+        if config.max_message_bytes < 1:
+            raise ConfigError(f"max_message_bytes must be at least 1, got {config.max_message_bytes}")
+        if config.jobs < 1:
+            raise ConfigError(f"jobs must be at least 1, got {config.jobs}")
+        self.config = config
+        self.state = state if state is not None else WorkerState()
+        self._worker_config = WorkerConfig(max_message_bytes=config.max_message_bytes, jobs=config.jobs)
+        self._context = zmq.Context()
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._outbox: collections.deque[tuple[bytes, Frames, JobKey | None]] = collections.deque()
+        self._jobs: dict[JobKey, JobContext] = {}
+        self._pool = ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="mcl-job")
+        self._stopping = False
+        self._io_thread: int | None = None
+        self.endpoint = ""
+
+    def bind(self) -> str:
+        """Binds the socket and returns the endpoint actually bound (the real port for :0)."""
+        try:
+            self._router.bind(zmq_endpoint(self.config.bind))
+        except zmq.ZMQError as exc:
+            raise ConfigError(f"cannot bind {self.config.bind}: {exc}") from exc
+        self.endpoint = self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+        return self.endpoint
+
+    @property
+    def wakeup_fd(self) -> int:
+        """Writing a byte here wakes the I/O thread; for signal.set_wakeup_fd (see __main__)."""
+        return self._wake_w
+
+    def stop(self) -> None:
+        """Asks serve_forever to return; safe from any thread and from signal handlers."""
+        self._stopping = True
+        self._wake()
+
+    def serve_forever(self) -> None:
+        self._io_thread = threading.get_ident()
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        try:
+            while not self._stopping:
+                ready = dict(poller.poll())
+                if self._wake_r in ready:
+                    self._drain_wake()
+                if self._router in ready:
+                    self._receive_batch()
+                self._flush_outbox()
+        finally:
+            self._shutdown()
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    def _receive_batch(self) -> None:
+        for _ in range(_RECV_BATCH):
+            frames = self._router.recv_multipart(copy=False)
+            peer = frames[0].bytes
+            try:
+                self._handle(peer, frames[1:])
+            except Exception:  # a bug here must not take the worker down with it
+                log.exception("unexpected failure handling a message from peer %s", peer.hex())
+            if not self._router.get(zmq.EVENTS) & zmq.POLLIN:
+                return
+
+    def _handle(self, peer: bytes, frames: list[zmq.Frame]) -> None:
+        try:
+            msg = decode_message(frames, key=self.config.key, max_bytes=self.config.max_message_bytes)
+        except WireError as exc:
+            self._send_error(peer, exc.header.id if exc.header else 0, exc.header.type if exc.header else "", exc)
+            return
+        header = msg.header
+        if header.kind == "heartbeat":
+            self._send(peer, Message(Header(v=header.v, id=header.id, kind="heartbeat", type=""), {}), None)
+        elif header.kind == "cancel":
+            ctx = self._jobs.get((peer, header.id))
+            if ctx is not None:
+                ctx.cancel()
+        elif header.kind == "request":
+            self._start_job(peer, header, msg.body)
+        else:
+            self._send_error(
+                peer, header.id, header.type,
+                WireError("MALFORMED", f"header.kind: a client sends request, cancel or heartbeat, not {header.kind}"),
+            )
+
+    def _start_job(self, peer: bytes, header: Header, body: Body) -> None:
+        spec = lookup(header.type)
+        if spec is None:
+            self._send_error(
+                peer, header.id, header.type,
+                WireError("UNKNOWN_JOB", f"header.type: the worker has no job {header.type!r}", details={"type": header.type}),
+            )
+            return
+        key = (peer, header.id)
+        if key in self._jobs:
+            self._send_error(
+                peer, header.id, header.type,
+                WireError("MALFORMED", f"header.id: request id {header.id} is already in use by a running job"),
+            )
+            return
+        try:
+            validate_body("request", header.type, body)
+        except WireError as exc:
+            self._send_error(peer, header.id, header.type, exc)
+            return
+        ctx = JobContext(
+            header.id, header.type, self.state, self._worker_config,
+            lambda progress: self._send(peer, Message(Header(header.v, header.id, "progress", header.type), progress), None),
+        )
+        self._jobs[key] = ctx
+        if spec.inline:
+            self._run_job(peer, header, spec, body, ctx)
+        else:
+            self._pool.submit(self._run_job, peer, header, spec, body, ctx)
+
+    # -- running -----------------------------------------------------------------------------
+
+    def _run_job(self, peer: bytes, header: Header, spec: JobSpec, body: Body, ctx: JobContext) -> None:
+        key = (peer, header.id)
+        try:
+            ctx.check_cancelled()  # cancelled while it waited for a pool thread
+            result = spec.run(body, ctx)
+            frames = encode_message(Message(Header(header.v, header.id, "result", header.type), result), key=self.config.key)
+        except Exception as exc:  # every failure of a job is answered, never raised into the pool
+            frames = self._error_frames(header.id, header.type, exc)
+        self._post(peer, frames, key)
+
+    def _error_frames(self, job_id: int, job_type: str, exc: BaseException) -> Frames:
+        code = getattr(exc, "code", None)
+        if isinstance(code, str) and code in _WIRE_CODES:
+            message = str(getattr(exc, "message", None) or exc)
+            details = getattr(exc, "details", None)
+        else:
+            code, message, details = "JOB_FAILED", str(exc) or type(exc).__name__, {"exception": type(exc).__name__}
+            log.error("job %d (%s) failed", job_id, job_type, exc_info=exc)
+        body: Body = {"code": code, "message": message}
+        if details:
+            body["details"] = dict(details)
+        header = Header(v=1, id=job_id, kind="error", type=job_type)
+        try:
+            return encode_message(Message(header, body), key=self.config.key)
+        except WireError:  # details the wire cannot carry (a set, an object): keep the rest
+            return encode_message(Message(header, {"code": code, "message": message}), key=self.config.key)
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _send_error(self, peer: bytes, job_id: int, job_type: str, exc: WireError) -> None:
+        self._post(peer, self._error_frames(job_id, job_type, exc), None)
+
+    def _send(self, peer: bytes, msg: Message, done: JobKey | None) -> None:
+        self._post(peer, encode_message(msg, key=self.config.key), done)
+
+    def _post(self, peer: bytes, frames: Frames, done: JobKey | None) -> None:
+        """Sends at once on the I/O thread; from a pool thread, queues and wakes the I/O thread.
+        `done` names the job this message ends."""
+        if threading.get_ident() == self._io_thread:
+            self._send_now(peer, frames, done)
+        else:
+            self._outbox.append((peer, frames, done))
+            self._wake()
+
+    def _send_now(self, peer: bytes, frames: Frames, done: JobKey | None) -> None:
+        if done is not None:
+            self._jobs.pop(done, None)
+        try:
+            self._router.send_multipart([peer, *frames], copy=False)
+        except zmq.ZMQError as exc:  # the peer is gone: nobody is left to answer
+            log.warning("dropped a reply to peer %s: %s", peer.hex(), exc)
+
+    def _flush_outbox(self) -> None:
+        while self._outbox:
+            self._send_now(*self._outbox.popleft())
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:  # the pipe is full, so a wake-up is already pending
+            pass
+        except OSError:  # closed during shutdown
+            pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _shutdown(self) -> None:
+        for ctx in self._jobs.values():
+            ctx.cancel()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._router.close(linger=0)
+        self._context.term()
+        os.close(self._wake_r)
+        os.close(self._wake_w)

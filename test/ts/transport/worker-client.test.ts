@@ -1,0 +1,187 @@
+// WorkerClient against one real worker: jobs in flight, progress, cancellation, timeouts, remote
+// errors, and raw bad frames from a second DEALER after each of which the worker still serves.
+import { encode as msgpack } from "msgpackr";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { Dealer } from "zeromq";
+import {
+  CancelledError,
+  JobTimeoutError,
+  RemoteJobError,
+  type WorkerHandle,
+  WorkerError,
+  launchWorker,
+} from "../../../ts/transport/index.js";
+import { type Body, type Tensor, decodeMessage, encodeMessage, tensor } from "../../../ts/wire/index.js";
+
+const MAX_MESSAGE_BYTES = 4 << 20;
+let worker: WorkerHandle;
+
+beforeAll(async () => {
+  worker = await launchWorker({ maxMessageBytes: MAX_MESSAGE_BYTES, jobs: 4, onOutput: () => {} });
+});
+
+afterAll(async () => {
+  await worker?.close();
+});
+
+describe("jobs", () => {
+  test("hello describes the worker", () => {
+    expect(worker.hello.protocol).toBe(1);
+    expect(worker.hello.max_message_bytes).toBe(MAX_MESSAGE_BYTES);
+    expect(worker.hello.devices[0]?.type).toBe("cpu");
+    expect(worker.hello.torch_version).toMatch(/^\d+\.\d+/);
+  });
+
+  test("echo returns tensors bit for bit, nested anywhere", async () => {
+    const x = tensor("float32", [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6.5]));
+    const ids = tensor("int64", [2], BigInt64Array.from([-1n, 2n ** 40n]));
+    const reply = await worker.client.request("echo", { x, nested: [{ ids }], name: "n" });
+    const back = reply.x as Tensor<"float32">;
+    expect(back.shape).toEqual([2, 3]);
+    expect(Array.from(back.data)).toEqual([1, 2, 3, 4, 5, 6.5]);
+    expect(Array.from(((reply.nested as Body[])[0]?.ids as Tensor<"int64">).data)).toEqual([-1n, 2n ** 40n]);
+    expect(reply.name).toBe("n");
+  });
+
+  test("generate returns arange in the asked dtype and shape", async () => {
+    const { tensor: t } = await worker.client.request("generate", { dtype: "int32", shape: [4, 5] });
+    expect(t.dtype).toBe("int32");
+    expect(t.shape).toEqual([4, 5]);
+    expect(Array.from(t.data as Int32Array)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+  });
+
+  test("several jobs in flight complete out of order", async () => {
+    const finished: string[] = [];
+    const slow = worker.client.request("sleep", { seconds: 0.4, steps: 1 }).then(() => finished.push("slow"));
+    const fast = Promise.all([worker.client.request("ping", {}), worker.client.request("sleep", { seconds: 0, steps: 1 })]).then(() =>
+      finished.push("fast"),
+    );
+    expect(worker.client.inFlight).toBe(3);
+    await Promise.all([slow, fast]);
+    expect(finished).toEqual(["fast", "slow"]);
+  });
+
+  test("progress arrives in order before the result", async () => {
+    const seen: string[] = [];
+    const result = await worker.client.request("sleep", { seconds: 0.03, steps: 3 }, { onProgress: (p) => seen.push(`step ${p.step}`) });
+    seen.push(`result ${result.steps}`);
+    expect(seen).toEqual(["step 1", "step 2", "step 3", "result 3"]);
+  });
+
+  test("stream() yields the progress events, then the result", async () => {
+    const events = [];
+    for await (const event of worker.client.stream("sleep", { seconds: 0.02, steps: 2 })) events.push(event);
+    expect(events).toEqual([
+      { kind: "progress", body: { step: 1 } },
+      { kind: "progress", body: { step: 2 } },
+      { kind: "result", body: { steps: 2 } },
+    ]);
+  });
+
+  test("aborting rejects with CancelledError and the worker stops the job", async () => {
+    const abort = new AbortController();
+    let steps = 0;
+    const job = worker.client.request("sleep", { seconds: 100, steps: 1000 }, { signal: abort.signal, onProgress: () => ++steps === 1 && abort.abort() });
+    await expect(job).rejects.toBeInstanceOf(CancelledError);
+    await expect(job).rejects.toMatchObject({ code: "CANCELLED" });
+    expect(worker.client.inFlight).toBe(0);
+    // With --jobs 4, four more 100 s sleeps only start if the cancelled one freed its thread.
+    const sleepers = Array.from({ length: 4 }, () => worker.client.request("sleep", { seconds: 0.05, steps: 1 }));
+    await expect(Promise.all(sleepers)).resolves.toHaveLength(4);
+  });
+
+  test("leaving a stream early cancels the job", async () => {
+    for await (const event of worker.client.stream("sleep", { seconds: 100, steps: 1000 })) {
+      expect(event).toEqual({ kind: "progress", body: { step: 1 } });
+      break;
+    }
+    expect(worker.client.inFlight).toBe(0);
+    await expect(worker.client.request("ping", {})).resolves.toEqual({});
+  });
+
+  test("a job past its timeout rejects with JobTimeoutError", async () => {
+    const job = worker.client.request("sleep", { seconds: 100, steps: 100 }, { timeoutMs: 200 });
+    await expect(job).rejects.toBeInstanceOf(JobTimeoutError);
+    await expect(job).rejects.toMatchObject({ code: "TIMEOUT", job: { type: "sleep" } });
+    await expect(worker.client.request("ping", {})).resolves.toEqual({});
+  });
+});
+
+describe("errors", () => {
+  test("an unknown job type is the worker's UNKNOWN_JOB", async () => {
+    const job = worker.client.request("no.such.job", {});
+    await expect(job).rejects.toBeInstanceOf(RemoteJobError);
+    await expect(job).rejects.toMatchObject({ code: "UNKNOWN_JOB", details: { type: "no.such.job" } });
+  });
+
+  test("a body violating the schema is the worker's INVALID_BODY, naming the field", async () => {
+    const job = worker.client.request("sleep", { seconds: -1, steps: 1 });
+    await expect(job).rejects.toBeInstanceOf(RemoteJobError);
+    await expect(job).rejects.toMatchObject({ code: "INVALID_BODY", details: { path: "seconds" } });
+  });
+
+  test("a body the wire cannot carry is refused before it is sent", async () => {
+    const job = worker.client.request("echo", { x: new Float32Array(2) as never });
+    await expect(job).rejects.toBeInstanceOf(WorkerError);
+    await expect(job).rejects.toMatchObject({ code: "MALFORMED", details: { path: "x" } });
+  });
+
+  test("an oversized message is the worker's MESSAGE_TOO_LARGE, and it keeps serving", async () => {
+    const big = tensor("uint8", [MAX_MESSAGE_BYTES], new Uint8Array(MAX_MESSAGE_BYTES));
+    await expect(worker.client.request("echo", { big })).rejects.toMatchObject({ code: "MESSAGE_TOO_LARGE" });
+    const fits = tensor("uint8", [MAX_MESSAGE_BYTES / 2], new Uint8Array(MAX_MESSAGE_BYTES / 2).fill(7));
+    const back = await worker.client.request("echo", { fits });
+    expect((back.fits as Tensor<"uint8">).data.every((b) => b === 7)).toBe(true);
+  });
+
+  test("an already aborted signal rejects without sending", async () => {
+    const job = worker.client.request("ping", {}, { signal: AbortSignal.abort() });
+    await expect(job).rejects.toBeInstanceOf(CancelledError);
+  });
+});
+
+describe("raw bad frames from another DEALER", () => {
+  let raw: Dealer;
+
+  beforeAll(() => {
+    raw = new Dealer({ linger: 0, receiveTimeout: 10_000 });
+    raw.connect(worker.client.endpoint);
+  });
+
+  afterAll(() => raw.close());
+
+  async function reply(): Promise<{ kind: string; id: number; body: Body }> {
+    const msg = decodeMessage(await raw.receive());
+    return { kind: msg.header.kind, id: msg.header.id, body: msg.body };
+  }
+
+  async function expectServing(): Promise<void> {
+    await raw.send(encodeMessage({ header: { v: 1, id: 99, kind: "request", type: "ping" }, body: {} }));
+    expect(await reply()).toEqual({ kind: "result", id: 99, body: {} });
+  }
+
+  const header = (id: number, type = "ping", v = 1): Buffer => msgpack({ v, id, kind: "request", type });
+  const cases: [string, () => Buffer[], string, number][] = [
+    ["too few frames", () => [Buffer.alloc(0)], "MALFORMED", 0],
+    ["a header that is not msgpack", () => [Buffer.alloc(0), Buffer.from([0xc1]), msgpack({})], "MALFORMED", 0],
+    ["a body that is not a map", () => [Buffer.alloc(0), header(5), msgpack([1, 2])], "MALFORMED", 5],
+    ["a wrong protocol version", () => [Buffer.alloc(0), header(6, "ping", 9), msgpack({})], "UNSUPPORTED_VERSION", 6],
+    ["an unknown job type", () => [Buffer.alloc(0), header(7, "nope"), msgpack({})], "UNKNOWN_JOB", 7],
+    ["a body violating the schema", () => [Buffer.alloc(0), header(8, "sleep"), msgpack({ seconds: 1 })], "INVALID_BODY", 8],
+    [
+      "a tensor frame whose length is not dtype x shape",
+      () => [Buffer.alloc(0), header(9, "echo"), msgpack({ x: { $tensor: 0, dtype: "float32", shape: [3] } }), Buffer.alloc(11)],
+      "TENSOR_MISMATCH",
+      9,
+    ],
+    ["an oversized message", () => [Buffer.alloc(0), header(10, "echo"), msgpack({}), Buffer.alloc(MAX_MESSAGE_BYTES)], "MESSAGE_TOO_LARGE", 10],
+  ];
+
+  test.each(cases)("%s gets its error, then the worker still serves", async (_, frames, code, id) => {
+    await raw.send(frames());
+    const { kind, id: replyId, body } = await reply();
+    expect({ kind, id: replyId, code: body.code }).toEqual({ kind: "error", id, code });
+    expect(typeof body.message).toBe("string");
+    await expectServing();
+  });
+});

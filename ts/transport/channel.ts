@@ -1,0 +1,38 @@
+import { Dealer } from "zeromq";
+
+/**
+ * One DEALER connection to the worker: sends are queued (zeromq.js allows one send in progress
+ * per socket) and every received message goes to `onMessage`, from a single receive loop.
+ */
+export class Channel {
+  private readonly dealer = new Dealer({ linger: 0 });
+  private sendTail: Promise<void> = Promise.resolve();
+
+  constructor(
+    endpoint: string,
+    onMessage: (frames: Buffer[]) => void,
+    onFailure: (error: Error) => void,
+  ) {
+    this.dealer.connect(endpoint);
+    void this.receiveLoop(onMessage, onFailure);
+  }
+
+  send(frames: Buffer[]): Promise<void> {
+    const sent = this.sendTail.then(() => this.dealer.send(frames));
+    this.sendTail = sent.catch(() => undefined);
+    return sent;
+  }
+
+  close(): void {
+    this.dealer.close();
+  }
+
+  private async receiveLoop(onMessage: (frames: Buffer[]) => void, onFailure: (error: Error) => void): Promise<void> {
+    try {
+      for await (const frames of this.dealer) onMessage(frames);
+    } catch (err) {
+      // Closing the socket ends a pending receive with an error; anything else is a real failure.
+      if (!this.dealer.closed) onFailure(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+}

@@ -1,0 +1,68 @@
+import type { ErrorCode } from "../wire/index.js";
+
+/** Where a failed job came from, for error messages and handlers. */
+export interface JobRef {
+  readonly id: number;
+  readonly type: string;
+}
+
+/** Base of the errors a job's promise rejects with; `code` is a code of proto/protocol.json. */
+export class WorkerError extends Error {
+  override name = "WorkerError";
+  readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
+  readonly job?: JobRef;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { details?: Record<string, unknown>; job?: JobRef; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    if (options.details !== undefined) this.details = options.details;
+    if (options.job !== undefined) this.job = options.job;
+  }
+}
+
+/** The worker answered the job with an `error` reply (any wire code: JOB_FAILED, INVALID_BODY, …). */
+export class RemoteJobError extends WorkerError {
+  override name = "RemoteJobError";
+}
+
+/** The job ran past its `timeoutMs`; the client cancelled it on the worker. */
+export class JobTimeoutError extends WorkerError {
+  override name = "JobTimeoutError";
+  constructor(job: JobRef, timeoutMs: number) {
+    super("TIMEOUT", `job ${job.id} (${job.type}) timed out after ${timeoutMs} ms; it was cancelled on the worker`, {
+      job,
+      details: { timeoutMs },
+    });
+  }
+}
+
+/** The job was aborted through its AbortSignal, or the client was closed while it ran. */
+export class CancelledError extends WorkerError {
+  override name = "CancelledError";
+  constructor(job: JobRef, why: string, cause?: unknown) {
+    super("CANCELLED", `job ${job.id} (${job.type}) was cancelled: ${why}`, { job, cause });
+  }
+}
+
+/** The worker died, or stopped answering heartbeats: every job in flight rejects with this. */
+export class WorkerLostError extends WorkerError {
+  override name = "WorkerLostError";
+  /** What happened to the worker, without the job. */
+  readonly reason: string;
+
+  constructor(reason: string, job?: JobRef) {
+    const message = job === undefined ? `worker lost: ${reason}` : `job ${job.id} (${job.type}) lost its worker: ${reason}`;
+    super("WORKER_LOST", message, job === undefined ? {} : { job });
+    this.reason = reason;
+  }
+
+  /** The same loss, attributed to one job. */
+  forJob(job: JobRef): WorkerLostError {
+    return new WorkerLostError(this.reason, job);
+  }
+}

@@ -1,0 +1,367 @@
+import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
+import {
+  type Body,
+  MAX_REQUEST_ID,
+  PROTOCOL_VERSION,
+  type WireMessage,
+  WireError,
+  decodeMessage,
+  encodeMessage,
+  jobSchemas,
+  validateBody,
+} from "../wire/index.js";
+import { Channel } from "./channel.js";
+import { CancelledError, JobTimeoutError, type JobRef, RemoteJobError, WorkerError, WorkerLostError } from "./errors.js";
+import type { ProgressOf, RequestOf, ResultOf } from "./job-types.js";
+
+export interface WorkerClientOptions {
+  /** HMAC key shared with the worker (its `--auth` key file); every message is signed with it. */
+  readonly key?: Uint8Array;
+  /** How often the client sends a heartbeat (default 1000 ms). */
+  readonly heartbeatIntervalMs?: number;
+  /** Silence after which the worker counts as lost and every job in flight rejects (default 4000 ms). */
+  readonly heartbeatTimeoutMs?: number;
+  /** Refuse replies larger than this many bytes (default: no limit; the worker is trusted to answer sanely). */
+  readonly maxMessageBytes?: number;
+}
+
+export interface RequestOptions<P = Body> {
+  /** Reject with JobTimeoutError (and cancel the job on the worker) after this long. */
+  readonly timeoutMs?: number;
+  /** Aborting rejects with CancelledError at once and cancels the job on the worker. */
+  readonly signal?: AbortSignal;
+  /** Called with each progress body, in order, before the promise settles. */
+  readonly onProgress?: (body: P) => void;
+}
+
+/** What `stream()` yields: progress bodies, then the result. */
+export type JobEvent<P, R> = { readonly kind: "progress"; readonly body: P } | { readonly kind: "result"; readonly body: R };
+
+export type WorkerClientEvents = {
+  /** No message from the worker for heartbeatTimeoutMs, or failInFlight() was called. */
+  lost: [WorkerLostError];
+  /** The worker is heard from again after `lost`. */
+  alive: [];
+  /** A message from the worker that could not be decoded and belongs to no job in flight. */
+  wireError: [WireError];
+};
+
+interface PendingJob {
+  readonly ref: JobRef;
+  readonly resolve: (body: Body) => void;
+  readonly reject: (error: WorkerError) => void;
+  readonly onProgress: ((body: Body) => void) | undefined;
+  readonly dispose: () => void;
+}
+
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4000;
+
+/**
+ * The control plane's end of the wire. Many jobs may be in flight on one DEALER; replies are
+ * matched by request id. Heartbeats go over a second DEALER to the same worker, so that they are
+ * not queued behind a tensor of hundreds of MiB (as Jupyter keeps its own heartbeat channel):
+ * a worker silent on both for heartbeatTimeoutMs is lost, and every job in flight rejects with
+ * WorkerLostError. Nothing keeps the Node event loop alive after close().
+ */
+export class WorkerClient extends EventEmitter<WorkerClientEvents> {
+  readonly heartbeatIntervalMs: number;
+  readonly heartbeatTimeoutMs: number;
+  private readonly key: Uint8Array | undefined;
+  private readonly maxMessageBytes: number | undefined;
+  private readonly pending = new Map<number, PendingJob>();
+  private readonly heartbeatTimer: NodeJS.Timeout;
+  private jobs!: Channel;
+  private beats!: Channel;
+  private currentEndpoint = "";
+  private nextId = 1;
+  private heartbeatId = 0;
+  private lastHeard = 0;
+  private lost = false;
+  private closed = false;
+
+  constructor(endpoint: string, options: WorkerClientOptions = {}) {
+    super();
+    this.key = options.key;
+    this.maxMessageBytes = options.maxMessageBytes;
+    this.heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
+    this.heartbeatTimeoutMs = positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    this.attach(endpoint);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatIntervalMs).unref();
+  }
+
+  get endpoint(): string {
+    return this.currentEndpoint;
+  }
+
+  /** Jobs sent and not yet settled. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Runs job `type` on the worker and resolves with its result body. */
+  request<K extends string>(type: K, body: RequestOf<K>, options: RequestOptions<ProgressOf<K>> = {}): Promise<ResultOf<K>> {
+    return new Promise<Body>((resolve, reject) => {
+      const id = this.allocateId();
+      const ref: JobRef = { id, type };
+      if (this.closed) return reject(new CancelledError(ref, "the client is closed"));
+      const { signal, timeoutMs } = options;
+      if (signal?.aborted) return reject(new CancelledError(ref, "its signal was aborted before it started", signal.reason));
+
+      // The worker validates the request (INVALID_BODY naming the field); this side validates replies.
+      let frames: Buffer[];
+      try {
+        frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "request", type }, body: body as Body }, this.encodeOptions());
+      } catch (err) {
+        return reject(asWorkerError(err, ref));
+      }
+
+      const timer =
+        timeoutMs === undefined ? undefined : setTimeout(() => this.abandon(id, new JobTimeoutError(ref, timeoutMs)), timeoutMs);
+      const onAbort = (): void => this.abandon(id, new CancelledError(ref, "its signal was aborted", signal?.reason));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.pending.set(id, {
+        ref,
+        resolve,
+        reject,
+        onProgress: options.onProgress as ((body: Body) => void) | undefined,
+        dispose: () => {
+          if (timer !== undefined) clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+        },
+      });
+      this.send(frames).catch((err: unknown) =>
+        this.settle(id, new WorkerLostError(`the request could not be sent: ${(err as Error).message}`, ref)),
+      );
+    }) as Promise<ResultOf<K>>;
+  }
+
+  /**
+   * The same job as `request`, as an async iterable of its progress events and, last, its result.
+   * Leaving the loop early cancels the job on the worker.
+   */
+  async *stream<K extends string>(
+    type: K,
+    body: RequestOf<K>,
+    options: Omit<RequestOptions, "onProgress"> = {},
+  ): AsyncGenerator<JobEvent<ProgressOf<K>, ResultOf<K>>, void, undefined> {
+    const progress: ProgressOf<K>[] = [];
+    let outcome: { ok: true; body: ResultOf<K> } | { ok: false; error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const stop = new AbortController();
+    const signal = options.signal === undefined ? stop.signal : AbortSignal.any([options.signal, stop.signal]);
+    this.request(type, body, {
+      ...options,
+      signal,
+      onProgress: (p) => {
+        progress.push(p);
+        wake?.();
+      },
+    }).then(
+      (result) => {
+        outcome = { ok: true, body: result };
+        wake?.();
+      },
+      (error: unknown) => {
+        outcome = { ok: false, error };
+        wake?.();
+      },
+    );
+    try {
+      for (;;) {
+        while (progress.length > 0) yield { kind: "progress", body: progress.shift() as ProgressOf<K> };
+        if (outcome !== undefined) {
+          if (!outcome.ok) throw outcome.error;
+          yield { kind: "result", body: outcome.body };
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = undefined;
+      }
+    } finally {
+      if (outcome === undefined) stop.abort(new Error("the consumer stopped iterating"));
+    }
+  }
+
+  /**
+   * Rejects every job in flight with `error` (attributed to each job) and reports `lost`.
+   * Used by a supervisor that knows the worker process died, before the heartbeat would notice.
+   */
+  failInFlight(error: WorkerLostError): void {
+    this.markLost(error);
+  }
+
+  /**
+   * Drops the connection to the current worker (its jobs in flight reject with WorkerLostError)
+   * and talks to `endpoint` from now on, e.g. a restarted worker.
+   */
+  retarget(endpoint: string): void {
+    if (this.closed) throw new Error("retarget: the client is closed");
+    this.rejectInFlight(new WorkerLostError(`the client moved from ${this.currentEndpoint} to ${endpoint}`));
+    this.detach();
+    this.attach(endpoint);
+  }
+
+  /** Rejects whatever is in flight with CancelledError and closes the socket. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeatTimer);
+    for (const job of [...this.pending.values()]) this.settle(job.ref.id, new CancelledError(job.ref, "the client was closed"));
+    this.detach();
+  }
+
+  // -- connection -------------------------------------------------------------------------------
+
+  private attach(endpoint: string): void {
+    const failed = (err: Error): void => this.markLost(new WorkerLostError(`receiving failed: ${err.message}`));
+    this.jobs = new Channel(endpoint, (frames) => this.dispatch(frames), failed);
+    this.beats = new Channel(endpoint, (frames) => this.heartbeatAnswered(frames), failed);
+    this.currentEndpoint = endpoint;
+    this.lastHeard = performance.now();
+    this.lost = false;
+  }
+
+  private detach(): void {
+    this.jobs.close();
+    this.beats.close();
+  }
+
+  private send(frames: Buffer[]): Promise<void> {
+    return this.jobs.send(frames);
+  }
+
+  private encodeOptions(): { key?: Uint8Array } {
+    return this.key === undefined ? {} : { key: this.key };
+  }
+
+  // -- receiving --------------------------------------------------------------------------------
+
+  private dispatch(frames: Buffer[]): void {
+    this.heard();
+    let msg: WireMessage;
+    try {
+      msg = decodeMessage(frames, {
+        ...this.encodeOptions(),
+        ...(this.maxMessageBytes === undefined ? {} : { maxBytes: this.maxMessageBytes }),
+      });
+    } catch (err) {
+      const error = err instanceof WireError ? err : new WireError("MALFORMED", String(err));
+      const job = error.header === undefined ? undefined : this.pending.get(error.header.id);
+      if (job !== undefined) this.settle(job.ref.id, asWorkerError(error, job.ref));
+      else this.emit("wireError", error);
+      return;
+    }
+    const { header, body } = msg;
+    if (header.kind === "heartbeat") return;
+    const job = this.pending.get(header.id);
+    if (job === undefined) return; // a late reply to a job already timed out, cancelled or lost
+    try {
+      switch (header.kind) {
+        case "progress":
+          if (Object.hasOwn(jobSchemas, job.ref.type)) validateBody("progress", job.ref.type, body);
+          job.onProgress?.(body);
+          return;
+        case "result":
+          if (Object.hasOwn(jobSchemas, job.ref.type)) validateBody("result", job.ref.type, body);
+          return this.settle(header.id, body);
+        case "error": {
+          validateBody("error", "", body);
+          const { code, message, details } = body as { code: WorkerError["code"]; message: string; details?: Record<string, unknown> };
+          return this.settle(header.id, new RemoteJobError(code, message, { job: job.ref, ...(details === undefined ? {} : { details }) }));
+        }
+        default:
+          throw new WireError("MALFORMED", `header.kind: a worker does not send ${header.kind}`);
+      }
+    } catch (err) {
+      this.abandon(header.id, asWorkerError(err, job.ref));
+    }
+  }
+
+  private heartbeatAnswered(frames: Buffer[]): void {
+    try {
+      if (decodeMessage(frames, this.encodeOptions()).header.kind === "heartbeat") this.heard();
+    } catch (err) {
+      if (err instanceof WireError) this.emit("wireError", err); // e.g. signed with another key: stays silent
+    }
+  }
+
+  private heard(): void {
+    this.lastHeard = performance.now();
+    if (this.lost) {
+      this.lost = false;
+      this.emit("alive");
+    }
+  }
+
+  // -- liveness ---------------------------------------------------------------------------------
+
+  private heartbeat(): void {
+    const silentMs = performance.now() - this.lastHeard;
+    if (silentMs > this.heartbeatTimeoutMs) {
+      this.markLost(new WorkerLostError(`no message from ${this.currentEndpoint} for ${Math.round(silentMs)} ms`));
+    }
+    this.heartbeatId = this.heartbeatId >= MAX_REQUEST_ID ? 1 : this.heartbeatId + 1;
+    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id: this.heartbeatId, kind: "heartbeat", type: "" }, body: {} }, this.encodeOptions());
+    this.beats.send(frames).catch(() => undefined); // a worker that cannot be reached is noticed by its silence
+  }
+
+  private markLost(error: WorkerLostError): void {
+    this.rejectInFlight(error);
+    if (!this.lost) {
+      this.lost = true;
+      this.emit("lost", error);
+    }
+  }
+
+  // -- settling ---------------------------------------------------------------------------------
+
+  private rejectInFlight(error: WorkerLostError): void {
+    for (const job of [...this.pending.values()]) this.settle(job.ref.id, error.forJob(job.ref));
+  }
+
+  private settle(id: number, outcome: Body | WorkerError): void {
+    const job = this.pending.get(id);
+    if (job === undefined) return;
+    this.pending.delete(id);
+    job.dispose();
+    if (outcome instanceof WorkerError) job.reject(outcome);
+    else job.resolve(outcome);
+  }
+
+  /** Settles a job the client gives up on, and tells the worker to stop it. */
+  private abandon(id: number, error: WorkerError): void {
+    if (!this.pending.has(id)) return;
+    this.settle(id, error);
+    if (this.closed) return;
+    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "cancel", type: "" }, body: {} }, this.encodeOptions());
+    this.send(frames).catch(() => undefined);
+  }
+
+  private allocateId(): number {
+    do {
+      const id = this.nextId;
+      this.nextId = id >= MAX_REQUEST_ID ? 1 : id + 1;
+      if (!this.pending.has(id)) return id;
+    } while (this.pending.size < MAX_REQUEST_ID);
+    throw new Error("every request id is in use");
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+
+function asWorkerError(err: unknown, job: JobRef): WorkerError {
+  if (err instanceof WorkerError) return err;
+  if (err instanceof WireError) {
+    return new WorkerError(err.code, err.message, { job, cause: err, ...(err.details === undefined ? {} : { details: err.details }) });
+  }
+  return new WorkerError("JOB_FAILED", `job ${job.id} (${job.type}): ${(err as Error)?.message ?? String(err)}`, { job, cause: err });
+}

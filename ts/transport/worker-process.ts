@@ -1,0 +1,133 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { reapOnExit } from "./child-reaper.js";
+import { BOOTSTRAP_HINT } from "./python-env.js";
+
+export interface ExitInfo {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface SpawnWorkerOptions {
+  readonly python: string;
+  /** Arguments after `-m mcl_worker`. */
+  readonly args: readonly string[];
+  readonly startupTimeoutMs: number;
+  /** Receives the worker's stderr (its log) and any stdout after the listening line. */
+  readonly onOutput: (text: string) => void;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** The worker could not be started; `message` holds the end of its stderr and the fix when known. */
+export class WorkerStartError extends Error {
+  override name = "WorkerStartError";
+  readonly code = "WORKER_START_FAILED";
+}
+
+const STDERR_TAIL_CHARS = 4000;
+
+/** A running `python -m mcl_worker`, past its listening line. */
+export class WorkerProcess {
+  /** Settles when the process has exited. */
+  readonly exited: Promise<ExitInfo>;
+  private tail = "";
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly pid: number,
+    private readonly onOutput: (text: string) => void,
+  ) {
+    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    child.stderr?.setEncoding("utf8").on("data", (text: string) => this.output(text));
+  }
+
+  /** Spawns the worker and resolves once it announces its endpoint. */
+  static async spawn(options: SpawnWorkerOptions): Promise<{ worker: WorkerProcess; endpoint: string }> {
+    const child = spawn(options.python, ["-m", "mcl_worker", ...options.args], {
+      // stdin stays open: the worker exits when it closes, i.e. when this process dies.
+      stdio: ["pipe", "pipe", "pipe"],
+      env: options.env ?? process.env,
+    });
+    const spawned = await new Promise<Error | undefined>((resolve) => {
+      child.once("spawn", () => resolve(undefined));
+      child.once("error", resolve);
+    });
+    if (spawned !== undefined || child.pid === undefined) {
+      throw new WorkerStartError(
+        `cannot run the worker's Python ${options.python}: ${spawned?.message ?? "no pid"}. ` +
+          `Create the project's environment with \`${BOOTSTRAP_HINT}\`, or point MCL_WORKER_PYTHON at a Python with mcl_worker installed.`,
+      );
+    }
+    reapOnExit(child);
+    const worker = new WorkerProcess(child, child.pid, options.onOutput);
+    try {
+      const endpoint = await worker.awaitListening(options.startupTimeoutMs);
+      return { worker, endpoint };
+    } catch (err) {
+      await worker.kill(0);
+      throw err;
+    }
+  }
+
+  get stderrTail(): string {
+    return this.tail;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  async kill(graceMs: number): Promise<ExitInfo> {
+    if (this.running) {
+      this.child.kill(graceMs > 0 ? "SIGTERM" : "SIGKILL");
+      if (graceMs > 0) {
+        const timer = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+        await this.exited;
+        clearTimeout(timer);
+      }
+    }
+    this.child.stdin?.destroy();
+    return this.exited;
+  }
+
+  private output(text: string): void {
+    this.tail = (this.tail + text).slice(-STDERR_TAIL_CHARS);
+    this.onOutput(text);
+  }
+
+  private awaitListening(timeoutMs: number): Promise<string> {
+    const lines = createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
+    return new Promise<string>((resolve, reject) => {
+      let announced = false;
+      const fail = (why: string): void => {
+        lines.close();
+        reject(new WorkerStartError(`the worker (pid ${this.pid}) ${why}${this.tail === "" ? "" : `; its stderr ends with:\n${this.tail}`}`));
+      };
+      const timer = setTimeout(() => fail(`did not announce its endpoint within ${timeoutMs} ms`), timeoutMs);
+      void this.exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        if (announced) return;
+        const missing = this.tail.includes("ModuleNotFoundError") ? ` (a module is missing: run \`${BOOTSTRAP_HINT}\`)` : "";
+        fail(`exited with ${signal ?? `code ${code}`} before listening${missing}`);
+      });
+      lines.on("line", (line) => {
+        if (announced) return this.output(`${line}\n`); // a job printing to stdout: keep it visible
+        const event = parseListening(line);
+        if (event === undefined) return this.output(`${line}\n`);
+        announced = true;
+        clearTimeout(timer);
+        resolve(event);
+      });
+    });
+  }
+}
+
+function parseListening(line: string): string | undefined {
+  try {
+    const event = JSON.parse(line) as { event?: unknown; endpoint?: unknown };
+    return event.event === "listening" && typeof event.endpoint === "string" ? event.endpoint : undefined;
+  } catch {
+    return undefined;
+  }
+}
