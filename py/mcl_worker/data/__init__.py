@@ -1,0 +1,73 @@
+"""The worker's datasets and augmentations.
+
+    ds = open_dataset("synthetic:trifeature?n=6000&size=32&seed=0")
+    x = ds.get_images(batch_indices)                # uint8 [B, C, H, W], CPU
+    views = augment(x.to(device), AugmentConfig(), generator)  # float, normalised, on device
+
+Dataset URIs (`scheme:path?key=value&…`):
+    synthetic:trifeature?n=&size=&seed=&colors=       shape × colour × texture, generated
+    digits:colored?size=&seed=&repeat=&shift=&colors=  scikit-learn's digits, coloured
+    npz:<path>                                         a user's .npz archive (see npz.py)
+    folder:<path>?size=&workers=                       an img2dataset folder, streamed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .augmentation import AugmentConfig, augment, eval_transform
+from .base import ArrayDataset, AttributeInfo, ImageDataset, Indices
+from .digits import open_digits
+from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError
+from .folder import FolderDataset, open_folder
+from .npz import open_npz
+from .trifeature import open_trifeature
+from .uri import DatasetUri, parse_uri
+
+# scheme -> {generator name -> opener}; "" stands for "the path is a file system path".
+_OPENERS: dict[str, dict[str, Callable[[DatasetUri], ImageDataset]]] = {
+    "synthetic": {"trifeature": open_trifeature},
+    "digits": {"colored": open_digits},
+    "npz": {"": open_npz},
+    "folder": {"": open_folder},
+}
+SCHEMES = tuple(
+    f"{scheme}:{name or '<path>'}" for scheme, names in _OPENERS.items() for name in names
+)
+
+
+def open_dataset(uri: str) -> ImageDataset:
+    """Open the dataset that `uri` names; every failure is a DatasetError naming the fix."""
+    parsed = parse_uri(uri)
+    openers = _OPENERS.get(parsed.scheme)
+    if openers is None:
+        raise DatasetUriError(
+            f"unknown dataset scheme {parsed.scheme!r} in {uri!r}; valid: {', '.join(SCHEMES)}",
+            scheme=parsed.scheme,
+        )
+    opener = openers.get("") or openers.get(parsed.path)
+    if opener is None:
+        raise DatasetUriError(
+            f"unknown {parsed.scheme} dataset {parsed.path!r} in {uri!r}; valid: "
+            f"{', '.join(f'{parsed.scheme}:{name}' for name in openers)}",
+            scheme=parsed.scheme,
+        )
+    return opener(parsed)
+
+
+__all__ = [
+    "SCHEMES",
+    "ArrayDataset",
+    "AttributeInfo",
+    "AugmentConfig",
+    "DatasetContentError",
+    "DatasetError",
+    "DatasetNotFound",
+    "DatasetUriError",
+    "FolderDataset",
+    "ImageDataset",
+    "Indices",
+    "augment",
+    "eval_transform",
+    "open_dataset",
+]
