@@ -1,0 +1,192 @@
+"""The training-step loop of the `train` job: one chunk of a batch plan, step by step.
+
+Each step takes the batch's images, draws two augmented views, embeds both in one forward
+pass, computes the contrastive loss and applies one optimizer step. The loop knows nothing
+of datasets, augmentations or encoders: they come in as callables / modules.
+
+Augmentation randomness is reseeded at every step from (seed, global step), so a run that
+is split into chunks, or resumed from a checkpoint, draws the same views as one that is not.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .errors import InvalidArgument, NonFiniteLoss
+from .losses import ContrastiveLoss
+
+# A plan is either [steps, B] sample indices (one batch a row), or, for batches of varying
+# size, (indices [M], offsets [steps + 1]) with batch s = indices[offsets[s]:offsets[s + 1]].
+BatchPlan = Tensor | tuple[Tensor, Tensor]
+GetImages = Callable[[Tensor], Tensor]  # sample indices [B] (int64, CPU) -> uint8 images [B, C, H, W]
+Augment = Callable[[Tensor, torch.Generator], Tensor]  # uint8 [B, C, H, W] -> float view [B, C, H, W]
+
+
+@dataclass(frozen=True)
+class StepStats:
+    step: int  # global index of the step just finished (first_step + position in the plan)
+    steps_done: int  # steps finished by this call so far
+    steps_total: int  # steps in this call's plan
+    loss: float  # loss of that step
+    mean_loss: float  # mean loss of the steps since the previous report
+    samples_per_s: float  # samples (not views) per second since the previous report
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int  # steps applied
+    mean_loss: float  # over those steps (NaN when none)
+    last_loss: float  # NaN when none
+    samples_per_s: float  # over the whole call
+    stopped: bool  # should_stop() ended the call before the plan's end
+
+
+def train_steps(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    plan: BatchPlan,
+    get_images: GetImages,
+    augment: Augment,
+    loss_fn: ContrastiveLoss,
+    *,
+    seed: int,
+    temperature: float = 0.2,
+    first_step: int = 0,
+    labels: Tensor | None = None,
+    device: torch.device | str | None = None,
+    amp: bool = True,
+    amp_dtype: torch.dtype = torch.bfloat16,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    progress_every: int = 10,
+    on_progress: Callable[[StepStats], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Runs every batch of `plan` as one optimizer step; returns what was done.
+
+    - model maps a float batch [2B, C, H, W] to projections [2B, D]; it is put in train mode.
+    - augment(images, generator) is called twice a step for the two views; `generator` is a
+      torch.Generator on `device` (default: the model's), where the images are moved first.
+    - labels: one integer label per dataset sample ([N], indexed with the plan), passed to
+      loss_fn for a supervised loss (supcon); None for self-supervised losses.
+    - amp: on CUDA, autocast in `amp_dtype` (with a GradScaler for float16); no effect on CPU.
+    - scheduler: stepped after every optimizer step.
+    - on_progress gets a StepStats every `progress_every` steps and after the last one.
+    - should_stop is checked before every step; True ends the call (stopped=True).
+    A NaN or infinite loss raises NonFiniteLoss(step) before backward, with the model's
+    buffers restored, so the model and the optimizer keep their state from before that step.
+    """
+    batches = _batches(plan)
+    if isinstance(progress_every, bool) or not isinstance(progress_every, int) or progress_every < 1:
+        raise InvalidArgument("progress_every", f"must be an integer >= 1, got {progress_every!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise InvalidArgument("seed", f"must be an integer in [0, 2^31), got {seed!r}")
+    if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step:
+        raise InvalidArgument("first_step", f"must be an integer >= 0, got {first_step!r}")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    use_amp = amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    generator = torch.Generator(device=device)
+    if labels is not None:
+        labels = labels.to(device)
+
+    model.train()
+    steps_total = len(batches)
+    losses: list[float] = []
+    samples = 0
+    stopped = False
+    started = window_started = time.perf_counter()
+    window_steps, window_samples, window_losses = 0, 0, 0.0
+    for position, batch in enumerate(batches):
+        if should_stop is not None and should_stop():
+            stopped = True
+            break
+        step = first_step + position
+        images = get_images(batch).to(device, non_blocking=True)
+        generator.manual_seed(_step_seed(seed, step))
+        views = torch.cat([augment(images, generator), augment(images, generator)])
+        buffers = [b.clone() for b in model.buffers()]  # e.g. BatchNorm statistics, restored on NaN
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
+            projections = model(views)
+        z_a, z_b = projections.float().chunk(2)
+        batch_labels = None if labels is None else labels[batch.to(device)]
+        loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            with torch.no_grad():
+                for buffer, saved in zip(model.buffers(), buffers):
+                    buffer.copy_(saved)
+            raise NonFiniteLoss(step, value)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        if scheduler is not None:
+            scheduler.step()
+
+        losses.append(value)
+        samples += batch.numel()
+        window_steps += 1
+        window_samples += batch.numel()
+        window_losses += value
+        done = position + 1
+        if on_progress is not None and (done % progress_every == 0 or done == steps_total):
+            now = time.perf_counter()
+            on_progress(StepStats(
+                step=step, steps_done=done, steps_total=steps_total, loss=value,
+                mean_loss=window_losses / window_steps,
+                samples_per_s=window_samples / max(now - window_started, 1e-9),
+            ))
+            window_started, window_steps, window_samples, window_losses = now, 0, 0, 0.0
+
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    return TrainResult(
+        steps=len(losses),
+        mean_loss=sum(losses) / len(losses) if losses else math.nan,
+        last_loss=losses[-1] if losses else math.nan,
+        samples_per_s=samples / elapsed,
+        stopped=stopped,
+    )
+
+
+def _step_seed(seed: int, step: int) -> int:
+    """A distinct 32-bit seed for every step of a run (the CPU generator keeps only 32 bits);
+    odd multipliers make it a bijection of the step for a given seed."""
+    return (seed * 0x9E3779B1 + step * 0x85EBCA77) % 2**32
+
+
+def _batches(plan: BatchPlan) -> list[Tensor]:
+    """The plan's batches as int64 CPU index tensors, each checked to hold >= 2 samples."""
+    if isinstance(plan, Tensor):
+        if plan.dim() != 2 or plan.is_floating_point() or plan.shape[1] < 2:
+            raise InvalidArgument(
+                "plan", f"must be an integer tensor [steps, B] with B >= 2, got {plan.dtype} "
+                f"{tuple(plan.shape)}"
+            )
+        flat = plan.to("cpu", torch.int64)
+        batches = list(flat.unbind(0))
+    else:
+        indices, offsets = plan
+        if indices.dim() != 1 or offsets.dim() != 1 or indices.is_floating_point() or offsets.is_floating_point():
+            raise InvalidArgument("plan", "(indices, offsets) must be two 1-D integer tensors")
+        offsets = offsets.to("cpu", torch.int64)
+        sizes = offsets.diff()
+        if offsets.numel() < 1 or int(offsets[0]) != 0 or int(offsets[-1]) != indices.numel():
+            raise InvalidArgument(
+                "plan.offsets", f"must start at 0 and end at len(indices) = {indices.numel()}"
+            )
+        if bool((sizes < 2).any()):
+            step = int(torch.nonzero(sizes < 2)[0])
+            raise InvalidArgument(
+                "plan.offsets", f"batch {step} has {int(sizes[step])} samples; every batch needs >= 2"
+            )
+        flat = indices.to("cpu", torch.int64)
+        batches = list(flat.split(sizes.tolist()))
+    if flat.numel() and int(flat.min()) < 0:
+        raise InvalidArgument("plan", f"sample indices must be >= 0, got {int(flat.min())}")
+    return batches

@@ -1,0 +1,112 @@
+import math
+
+import pytest
+import torch
+
+from mcl_worker.errors import InvalidArgument
+from mcl_worker.losses import LOSSES, dcl, get_loss, nt_xent, supcon
+
+
+def naive_loss(name: str, z_a: torch.Tensor, z_b: torch.Tensor, tau: float, labels=None) -> float:
+    """Per-anchor loop straight from the papers' definitions, in Python floats."""
+    z = torch.nn.functional.normalize(torch.cat([z_a, z_b]).double(), dim=1).tolist()
+    n, b = len(z), z_a.shape[0]
+    y = None if labels is None else labels.tolist() * 2
+
+    def s(i: int, k: int) -> float:
+        return sum(p * q for p, q in zip(z[i], z[k])) / tau
+
+    total = 0.0
+    for i in range(n):
+        pos = (i + b) % n
+        others = sum(math.exp(s(i, k)) for k in range(n) if k != i)
+        if name == "nt-xent":
+            total += -math.log(math.exp(s(i, pos)) / others)
+        elif name == "dcl":
+            negatives = sum(math.exp(s(i, k)) for k in range(n) if k not in (i, pos))
+            total += -s(i, pos) + math.log(negatives)
+        else:
+            positives = [q for q in range(n) if q != i and y[q] == y[i]]
+            total += -sum(math.log(math.exp(s(i, q)) / others) for q in positives) / len(positives)
+    return total / n
+
+
+@pytest.mark.parametrize("name", ["nt-xent", "dcl", "supcon"])
+@pytest.mark.parametrize("tau", [0.1, 0.5, 1.0])
+def test_matches_the_per_sample_definition(name: str, tau: float) -> None:
+    g = torch.Generator().manual_seed(1)
+    z_a, z_b = torch.randn(6, 5, generator=g, dtype=torch.float64), torch.randn(6, 5, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 0, 2, 1, 0]) if name == "supcon" else None
+    got = get_loss(name)(z_a, z_b, temperature=tau, labels=labels)
+    assert got.dtype == torch.float64
+    assert float(got) == pytest.approx(naive_loss(name, z_a, z_b, tau, labels), rel=1e-10)
+
+
+def test_supcon_with_distinct_labels_is_nt_xent() -> None:
+    g = torch.Generator().manual_seed(2)
+    z_a, z_b = torch.randn(8, 4, generator=g), torch.randn(8, 4, generator=g)
+    expected = nt_xent(z_a, z_b, temperature=0.3)
+    assert torch.allclose(supcon(z_a, z_b, temperature=0.3, labels=torch.arange(8)), expected)
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.2, 0.5])
+def test_identical_views_with_orthogonal_others_reach_the_closed_form(tau: float) -> None:
+    # Positive similarity 1/τ, every other pair 0: NT-Xent = log(1 + (2B−2) e^{−1/τ}),
+    # DCL = −1/τ + log(2B−2).
+    b = 4
+    z = torch.eye(b, 6, dtype=torch.float64) * 3.0  # scale must not matter
+    assert float(nt_xent(z, z, temperature=tau)) == pytest.approx(math.log1p((2 * b - 2) * math.exp(-1 / tau)))
+    assert float(dcl(z, z, temperature=tau)) == pytest.approx(-1 / tau + math.log(2 * b - 2))
+
+
+def test_aligned_views_score_lower_than_random_ones_and_lower_with_smaller_temperature() -> None:
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(16, 32, generator=g)
+    noisy = z + 0.05 * torch.randn(16, 32, generator=g)
+    unrelated = torch.randn(16, 32, generator=g)
+    for loss in LOSSES.values():
+        labels = torch.arange(16) if loss is supcon else None
+        aligned = loss(z, noisy, temperature=0.2, labels=labels)
+        assert aligned < loss(z, unrelated, temperature=0.2, labels=labels)
+        assert loss(z, noisy, temperature=0.1, labels=labels) < aligned
+
+
+@pytest.mark.parametrize("name", ["nt-xent", "dcl", "supcon"])
+def test_symmetric_in_the_two_views_with_finite_gradients(name: str) -> None:
+    g = torch.Generator().manual_seed(4)
+    z_a = torch.randn(10, 8, generator=g, requires_grad=True)
+    z_b = torch.randn(10, 8, generator=g, requires_grad=True)
+    labels = torch.randint(0, 3, (10,), generator=g) if name == "supcon" else None
+    loss = get_loss(name)
+    forward = loss(z_a, z_b, temperature=0.1, labels=labels)
+    assert torch.allclose(forward, loss(z_b, z_a, temperature=0.1, labels=labels))
+    forward.backward()
+    assert z_a.grad is not None and z_b.grad is not None
+    assert torch.isfinite(z_a.grad).all() and torch.isfinite(z_b.grad).all()
+    assert z_a.grad.abs().sum() > 0
+
+
+def test_half_precision_inputs_are_computed_in_float32() -> None:
+    z = torch.randn(8, 16).to(torch.bfloat16)
+    assert nt_xent(z, z.flip(0)).dtype == torch.float32
+
+
+def test_bad_input_is_named() -> None:
+    z = torch.randn(4, 3)
+    with pytest.raises(InvalidArgument, match="same shape") as error:
+        nt_xent(z, torch.randn(5, 3))
+    assert error.value.code == "INVALID_BODY" and error.value.details == {"path": "z_b"}
+    with pytest.raises(InvalidArgument, match="at least 2 samples"):
+        dcl(z[:1], z[:1])
+    for tau in (0.0, -1.0, math.nan, math.inf):
+        with pytest.raises(InvalidArgument, match="temperature"):
+            nt_xent(z, z, temperature=tau)
+    with pytest.raises(InvalidArgument, match="supcon needs"):
+        supcon(z, z)
+    with pytest.raises(InvalidArgument, match=r"shape \[4\]"):
+        supcon(z, z, labels=torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(InvalidArgument, match="takes no labels"):
+        nt_xent(z, z, labels=torch.arange(4))
+    with pytest.raises(InvalidArgument, match="dcl, nt-xent, supcon") as unknown:
+        get_loss("infonce")
+    assert unknown.value.field == "loss"
