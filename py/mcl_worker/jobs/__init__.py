@@ -1,0 +1,7 @@
+"""Jobs the worker serves. Importing this package registers the diagnostic jobs."""
+
+from . import diagnostic as diagnostic
+from . import checkpoints, clustering, datasets, embedding, handles, models, probing, training  # noqa: F401  compute jobs, registered on import
+from .registry import Body, JobContext, JobSpec, WorkerConfig, WorkerState, job, lookup, registered
+
+__all__ = ["Body", "JobContext", "JobSpec", "WorkerConfig", "WorkerState", "job", "lookup", "registered"]

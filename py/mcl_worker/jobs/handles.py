@@ -1,0 +1,91 @@
+"""What compute jobs keep on the worker between jobs, and the jobs that hand it out or drop it.
+
+Bulk data stays where it was made: a job stores its object in the WorkerState and answers with a
+handle (`dataset:1`, `model:2`, `optimizer:3`, `embedding:4`); later jobs name it. Tensors cross
+the wire only on `handle.get`. Everything lives on the worker's device: the first CUDA device
+when there is one, else the CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import torch
+
+from ..models import ContrastiveModel
+from ..wire import WireError
+from .registry import Body, JobContext, job
+
+T = TypeVar("T")
+
+
+def worker_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(eq=False)
+class ModelEntry:
+    """A model on the worker's device. `busy` is held by the job using it (train, embed,
+    checkpoint), so that two jobs never touch the same weights at once."""
+
+    model: ContrastiveModel
+    device: torch.device
+    busy: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def use(self, handle: str, job_type: str) -> Iterator[ContrastiveModel]:
+        if not self.busy.acquire(blocking=False):
+            raise WireError(
+                "BUSY",
+                f"{handle} is in use by another job; run {job_type} after that job has finished",
+                details={"handle": handle},
+            )
+        try:
+            yield self.model
+        finally:
+            self.busy.release()
+
+
+@dataclass(eq=False)
+class OptimizerEntry:
+    """An optimizer over the parameters of the model held under `model_handle`."""
+
+    optimizer: torch.optim.Optimizer
+    model_handle: str
+    name: str
+
+
+def held(ctx: JobContext, body: Body, path: str, kind: type[T]) -> T:
+    """The object behind the handle at `path` of the body ("model", "embeddings[1]"); NOT_FOUND,
+    or INVALID_BODY for a handle to something else, with details.path naming the field."""
+    name, _, index = path.partition("[")
+    handle = body[name][int(index.rstrip("]"))] if index else body[name]
+    try:
+        return ctx.state.get(handle, kind)
+    except WireError as exc:
+        raise WireError(exc.code, f"{path}: {exc.message}", details={"path": path, "handle": handle}) from None
+
+
+@job("handle.get")
+def handle_get(body: Body, ctx: JobContext) -> Body:
+    # A tensor is sent from CPU memory; the frame is a view of it, not a copy.
+    tensor = held(ctx, body, "handle", torch.Tensor)
+    return {"tensor": tensor.detach().to("cpu").contiguous()}
+
+
+@job("handle.free", inline=True)
+def handle_free(body: Body, ctx: JobContext) -> Body:
+    try:
+        ctx.state.free(body["handle"])
+    except WireError as exc:
+        raise WireError(exc.code, f"handle: {exc.message}", details={"path": "handle", "handle": body["handle"]}) from None
+    return {}
+
+
+@job("handle.list", inline=True)
+def handle_list(body: Body, ctx: JobContext) -> Body:
+    return {"handles": ctx.state.handles()}

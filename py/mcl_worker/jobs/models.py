@@ -1,0 +1,77 @@
+"""model.create and optimizer.create: encoders and their optimizers, kept on the worker."""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+
+from ..checkpoint import CheckpointError
+from ..models import ContrastiveModel, ModelConfigError, count_parameters, create_model
+from ..wire import WireError
+from .handles import ModelEntry, OptimizerEntry, held, worker_device
+from .registry import Body, JobContext, job
+
+# torch.manual_seed sets the global generator: two model.create jobs must not interleave.
+_seeding = threading.Lock()
+_OPTIONS = ("widths", "stem", "patch_size")
+
+
+@job("model.create")
+def model_create(body: Body, ctx: JobContext) -> Body:
+    options = body.get("options", {})
+    device = worker_device()
+    try:
+        with _seeding:
+            torch.manual_seed(body["seed"])
+            model = create_model(
+                body["arch"],
+                image_size=body["image_size"],
+                in_channels=body.get("in_channels", 3),
+                proj_dim=body.get("proj_dim", 128),
+                proj_hidden=body.get("proj_hidden"),
+                head_batch_norm=body.get("head_batch_norm", True),
+                pretrained=body.get("pretrained"),
+                **options,
+            )
+    except ModelConfigError as exc:
+        path = f"options.{exc.field}" if exc.field in _OPTIONS else exc.field
+        raise WireError("INVALID_BODY", f"{path}: {exc.message}", details={"path": path, "reason": exc.code}) from None
+    except CheckpointError as exc:  # the pretrained weight file
+        raise WireError(
+            "INVALID_BODY", f"pretrained: {exc.message}", details={"path": "pretrained", "reason": exc.code}
+        ) from None
+    model.to(device)
+    result: Body = {
+        "model": ctx.state.put(ModelEntry(model, device), "model"),
+        "arch": model.spec.arch,
+        "feature_dim": model.feature_dim,
+        "proj_dim": model.proj_dim,
+        "parameters": count_parameters(model),
+        "device": str(device),
+    }
+    if model.pretrained_report is not None:
+        result["pretrained_loaded"] = len(model.pretrained_report.loaded)
+    return result
+
+
+@job("optimizer.create")
+def optimizer_create(body: Body, ctx: JobContext) -> Body:
+    model: ContrastiveModel = held(ctx, body, "model", ModelEntry).model
+    name, lr = body["name"], body["lr"]
+    weight_decay = body.get("weight_decay", 0.0)
+    momentum = body.get("momentum")
+    if momentum is not None and name != "sgd":
+        raise WireError(
+            "INVALID_BODY", f"momentum: only sgd takes a momentum, not {name}; leave it out",
+            details={"path": "momentum"},
+        )
+    params = model.parameters()
+    optimizer: torch.optim.Optimizer
+    if name == "adamw":
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    elif name == "adam":
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum or 0.0)
+    return {"optimizer": ctx.state.put(OptimizerEntry(optimizer, body["model"], name), "optimizer")}

@@ -1,0 +1,96 @@
+"""train: runs one chunk of a batch plan on a model and its optimizer (mcl_worker.train).
+
+The plan is the control plane's layout (ts/control/batch-planner.ts): `indices` int32 [M] and
+`offsets` int32 [steps + 1], step t training on indices[offsets[t]:offsets[t + 1]]. Steps are
+numbered globally from `first_step`, and the augmentation of step s is seeded from (seed, s), so
+a stage split into several train jobs draws the views one job would. Progress reports the steps
+done so far (global); a non-finite loss ends the job with NON_FINITE_LOSS whose details.step is
+the index of the step at fault, whose update was not applied (resume with first_step = it).
+The job stops between steps when cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..data import ImageDataset, augment
+from ..errors import InvalidArgument
+from ..losses import get_loss
+from ..train import StepStats, train_steps
+from ..wire import WireError
+from .embedding import augment_config
+from .handles import ModelEntry, OptimizerEntry, held
+from .registry import Body, JobContext, job
+
+# train_steps' argument names -> the request's field names.
+_FIELDS = {"plan": "indices", "plan.offsets": "offsets", "temperature": "loss.temperature", "loss": "loss.name"}
+
+
+def _plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    indices, offsets = body["indices"], body["offsets"]
+    for name, t in (("indices", indices), ("offsets", offsets)):
+        if t.dtype != torch.int32 or t.dim() != 1:
+            raise WireError(
+                "INVALID_BODY", f"{name}: expected an int32 tensor [n], got {t.dtype} {list(t.shape)}",
+                details={"path": name},
+            )
+    if offsets.numel() < 2:
+        raise WireError("INVALID_BODY", "offsets: the plan has no steps (offsets needs steps + 1 >= 2 entries)",
+                        details={"path": "offsets"})
+    if indices.numel() and not (0 <= int(indices.min()) and int(indices.max()) < size):
+        bad = int(indices.min()) if int(indices.min()) < 0 else int(indices.max())
+        raise WireError("INVALID_BODY", f"indices: sample {bad} is out of range for a dataset of {size}",
+                        details={"path": "indices"})
+    return indices, offsets
+
+
+@job("train")
+def train(body: Body, ctx: JobContext) -> Body:
+    entry = held(ctx, body, "model", ModelEntry)
+    optimizer = held(ctx, body, "optimizer", OptimizerEntry)
+    if optimizer.model_handle != body["model"]:
+        raise WireError(
+            "INVALID_BODY", f"optimizer: {body['optimizer']} optimizes {optimizer.model_handle}, not {body['model']}",
+            details={"path": "optimizer"},
+        )
+    dataset = held(ctx, body, "dataset", ImageDataset)
+    cfg = augment_config(body, dataset, entry.model.spec.image_size)
+    indices, offsets = _plan(body, len(dataset))
+    first_step = body.get("first_step", 0)
+    loss = body["loss"]
+
+    def report(stats: StepStats) -> None:
+        ctx.progress({
+            "step": stats.step + 1,
+            "steps": first_step + stats.steps_total,
+            "loss": stats.loss,
+            "samples_per_s": stats.samples_per_s,
+        })
+
+    started = time.perf_counter()
+    with entry.use(body["model"], "train") as model:
+        try:
+            result = train_steps(
+                model, optimizer.optimizer, (indices, offsets), dataset.get_images,
+                lambda images, generator: augment(images, cfg, generator), get_loss(loss["name"]),
+                seed=body["seed"], temperature=loss["temperature"], first_step=first_step, device=entry.device,
+                amp=body.get("amp", True), progress_every=body.get("progress_every", 1),
+                on_progress=report, should_stop=lambda: ctx.cancelled,
+            )
+        except InvalidArgument as exc:
+            path = _FIELDS.get(exc.field)
+            if path is None:
+                raise
+            raise WireError("INVALID_BODY", f"{path}: {exc.message[len(exc.field) + 2:]}", details={"path": path}) from None
+    if result.stopped:
+        ctx.check_cancelled()
+    return {
+        "steps": result.steps,
+        "samples": int(offsets[result.steps]),
+        "mean_loss": result.mean_loss,
+        "last_loss": result.last_loss,
+        "samples_per_s": result.samples_per_s,
+        "seconds": time.perf_counter() - started,
+    }

@@ -1,0 +1,299 @@
+/**
+ * zod schemas of the compute jobs of proto/protocol.json (handle.*, dataset.open, model.create,
+ * optimizer.create, train, embed, integrate, kmeans, probe, checkpoint.*), checked against its
+ * JSON Schema by test/ts/worker/job-schemas.test.ts. Field names are the wire's (snake_case);
+ * handles are branded strings so that a model handle cannot be passed where a dataset goes.
+ */
+import { z } from "zod";
+import { type JobSchemas, tensorSchema } from "../wire/index.js";
+
+const handle = <K extends string>(kind: K) => z.string().brand<`${K}-handle`>();
+export const datasetHandleSchema = handle("dataset");
+export const modelHandleSchema = handle("model");
+export const optimizerHandleSchema = handle("optimizer");
+export const embeddingHandleSchema = handle("embedding");
+export type DatasetHandle = z.infer<typeof datasetHandleSchema>;
+export type ModelHandle = z.infer<typeof modelHandleSchema>;
+export type OptimizerHandle = z.infer<typeof optimizerHandleSchema>;
+export type EmbeddingHandle = z.infer<typeof embeddingHandleSchema>;
+/** Any handle the worker holds. */
+export type Handle = DatasetHandle | ModelHandle | OptimizerHandle | EmbeddingHandle;
+
+const emptySchema = z.strictObject({});
+const pair = z.array(z.number()).min(2).max(2);
+const perChannel = z.array(z.number()).min(1).max(4);
+const rowsByWidth = z.array(z.int().min(0)).min(2).max(2);
+const stringMap = z.object({}).catchall(z.string());
+
+// -- handles -------------------------------------------------------------------------------------
+
+export const handleGetRequestSchema = z.strictObject({ handle: z.string() });
+export const handleGetResultSchema = z.strictObject({ tensor: tensorSchema });
+export const handleFreeRequestSchema = z.strictObject({ handle: z.string() });
+export const handleFreeResultSchema = emptySchema;
+export const handleListRequestSchema = emptySchema;
+export const handleListResultSchema = z.strictObject({ handles: z.array(z.string()) });
+
+// -- datasets and models -------------------------------------------------------------------------
+
+export const datasetOpenRequestSchema = z.strictObject({ uri: z.string() });
+export const attributeInfoSchema = z.strictObject({
+  name: z.string(),
+  num_classes: z.int().min(1),
+  class_names: z.array(z.string()),
+});
+export const datasetOpenResultSchema = z.strictObject({
+  dataset: datasetHandleSchema,
+  uri: z.string(),
+  size: z.int().min(1),
+  image_shape: z.array(z.int().min(1)).min(3).max(3),
+  attributes: z.array(attributeInfoSchema),
+  has_captions: z.boolean(),
+});
+
+export const modelCreateRequestSchema = z.strictObject({
+  arch: z.string(),
+  image_size: z.int().min(1),
+  in_channels: z.int().min(1).optional(),
+  proj_dim: z.int().min(1).optional(),
+  proj_hidden: z.int().min(1).optional(),
+  head_batch_norm: z.boolean().optional(),
+  /** Architecture-specific: widths (small-cnn), stem (resnet*), patch_size (vit-*). */
+  options: z
+    .strictObject({
+      widths: z.array(z.int().min(1)).min(1).optional(),
+      stem: z.enum(["cifar", "imagenet"]).optional(),
+      patch_size: z.int().min(1).optional(),
+    })
+    .optional(),
+  /** A weight file on the worker's file system, for the backbone. */
+  pretrained: z.string().optional(),
+  seed: z.int().min(0),
+});
+export const modelCreateResultSchema = z.strictObject({
+  model: modelHandleSchema,
+  arch: z.string(),
+  feature_dim: z.int().min(1),
+  proj_dim: z.int().min(1),
+  parameters: z.int().min(0),
+  device: z.string(),
+  pretrained_loaded: z.int().min(0).optional(),
+});
+
+export const OPTIMIZERS = ["adamw", "adam", "sgd"] as const;
+export const optimizerCreateRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  name: z.enum(OPTIMIZERS),
+  lr: z.number().min(0),
+  /** Default 0 (also for adamw). */
+  weight_decay: z.number().min(0).optional(),
+  /** sgd only. */
+  momentum: z.number().min(0).max(1).optional(),
+});
+export const optimizerCreateResultSchema = z.strictObject({ optimizer: optimizerHandleSchema });
+
+// -- training ------------------------------------------------------------------------------------
+
+/** mcl_worker.data.AugmentConfig: every field optional, the worker's defaults are crop and flip. */
+export const augmentSchema = z.strictObject({
+  size: z.int().min(1).optional(),
+  crop_scale: pair.optional(),
+  crop_ratio: pair.optional(),
+  flip_p: z.number().min(0).max(1).optional(),
+  jitter_p: z.number().min(0).max(1).optional(),
+  brightness: z.number().min(0).optional(),
+  contrast: z.number().min(0).optional(),
+  saturation: z.number().min(0).optional(),
+  hue: z.number().min(0).max(0.5).optional(),
+  grayscale_p: z.number().min(0).max(1).optional(),
+  blur_p: z.number().min(0).max(1).optional(),
+  blur_sigma: pair.optional(),
+  mean: perChannel.optional(),
+  std: perChannel.optional(),
+});
+
+export const LOSSES = ["nt-xent", "dcl"] as const;
+export const trainRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  optimizer: optimizerHandleSchema,
+  dataset: datasetHandleSchema,
+  /** int32 [M]: the sample indices of every step, concatenated (BatchPlan.indices). */
+  indices: tensorSchema,
+  /** int32 [steps + 1]: step t is indices[offsets[t], offsets[t + 1]) (BatchPlan.offsets). */
+  offsets: tensorSchema,
+  augment: augmentSchema.optional(),
+  loss: z.strictObject({ name: z.enum(LOSSES), temperature: z.number().min(0) }),
+  /** Seeds the augmentation of this job: give every chunk of a run its own. */
+  seed: z.int().min(0),
+  /** Steps already run before this job: step numbers in progress and errors continue from it. */
+  first_step: z.int().min(0).optional(),
+  /** Mixed precision; only on CUDA (default: on there). */
+  amp: z.boolean().optional(),
+  /** A progress message every this many steps (default 1), and after the last. */
+  progress_every: z.int().min(1).optional(),
+});
+export const trainResultSchema = z.strictObject({
+  steps: z.int().min(0),
+  samples: z.int().min(0),
+  mean_loss: z.number(),
+  last_loss: z.number(),
+  samples_per_s: z.number().min(0),
+  seconds: z.number().min(0),
+});
+export const trainProgressSchema = z.strictObject({
+  step: z.int().min(1),
+  steps: z.int().min(1),
+  loss: z.number(),
+  samples_per_s: z.number().min(0),
+});
+
+// -- representations -----------------------------------------------------------------------------
+
+export const EMBEDDING_DTYPES = ["float32", "float16"] as const;
+export const embedRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  dataset: datasetHandleSchema,
+  batch_size: z.int().min(1).optional(),
+  /** The training augmentation: its size, mean and std define the eval transform. */
+  augment: augmentSchema.optional(),
+  /** Projections instead of backbone features. */
+  use_head: z.boolean().optional(),
+  /** L2-normalise every row. */
+  normalize: z.boolean().optional(),
+  dtype: z.enum(EMBEDDING_DTYPES).optional(),
+});
+export const embeddingResultSchema = z.strictObject({
+  embedding: embeddingHandleSchema,
+  shape: rowsByWidth,
+  dtype: z.enum(EMBEDDING_DTYPES),
+});
+export const embedResultSchema = embeddingResultSchema;
+
+export const integrateRequestSchema = z.strictObject({
+  embeddings: z.array(embeddingHandleSchema).min(1),
+  weights: z.array(z.number().min(0)).min(1),
+  normalize: z.enum(["concat-then-l2", "per-stage-l2", "none"]),
+});
+export const integrateResultSchema = embeddingResultSchema;
+
+export const kmeansRequestSchema = z.strictObject({
+  embedding: embeddingHandleSchema,
+  k: z.int().min(1),
+  seed: z.int().min(0),
+  iters: z.int().min(1).optional(),
+  tol: z.number().min(0).optional(),
+  n_init: z.int().min(1).optional(),
+  init: z.enum(["k-means++", "random"]).optional(),
+});
+export const kmeansResultSchema = z.strictObject({
+  /** int32 [N]. */
+  assignments: tensorSchema,
+  /** float32 [K, D]. */
+  centroids: tensorSchema,
+  inertia: z.number().min(0),
+  iterations: z.int().min(1),
+  converged: z.boolean(),
+});
+
+export const probeRequestSchema = z.strictObject({
+  embedding: embeddingHandleSchema,
+  dataset: datasetHandleSchema,
+  /** Default: every labelled attribute of the dataset. */
+  attributes: z.array(z.string()).min(1).optional(),
+  seed: z.int().min(0),
+  test_fraction: z.number().min(0).max(1).optional(),
+  knn_k: z.int().min(1).optional(),
+});
+export const probeScoreSchema = z.strictObject({
+  name: z.string(),
+  linear: z.number().min(0).max(1),
+  knn: z.number().min(0).max(1),
+  n_train: z.int().min(1),
+  n_test: z.int().min(1),
+  n_classes: z.int().min(1),
+});
+export const probeResultSchema = z.strictObject({ attributes: z.array(probeScoreSchema) });
+
+// -- checkpoints ---------------------------------------------------------------------------------
+
+export const checkpointSaveRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  optimizer: optimizerHandleSchema.optional(),
+  /** On the worker's file system. */
+  path: z.string(),
+  metadata: stringMap.optional(),
+});
+export const checkpointSaveResultSchema = z.strictObject({ path: z.string(), bytes: z.int().min(0) });
+export const checkpointLoadRequestSchema = z.strictObject({
+  path: z.string(),
+  model: modelHandleSchema,
+  optimizer: optimizerHandleSchema.optional(),
+});
+export const checkpointLoadResultSchema = z.strictObject({ metadata: stringMap });
+
+export type HandleGetRequest = z.infer<typeof handleGetRequestSchema>;
+export type HandleGetResult = z.infer<typeof handleGetResultSchema>;
+export type HandleFreeRequest = z.infer<typeof handleFreeRequestSchema>;
+export type HandleFreeResult = z.infer<typeof handleFreeResultSchema>;
+export type HandleListRequest = z.infer<typeof handleListRequestSchema>;
+export type HandleListResult = z.infer<typeof handleListResultSchema>;
+export type DatasetOpenRequest = z.infer<typeof datasetOpenRequestSchema>;
+export type DatasetOpenResult = z.infer<typeof datasetOpenResultSchema>;
+export type AttributeInfo = z.infer<typeof attributeInfoSchema>;
+export type ModelCreateRequest = z.infer<typeof modelCreateRequestSchema>;
+export type ModelCreateResult = z.infer<typeof modelCreateResultSchema>;
+export type OptimizerCreateRequest = z.infer<typeof optimizerCreateRequestSchema>;
+export type OptimizerCreateResult = z.infer<typeof optimizerCreateResultSchema>;
+export type AugmentOptions = z.infer<typeof augmentSchema>;
+export type TrainRequest = z.infer<typeof trainRequestSchema>;
+export type TrainResult = z.infer<typeof trainResultSchema>;
+export type TrainProgress = z.infer<typeof trainProgressSchema>;
+export type EmbedRequest = z.infer<typeof embedRequestSchema>;
+export type EmbeddingResult = z.infer<typeof embeddingResultSchema>;
+export type IntegrateRequest = z.infer<typeof integrateRequestSchema>;
+export type KMeansRequest = z.infer<typeof kmeansRequestSchema>;
+export type KMeansWireResult = z.infer<typeof kmeansResultSchema>;
+export type ProbeRequest = z.infer<typeof probeRequestSchema>;
+export type ProbeScore = z.infer<typeof probeScoreSchema>;
+export type ProbeResult = z.infer<typeof probeResultSchema>;
+export type CheckpointSaveRequest = z.infer<typeof checkpointSaveRequestSchema>;
+export type CheckpointSaveResult = z.infer<typeof checkpointSaveResultSchema>;
+export type CheckpointLoadRequest = z.infer<typeof checkpointLoadRequestSchema>;
+export type CheckpointLoadResult = z.infer<typeof checkpointLoadResultSchema>;
+
+/** The compute jobs of protocol.json "jobs", by type, in its order. */
+export const computeJobSchemas = {
+  "handle.get": { request: handleGetRequestSchema, result: handleGetResultSchema, progress: null },
+  "handle.free": { request: handleFreeRequestSchema, result: handleFreeResultSchema, progress: null },
+  "handle.list": { request: handleListRequestSchema, result: handleListResultSchema, progress: null },
+  "dataset.open": { request: datasetOpenRequestSchema, result: datasetOpenResultSchema, progress: null },
+  "model.create": { request: modelCreateRequestSchema, result: modelCreateResultSchema, progress: null },
+  "optimizer.create": { request: optimizerCreateRequestSchema, result: optimizerCreateResultSchema, progress: null },
+  train: { request: trainRequestSchema, result: trainResultSchema, progress: trainProgressSchema },
+  embed: { request: embedRequestSchema, result: embedResultSchema, progress: null },
+  integrate: { request: integrateRequestSchema, result: integrateResultSchema, progress: null },
+  kmeans: { request: kmeansRequestSchema, result: kmeansResultSchema, progress: null },
+  probe: { request: probeRequestSchema, result: probeResultSchema, progress: null },
+  "checkpoint.save": { request: checkpointSaveRequestSchema, result: checkpointSaveResultSchema, progress: null },
+  "checkpoint.load": { request: checkpointLoadRequestSchema, result: checkpointLoadResultSchema, progress: null },
+} as const satisfies { readonly [type: string]: JobSchemas };
+
+export type ComputeJobType = keyof typeof computeJobSchemas;
+
+declare module "../transport/job-types.js" {
+  interface JobTypes {
+    "handle.get": { request: HandleGetRequest; result: HandleGetResult; progress: never };
+    "handle.free": { request: HandleFreeRequest; result: HandleFreeResult; progress: never };
+    "handle.list": { request: HandleListRequest; result: HandleListResult; progress: never };
+    "dataset.open": { request: DatasetOpenRequest; result: DatasetOpenResult; progress: never };
+    "model.create": { request: ModelCreateRequest; result: ModelCreateResult; progress: never };
+    "optimizer.create": { request: OptimizerCreateRequest; result: OptimizerCreateResult; progress: never };
+    train: { request: TrainRequest; result: TrainResult; progress: TrainProgress };
+    embed: { request: EmbedRequest; result: EmbeddingResult; progress: never };
+    integrate: { request: IntegrateRequest; result: EmbeddingResult; progress: never };
+    kmeans: { request: KMeansRequest; result: KMeansWireResult; progress: never };
+    probe: { request: ProbeRequest; result: ProbeResult; progress: never };
+    "checkpoint.save": { request: CheckpointSaveRequest; result: CheckpointSaveResult; progress: never };
+    "checkpoint.load": { request: CheckpointLoadRequest; result: CheckpointLoadResult; progress: never };
+  }
+}

@@ -1,0 +1,212 @@
+/**
+ * The compute jobs of a worker as typed methods. Each method checks its request against the job's
+ * zod schema before sending (a bad argument rejects at once, naming the field) and its reply
+ * after receiving; every failure is a WorkerError with a protocol `code`.
+ *
+ *   const jobs = new WorkerJobs(worker.client);
+ *   const data = await jobs.openDataset("synthetic:trifeature?n=6000");
+ *   const { model } = await jobs.createModel({ arch: "small-cnn", image_size: 32, seed: 0 });
+ *   const { optimizer } = await jobs.createOptimizer({ model, name: "adamw", lr: 1e-3 });
+ *   await jobs.train({ model, optimizer, dataset: data.dataset, plan, loss, seed: 1 }, { onProgress });
+ *   const { embedding } = await jobs.embed({ model, dataset: data.dataset, normalize: true });
+ *   const { assignments } = await jobs.kmeans({ embedding, k: 10, seed: 0 });
+ *
+ * Datasets, models, optimizers and embeddings stay on the worker as handles; `fetchTensor`
+ * brings an embedding over, `free` drops a handle.
+ */
+import type { z } from "zod";
+import { type JobEvent, type RequestOptions, type WorkerClient, WorkerError } from "../transport/index.js";
+import type { ProgressOf, RequestOf, ResultOf } from "../transport/job-types.js";
+import { type Tensor, formatPath, tensor } from "../wire/index.js";
+import {
+  type CheckpointLoadRequest,
+  type CheckpointLoadResult,
+  type CheckpointSaveRequest,
+  type CheckpointSaveResult,
+  type ComputeJobType,
+  type DatasetOpenResult,
+  type EmbedRequest,
+  type EmbeddingHandle,
+  type EmbeddingResult,
+  type Handle,
+  type IntegrateRequest,
+  type KMeansRequest,
+  type ModelCreateRequest,
+  type ModelCreateResult,
+  type OptimizerCreateRequest,
+  type OptimizerCreateResult,
+  type ProbeRequest,
+  type ProbeResult,
+  type TrainProgress,
+  type TrainRequest,
+  type TrainResult,
+  computeJobSchemas,
+} from "./job-schemas.js";
+
+/** One chunk of a batch plan (ts/control/batch-planner.ts): step t is indices[offsets[t], offsets[t + 1]). */
+export interface TrainPlan {
+  readonly indices: Int32Array;
+  readonly offsets: Int32Array;
+}
+
+/** The train job's arguments, with the plan as typed arrays instead of tensors. */
+export type TrainArgs = Omit<TrainRequest, "indices" | "offsets"> & { readonly plan: TrainPlan };
+
+/** How long a job may take and how to stop it (see WorkerClient's RequestOptions). */
+export interface JobOptions {
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface TrainOptions extends JobOptions {
+  /** Called with each progress message (every `progress_every` steps and after the last). */
+  readonly onProgress?: (progress: TrainProgress) => void;
+}
+
+export interface KMeansResult {
+  /** Cluster of every row, in [0, k). */
+  readonly assignments: Int32Array;
+  /** float32 [k, D]. */
+  readonly centroids: Tensor<"float32">;
+  readonly inertia: number;
+  readonly iterations: number;
+  readonly converged: boolean;
+}
+
+export class WorkerJobs {
+  constructor(readonly client: WorkerClient) {}
+
+  /** Opens a dataset URI on the worker (`synthetic:trifeature?n=6000`, `npz:/data/x.npz`, …). */
+  openDataset(uri: string, options: JobOptions = {}): Promise<DatasetOpenResult> {
+    return this.run("dataset.open", { uri }, options);
+  }
+
+  createModel(request: ModelCreateRequest, options: JobOptions = {}): Promise<ModelCreateResult> {
+    return this.run("model.create", request, options);
+  }
+
+  createOptimizer(request: OptimizerCreateRequest, options: JobOptions = {}): Promise<OptimizerCreateResult> {
+    return this.run("optimizer.create", request, options);
+  }
+
+  /** Runs the steps of `plan`; rejects with code NON_FINITE_LOSS (details.step) if the loss diverges. */
+  train(args: TrainArgs, options: TrainOptions = {}): Promise<TrainResult> {
+    const { onProgress, ...rest } = options;
+    return this.run("train", trainBody(args), {
+      ...rest,
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+  }
+
+  /** The train job as an async iterable of its progress, then its result; leaving the loop early cancels it. */
+  async *trainEvents(args: TrainArgs, options: JobOptions = {}): AsyncGenerator<JobEvent<TrainProgress, TrainResult>, void, undefined> {
+    const body = checkRequest("train", trainBody(args));
+    for await (const event of this.client.stream("train", body, options)) {
+      if (event.kind === "progress") yield { kind: "progress", body: checkReply("train", "progress", event.body) };
+      else yield { kind: "result", body: checkReply("train", "result", event.body) };
+    }
+  }
+
+  /** Embeds every sample of a dataset; the embedding stays on the worker. */
+  embed(request: EmbedRequest, options: JobOptions = {}): Promise<EmbeddingResult> {
+    return this.run("embed", request, options);
+  }
+
+  /** The cross-stage representation of embeddings held on the worker (ts/control/integration.ts). */
+  integrate(request: IntegrateRequest, options: JobOptions = {}): Promise<EmbeddingResult> {
+    return this.run("integrate", request, options);
+  }
+
+  async kmeans(request: KMeansRequest, options: JobOptions = {}): Promise<KMeansResult> {
+    const result = await this.run("kmeans", request, options);
+    const { assignments, centroids } = result;
+    if (assignments.dtype !== "int32" || assignments.shape.length !== 1) {
+      throw replyError("kmeans", "assignments", `expected an int32 [N] tensor, got ${assignments.dtype} [${assignments.shape.join(", ")}]`);
+    }
+    if (centroids.dtype !== "float32" || centroids.shape.length !== 2 || centroids.shape[0] !== request.k) {
+      throw replyError("kmeans", "centroids", `expected a float32 [${request.k}, D] tensor, got ${centroids.dtype} [${centroids.shape.join(", ")}]`);
+    }
+    return { ...result, assignments: assignments.data as Int32Array, centroids: centroids as Tensor<"float32"> };
+  }
+
+  /** Linear-probe and kNN accuracy per labelled attribute of the dataset, on a held-out split. */
+  probe(request: ProbeRequest, options: JobOptions = {}): Promise<ProbeResult> {
+    return this.run("probe", request, options);
+  }
+
+  /** Sends a tensor the worker holds (an embedding) to this process. */
+  async fetchTensor(handle: EmbeddingHandle, options: JobOptions = {}): Promise<Tensor> {
+    return (await this.run("handle.get", { handle }, options)).tensor;
+  }
+
+  /** Drops a handle and what it holds on the worker. */
+  async free(handle: Handle, options: JobOptions = {}): Promise<void> {
+    await this.run("handle.free", { handle }, options);
+  }
+
+  /** The handles the worker holds. */
+  async handles(options: JobOptions = {}): Promise<string[]> {
+    return (await this.run("handle.list", {}, options)).handles;
+  }
+
+  saveCheckpoint(request: CheckpointSaveRequest, options: JobOptions = {}): Promise<CheckpointSaveResult> {
+    return this.run("checkpoint.save", request, options);
+  }
+
+  loadCheckpoint(request: CheckpointLoadRequest, options: JobOptions = {}): Promise<CheckpointLoadResult> {
+    return this.run("checkpoint.load", request, options);
+  }
+
+  private async run<K extends ComputeJobType>(
+    type: K,
+    body: RequestOf<K>,
+    options: RequestOptions<ProgressOf<K>>,
+  ): Promise<ResultOf<K>> {
+    const { onProgress, ...rest } = options;
+    const request = checkRequest(type, body);
+    const result = await this.client.request(type, request, {
+      ...rest,
+      // A progress body that fails its schema throws here: the client rejects the job and cancels it.
+      ...(onProgress === undefined ? {} : { onProgress: (p: ProgressOf<K>) => onProgress(checkReply(type, "progress", p)) }),
+    });
+    return checkReply(type, "result", result);
+  }
+}
+
+function trainBody(args: TrainArgs): TrainRequest {
+  const { plan, ...rest } = args;
+  return {
+    ...rest,
+    indices: tensor("int32", [plan.indices.length], plan.indices),
+    offsets: tensor("int32", [plan.offsets.length], plan.offsets),
+  };
+}
+
+function checkRequest<K extends ComputeJobType>(type: K, body: RequestOf<K>): RequestOf<K> {
+  const parsed = computeJobSchemas[type].request.safeParse(body);
+  if (!parsed.success) throw invalid(`${type} request`, parsed.error);
+  return body;
+}
+
+function checkReply<K extends ComputeJobType, P extends "result" | "progress">(
+  type: K,
+  kind: P,
+  body: unknown,
+): P extends "result" ? ResultOf<K> : ProgressOf<K> {
+  const schema: z.ZodType | null = computeJobSchemas[type][kind];
+  if (schema === null) throw replyError(type, "", `job ${type} sends no ${kind}`);
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) throw invalid(`${type} ${kind}`, parsed.error);
+  return body as P extends "result" ? ResultOf<K> : ProgressOf<K>;
+}
+
+function invalid(where: string, error: z.ZodError): WorkerError {
+  const issue = error.issues[0];
+  const path = issue === undefined ? "" : formatPath(issue.path);
+  const message = `${where}: ${path === "" ? "body" : path}: ${issue?.message ?? "invalid"}`;
+  return new WorkerError("INVALID_BODY", message, { details: { path } });
+}
+
+function replyError(type: string, path: string, text: string): WorkerError {
+  return new WorkerError("INVALID_BODY", `${type} result: ${path}: ${text}`, { details: { path } });
+}
