@@ -1,0 +1,79 @@
+// A tiny run through the SDK on a real worker (CPU): 2 stages and the baseline complete, every
+// event arrives in order, summary.json holds accuracies in [0, 1], and the integrated
+// representation of another dataset comes back with the right shape.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { Mcl, type MclEvent, type MclRun } from "../../../ts/index.js";
+import { tinyConfig } from "./tiny-config.js";
+
+const root = mkdtempSync(join(tmpdir(), "mcl-sdk-"));
+let run: MclRun | undefined;
+
+afterAll(async () => {
+  await run?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("Mcl.start", () => {
+  it("runs 2 stages and the baseline, reporting events and writing summary.json", { timeout: 180_000 }, async () => {
+    run = await Mcl.start(tinyConfig(root, "tiny"), { worker: { launch: { onOutput: () => {} } } });
+    const events: MclEvent[] = [];
+    for await (const event of run.events()) events.push(event);
+    const summary = await run.result();
+
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe("run-start");
+    expect(types.at(-1)).toBe("done");
+    expect(events.filter((e) => e.type === "stage-start").map((e) => (e as { stage: unknown }).stage)).toEqual([1, 2, "baseline"]);
+    expect(events.filter((e) => e.type === "epoch")).toHaveLength(1 + 1 + 2);
+    expect(events.some((e) => e.type === "train-progress")).toBe(true);
+    const cluster = events.find((e) => e.type === "cluster");
+    expect(cluster).toMatchObject({ stage: 1, k: 4 });
+    const probed = events.filter((e) => e.type === "probe").map((e) => (e as { stage: unknown }).stage);
+    expect(probed).toEqual([1, 2, "integrated", "baseline"]);
+
+    const onDisk = JSON.parse(readFileSync(join(run.dir, "summary.json"), "utf8")) as typeof summary;
+    expect(onDisk).toEqual(summary);
+    expect(summary.stages.map((s) => s.stage)).toEqual([1, 2]);
+    expect(summary.attributes.sort()).toEqual(["color", "shape", "texture"]);
+    for (const probe of [...summary.stages.map((s) => s.probe), summary.integrated.probe, summary.baseline!.probe]) {
+      expect(Object.keys(probe).sort()).toEqual(["color", "shape", "texture"]);
+      for (const accuracy of Object.values(probe)) {
+        expect(accuracy).toBeGreaterThanOrEqual(0);
+        expect(accuracy).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(summary.baseline!.epochs).toBe(2);
+    expect(summary.seconds).toBeGreaterThan(0);
+
+    // A late consumer still sees the whole session.
+    const replay: MclEvent[] = [];
+    for await (const event of run.events()) replay.push(event);
+    expect(replay).toEqual(events);
+  });
+
+  it("embeds another dataset with the integrated representation", async () => {
+    const z = await run!.embed("synthetic:trifeature?n=10&size=16&seed=9");
+    expect(z.rows).toBe(10);
+    expect(z.dim).toBe(2 * 256); // two small-cnn stages of 256 features
+    expect(z.data).toHaveLength(10 * z.dim);
+    for (let row = 0; row < z.rows; row++) {
+      let norm = 0;
+      for (let d = 0; d < z.dim; d++) norm += z.data[row * z.dim + d]! ** 2;
+      expect(Math.sqrt(norm)).toBeCloseTo(1, 4); // concat-then-l2
+    }
+  });
+
+  it("resuming a finished run reports its summary without training again", { timeout: 120_000 }, async () => {
+    const dir = run!.dir;
+    await run!.stop();
+    const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as unknown;
+    run = await Mcl.resume(dir, { worker: { launch: { onOutput: () => {} } } });
+    const events: MclEvent[] = [];
+    for await (const event of run.events()) events.push(event);
+    expect(events.map((e) => e.type)).toEqual(["run-start", "done"]);
+    expect(await run.result()).toEqual(summary);
+  });
+});

@@ -1,0 +1,76 @@
+// The package's public API: the SDK, the run config, the control plane's types, the worker
+// transport and every error class (each has a `code`).
+
+// SDK
+export { Mcl, type RunOptions } from "./sdk/mcl.js";
+export { MclRun, type EmbedResult } from "./sdk/mcl-run.js";
+export {
+  type ClusterStats,
+  type MclEvent,
+  type MclEventType,
+  type ProbeSubject,
+  type Track,
+} from "./sdk/events.js";
+export {
+  type Accuracies,
+  type ProbeScores,
+  type Summary,
+  SUMMARY_FILE,
+  formatProbeTable,
+  readSummary,
+  summarySchema,
+} from "./sdk/summary.js";
+export { type WorkerConnection, type WorkerOptions, openWorker } from "./sdk/worker-connection.js";
+export { MclError, type MclErrorCode } from "./sdk/errors.js";
+export { DEMO_CONFIG } from "./sdk/demo-config.js";
+
+// Config
+export {
+  ENCODERS,
+  LOSSES,
+  OPTIMIZERS,
+  SAMPLING_POLICIES,
+  SMALL_GROUP_POLICIES,
+  STAGE_INITS,
+  type MclConfig,
+  type MclConfigInput,
+  mclConfigSchema,
+} from "./config/mcl-config.js";
+export { loadConfigFile, parseConfig } from "./config/load-config.js";
+export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
+
+// Control plane (pure): the pieces a custom driver or executor builds on
+export { type BatchPlan, type PlanAccounting, type PlanOptions, planMcl, planUniform } from "./control/batch-planner.js";
+export { ClusterBook, type GroupStats } from "./control/cluster-book.js";
+export { type IntegrationSpec, type Normalization, integrate, resolveIntegrationSpec } from "./control/integration.js";
+export { type DriveOptions, type StageExecutor, driveRun } from "./control/run-driver.js";
+export { type RunManifest, RunStore } from "./control/run-store.js";
+export { type Action, type SchedulerState, type StageSchedule, scheduleFromConfig } from "./control/stage-scheduler.js";
+export {
+  ClusterBookError,
+  ControlError,
+  type ControlErrorCode,
+  IntegrationError,
+  PlanError,
+  RunStoreError,
+  SchedulerError,
+} from "./control/errors.js";
+
+// Transport and the worker's compute jobs
+export {
+  CancelledError,
+  type ConnectOptions,
+  type ConnectedWorker,
+  JobTimeoutError,
+  type LaunchOptions,
+  RemoteJobError,
+  WorkerClient,
+  WorkerError,
+  WorkerHandle,
+  WorkerLostError,
+  WorkerStartError,
+  connectWorker,
+  launchWorker,
+} from "./transport/index.js";
+export { WorkerJobs } from "./worker/index.js";
+export { type Tensor, WireError } from "./wire/index.js";

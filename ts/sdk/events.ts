@@ -1,0 +1,124 @@
+/**
+ * What a run reports while it goes: a typed discriminated union, and the log that holds it.
+ *
+ * The log keeps every event of the session (unbounded: a run emits a handful per epoch, the
+ * train progress of an epoch is capped at PROGRESS_PER_EPOCH messages), so that every
+ * `events()` iterator, however late it starts, sees the whole session from the first event.
+ */
+
+import type { GroupStats } from "../control/cluster-book.js";
+import type { Summary, ProbeScores } from "./summary.js";
+
+/** A stage (1-based) or the equal-compute single-stage baseline. */
+export type Track = number | "baseline";
+
+/** Where a probe's embedding came from. */
+export type ProbeSubject = number | "integrated" | "baseline";
+
+/** Train progress messages asked of the worker per epoch (about). */
+export const PROGRESS_PER_EPOCH = 20;
+
+export type MclEvent =
+  /** The run is open: a new run, or a resumed one at `phase`. */
+  | { readonly type: "run-start"; readonly runDir: string; readonly resumed: boolean; readonly numSamples: number; readonly device: string }
+  /** Training of a stage (or the baseline) begins; `fromEpoch` > 0 when resumed mid-stage. */
+  | { readonly type: "stage-start"; readonly stage: Track; readonly epochs: number; readonly fromEpoch: number }
+  /** Steps done within the current epoch. */
+  | {
+      readonly type: "train-progress";
+      readonly stage: Track;
+      /** 0-based epoch. */
+      readonly epoch: number;
+      readonly step: number;
+      readonly steps: number;
+      readonly loss: number;
+      readonly samplesPerSec: number;
+    }
+  /** An epoch finished and its checkpoint is written. */
+  | {
+      readonly type: "epoch";
+      readonly stage: Track;
+      /** 0-based epoch. */
+      readonly epoch: number;
+      readonly epochs: number;
+      /** Mean loss over the epoch's steps. */
+      readonly loss: number;
+      readonly samplesPerSec: number;
+      readonly seconds: number;
+      /** Samples in the epoch's plan (what the sampling policy left in). */
+      readonly samples: number;
+    }
+  /** A stage's (or the baseline's) training is complete. */
+  | { readonly type: "stage-end"; readonly stage: Track }
+  /** Every sample was embedded with a stage's encoder (or the baseline's). */
+  | { readonly type: "embed"; readonly stage: Track; readonly rows: number; readonly dim: number; readonly seconds: number }
+  /** k-means after a stage, and the composite groups the next stage samples from. */
+  | {
+      readonly type: "cluster";
+      readonly stage: number;
+      readonly k: number;
+      readonly stats: ClusterStats;
+    }
+  /** Per-attribute probe accuracies of a representation. */
+  | { readonly type: "probe"; readonly stage: ProbeSubject; readonly probe: ProbeScores }
+  /** The run finished; summary.json is written. */
+  | { readonly type: "done"; readonly summary: Summary }
+  /** stop() was called: the run stopped at a consistent, resumable point. */
+  | { readonly type: "stopped"; readonly runDir: string }
+  /** The run failed; it can be resumed from its last committed state. */
+  | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string } };
+
+export interface ClusterStats {
+  /** k-means objective and convergence (null when the clustering was done in an earlier session). */
+  readonly kmeans: { readonly inertia: number; readonly iterations: number; readonly converged: boolean } | null;
+  /** Composite groups after this stage (the intersection of every clustering so far). */
+  readonly groups: GroupStats;
+  /** Samples the next stage's first epoch leaves out under the small-group policy. */
+  readonly leftOut: number | null;
+}
+
+export type MclEventType = MclEvent["type"];
+
+/** An append-only event log with any number of async iterators over it. */
+export class EventLog {
+  readonly #events: MclEvent[] = [];
+  #closed = false;
+  #waiters: (() => void)[] = [];
+
+  push(event: MclEvent): void {
+    if (this.#closed) return;
+    this.#events.push(event);
+    this.#wake();
+  }
+
+  /** No more events: iterators end after the last one. */
+  close(): void {
+    this.#closed = true;
+    this.#wake();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Every event so far (a copy). */
+  snapshot(): MclEvent[] {
+    return [...this.#events];
+  }
+
+  /** Iterates from the first event of the session, then waits for new ones until close(). */
+  async *iterate(): AsyncGenerator<MclEvent, void, undefined> {
+    let next = 0;
+    for (;;) {
+      while (next < this.#events.length) yield this.#events[next++]!;
+      if (this.#closed) return;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+}

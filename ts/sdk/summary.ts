@@ -1,0 +1,122 @@
+/**
+ * summary.json: what a finished run measured, per attribute, for every stage, the integrated
+ * representation and the equal-compute baseline:
+ *
+ *   { "stages": [{ "stage": 1, "probe": { "shape": 0.41, ... }, "knn": {...} }, ...],
+ *     "integrated": { "probe": {...}, "knn": {...}, "spec": {...} },
+ *     "baseline": { "probe": {...}, "knn": {...}, "epochs": 9 },      (when the config asks)
+ *     "seconds": 212.4, ... }
+ *
+ * `probe` holds linear-probe accuracies in [0, 1] (held-out split of the training set), `knn`
+ * the kNN accuracies on the same split.
+ */
+
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { writeFileAtomic } from "../control/atomic-file.js";
+import { MclError } from "./errors.js";
+
+export const SUMMARY_FILE = "summary.json";
+export const SUMMARY_FORMAT = "mcl-summary/1";
+
+const accuracies = z.record(z.string(), z.number().min(0).max(1));
+
+/** Accuracy per attribute name. */
+export type Accuracies = z.output<typeof accuracies>;
+
+const probeScoresSchema = z.strictObject({
+  /** Linear-probe accuracy per attribute. */
+  linear: accuracies,
+  /** kNN accuracy per attribute (absent when the config turns kNN off). */
+  knn: accuracies.optional(),
+});
+/** One representation's probe results. */
+export type ProbeScores = z.output<typeof probeScoresSchema>;
+
+const resultSchema = z.strictObject({ probe: accuracies, knn: accuracies.optional() });
+
+export const summarySchema = z.strictObject({
+  format: z.literal(SUMMARY_FORMAT),
+  name: z.string(),
+  dataset: z.strictObject({ uri: z.string(), samples: z.int().min(1) }),
+  encoder: z.string(),
+  attributes: z.array(z.string()),
+  stages: z.array(resultSchema.extend({ stage: z.int().min(1), epochs: z.int().min(1) })),
+  integrated: resultSchema.extend({
+    spec: z.strictObject({
+      stages: z.array(z.int().min(1)),
+      weights: z.array(z.number()),
+      normalize: z.string(),
+    }),
+  }),
+  baseline: resultSchema.extend({ epochs: z.int().min(1) }).optional(),
+  /** Wall-clock seconds of the session that completed the run (a resumed run counts only that session). */
+  seconds: z.number().min(0),
+  resumed: z.boolean(),
+  finishedAt: z.string(),
+});
+export type Summary = z.output<typeof summarySchema>;
+
+/** A cached probe result (probes/stage-<s>.json), or null when there is none. */
+export async function readProbeFile(path: string): Promise<ProbeScores | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  const parsed = probeScoresSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new MclError("CORRUPT_FILE", `${path}: not a probe result (${parsed.error.issues[0]?.message ?? "invalid"})`);
+  return parsed.data;
+}
+
+export async function writeSummary(runDir: string, summary: Summary): Promise<string> {
+  const path = join(runDir, SUMMARY_FILE);
+  await writeFileAtomic(path, `${JSON.stringify(summary, null, 2)}\n`);
+  return path;
+}
+
+/** The run's summary.json, or null when the run has not finished. */
+export async function readSummary(runDir: string): Promise<Summary | null> {
+  const path = join(runDir, SUMMARY_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+  const parsed = summarySchema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MclError("CORRUPT_FILE", `${path}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The per-attribute linear-probe table, one row per representation:
+ *
+ *   representation      shape   color  texture
+ *   stage 1             41.2%   97.8%    38.0%
+ *   ...
+ */
+export function formatProbeTable(summary: Summary): string {
+  const rows: [string, Accuracies][] = [
+    ...summary.stages.map((s): [string, Accuracies] => [`stage ${s.stage}`, s.probe]),
+    ["integrated", summary.integrated.probe],
+  ];
+  if (summary.baseline !== undefined) rows.push([`baseline (${summary.baseline.epochs} epochs)`, summary.baseline.probe]);
+  const attributes = summary.attributes;
+  const first = Math.max("representation".length, ...rows.map(([name]) => name.length));
+  const widths = attributes.map((a) => Math.max(a.length, 6));
+  const line = (name: string, cells: string[]) =>
+    [name.padEnd(first), ...cells.map((c, i) => c.padStart(widths[i]!))].join("  ");
+  const percent = (value: number | undefined) => (value === undefined ? "-" : `${(100 * value).toFixed(1)}%`);
+  return [
+    line("representation", attributes),
+    ...rows.map(([name, probe]) => line(name, attributes.map((a) => percent(probe[a])))),
+  ].join("\n");
+}

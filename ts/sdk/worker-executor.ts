@@ -1,0 +1,339 @@
+/**
+ * The run driver's StageExecutor over a worker's compute jobs (ts/worker): every epoch sends its
+ * batch plan as int32 tensors to the train job and saves a checkpoint (model and optimizer,
+ * written atomically by the worker) before it counts as done; embed keeps the embedding on the
+ * worker; cluster runs k-means there and brings back only the assignments.
+ *
+ * One encoder is live on the worker at a time. It is reused while the scheduler continues from
+ * the checkpoint it just wrote; any other start (a new stage, a resumed run, a new worker) builds
+ * the encoder afresh and loads the checkpoint, so a worker restart costs one reload, never a
+ * wrong model. Checkpoint paths in the run manifest are relative to the run directory; the worker
+ * gets absolute paths, so a worker reached with connectWorker must see the run directory at the
+ * same path (same machine or a shared file system).
+ */
+
+import { rm } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { BatchPlan } from "../control/batch-planner.js";
+import { deriveSeed } from "../control/rng.js";
+import type {
+  BaselineEpochAction,
+  ClusterAction,
+  EmbedAction,
+  StageExecutor,
+  TrainEpochAction,
+} from "../control/run-driver.js";
+import type { RunStore } from "../control/run-store.js";
+import type { StartFrom } from "../control/stage-scheduler.js";
+import type { MclConfig } from "../config/mcl-config.js";
+import { writeFileAtomic } from "../control/atomic-file.js";
+import type { IntegrationSpec } from "../control/integration.js";
+import type {
+  DatasetHandle,
+  DatasetOpenResult,
+  EmbeddingResult,
+  EmbeddingHandle,
+  ModelHandle,
+  OptimizerHandle,
+  ProbeResult,
+  WorkerJobs,
+} from "../worker/index.js";
+import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
+import { readProbeFile, type ProbeScores } from "./summary.js";
+import { augmentOf, lossOf, modelRequest } from "./worker-requests.js";
+
+/** k-means outcome of a stage, kept until its composite groups are recorded. */
+export interface KMeansOutcome {
+  readonly inertia: number;
+  readonly iterations: number;
+  readonly converged: boolean;
+}
+
+interface LiveModel {
+  readonly track: Track;
+  readonly model: ModelHandle;
+  /** Absent when the encoder was loaded only to embed. */
+  readonly optimizer: OptimizerHandle | undefined;
+  /** Run-relative path of the checkpoint the weights equal, null before the first save. */
+  checkpoint: string | null;
+}
+
+/** How long release() waits for each handle to be freed (the worker may be gone). */
+const RELEASE_TIMEOUT_MS = 5000;
+
+export class WorkerExecutor implements StageExecutor {
+  readonly #jobs: WorkerJobs;
+  readonly #store: RunStore;
+  readonly #data: DatasetOpenResult;
+  readonly #log: EventLog;
+  readonly #signal: AbortSignal;
+  readonly #config: MclConfig;
+  readonly #imageSize: number;
+  #live: LiveModel | undefined;
+  readonly #embeddings = new Map<Track, EmbeddingHandle>();
+  readonly #started = new Set<Track>();
+  readonly #kmeans = new Map<number, KMeansOutcome>();
+
+  constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
+    this.#jobs = jobs;
+    this.#store = store;
+    this.#data = data;
+    this.#log = log;
+    this.#signal = signal;
+    this.#config = store.manifest.config;
+    this.#imageSize = data.image_shape[1]!;
+  }
+
+  trainEpoch(action: TrainEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
+    return this.#train(action.stage, action.epoch, action.epochs, action.start, plan);
+  }
+
+  trainBaselineEpoch(action: BaselineEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
+    return this.#train("baseline", action.epoch, action.epochs, action.start, plan);
+  }
+
+  /** Embeds the stage's samples for its clustering, and probes them (the stage's curve point). */
+  async embed(action: EmbedAction): Promise<void> {
+    const probe = await this.stageProbe(action.stage);
+    this.#log.push({ type: "probe", stage: action.stage, probe });
+  }
+
+  async cluster(action: ClusterAction): Promise<Int32Array> {
+    const embedding = await this.embedding(action.stage);
+    const result = await this.#jobs.kmeans(
+      { embedding, k: action.k, seed: deriveSeed(this.#config.seed, action.stage) & 0x7fffffff },
+      { signal: this.#signal },
+    );
+    this.#kmeans.set(action.stage, { inertia: result.inertia, iterations: result.iterations, converged: result.converged });
+    return result.assignments;
+  }
+
+  /** The k-means outcome of `stage` in this session (null when it was clustered in an earlier one). */
+  kmeansOutcome(stage: number): KMeansOutcome | null {
+    return this.#kmeans.get(stage) ?? null;
+  }
+
+  /**
+   * Every sample embedded with the final encoder of `track` (eval transform, backbone features,
+   * L2-normalised), computed once per session and kept on the worker.
+   */
+  async embedding(track: Track): Promise<EmbeddingHandle> {
+    const held = this.#embeddings.get(track);
+    if (held !== undefined) return held;
+    const started = performance.now();
+    const result = await this.#embed(track, this.#data.dataset);
+    this.#embeddings.set(track, result.embedding);
+    const [rows, dim] = result.shape;
+    this.#log.push({ type: "embed", stage: track, rows: rows!, dim: dim!, seconds: (performance.now() - started) / 1000 });
+    return result.embedding;
+  }
+
+  /**
+   * The integrated representation (ts/control/integration.ts's formula) of the run's dataset, or
+   * of another dataset opened on the worker (its per-stage embeddings are freed afterwards).
+   */
+  async integrated(spec: IntegrationSpec, dataset?: DatasetHandle): Promise<EmbeddingResult> {
+    const embeddings: EmbeddingHandle[] = [];
+    const temporary: EmbeddingHandle[] = [];
+    try {
+      for (const stage of spec.stages) {
+        if (dataset === undefined) embeddings.push(await this.embedding(stage));
+        else {
+          const { embedding } = await this.#embed(stage, dataset);
+          temporary.push(embedding);
+          embeddings.push(embedding);
+        }
+      }
+      return await this.#jobs.integrate(
+        { embeddings, weights: [...spec.weights], normalize: spec.normalize },
+        { signal: this.#signal },
+      );
+    } finally {
+      await Promise.allSettled(temporary.map((handle) => this.#jobs.free(handle)));
+    }
+  }
+
+  /** A stage's probe scores: read from the run directory, or measured once and written there. */
+  async stageProbe(stage: number): Promise<ProbeScores> {
+    const file = this.#store.path(`probes/stage-${stage}.json`);
+    const cached = await readProbeFile(file);
+    if (cached !== null) return cached;
+    const scores = await this.probe(await this.embedding(stage));
+    await writeFileAtomic(file, `${JSON.stringify(scores, null, 2)}\n`);
+    return scores;
+  }
+
+  /** Linear-probe (and kNN) accuracy per attribute of an embedding held on the worker. */
+  async probe(embedding: EmbeddingHandle): Promise<ProbeScores> {
+    const { attributes, knn } = this.#config.probe;
+    const result: ProbeResult = await this.#jobs.probe(
+      {
+        embedding,
+        dataset: this.#data.dataset,
+        seed: this.#config.seed,
+        ...(attributes === "all" ? {} : { attributes: [...attributes] }),
+        ...(knn > 0 ? { knn_k: knn } : {}),
+      },
+      { signal: this.#signal },
+    );
+    const linear: Record<string, number> = {};
+    const nearest: Record<string, number> = {};
+    for (const score of result.attributes) {
+      linear[score.name] = score.linear;
+      nearest[score.name] = score.knn;
+    }
+    return knn > 0 ? { linear, knn: nearest } : { linear };
+  }
+
+  /** Frees what this session put on the worker (best effort: the worker may be gone). */
+  async release(): Promise<void> {
+    const handles = [...this.#embeddings.values(), ...this.#liveHandles()];
+    this.#embeddings.clear();
+    this.#live = undefined;
+    await Promise.allSettled(handles.map((handle) => this.#jobs.free(handle, { timeoutMs: RELEASE_TIMEOUT_MS })));
+  }
+
+  async #train(track: Track, epoch: number, epochs: number, start: StartFrom, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
+    if (!this.#started.has(track)) {
+      this.#started.add(track);
+      this.#log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
+    }
+    const { model, optimizer } = await this.#trainable(track, start, epoch > 0);
+    const steps = plan.offsets.length - 1;
+    const result = await this.#jobs.train(
+      {
+        model,
+        optimizer,
+        dataset: this.#data.dataset,
+        plan,
+        augment: augmentOf(this.#config, this.#imageSize),
+        loss: lossOf(this.#config),
+        seed: deriveSeed(this.#config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
+        progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
+      },
+      {
+        signal: this.#signal,
+        onProgress: (p) =>
+          this.#log.push({
+            type: "train-progress",
+            stage: track,
+            epoch,
+            step: p.step,
+            steps: p.steps,
+            loss: p.loss,
+            samplesPerSec: p.samples_per_s,
+          }),
+      },
+    );
+    const checkpoint = `checkpoints/${trackName(track)}-epoch-${epoch + 1}.safetensors`;
+    await this.#jobs.saveCheckpoint(
+      { model, optimizer, path: this.#absolute(checkpoint), metadata: { track: trackName(track), epoch: String(epoch + 1) } },
+      { signal: this.#signal },
+    );
+    this.#live!.checkpoint = checkpoint;
+    // The manifest references the previous epoch's file until this one is committed; older ones are unused.
+    if (epoch >= 1) await rm(this.#absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
+    this.#log.push({
+      type: "epoch",
+      stage: track,
+      epoch,
+      epochs,
+      loss: result.mean_loss,
+      samplesPerSec: result.samples_per_s,
+      seconds: result.seconds,
+      samples: result.samples,
+    });
+    if (epoch + 1 === epochs) this.#log.push({ type: "stage-end", stage: track });
+    return { checkpoint };
+  }
+
+  /** The encoder and optimizer to train `track` from `start`, reusing the live one when it is there. */
+  async #trainable(track: Track, start: StartFrom, continuing: boolean): Promise<{ model: ModelHandle; optimizer: OptimizerHandle }> {
+    const live = this.#live;
+    if (
+      live !== undefined &&
+      live.track === track &&
+      live.optimizer !== undefined &&
+      start.kind === "checkpoint" &&
+      live.checkpoint === start.path
+    ) {
+      return { model: live.model, optimizer: live.optimizer };
+    }
+    const model = await this.#createModel(track, start.kind === "pretrained" ? start.path : null);
+    const { optimizer: settings } = this.#config;
+    const { optimizer } = await this.#jobs.createOptimizer(
+      {
+        model,
+        name: settings.name,
+        lr: settings.lr,
+        weight_decay: settings.weightDecay,
+        ...(settings.name === "sgd" ? { momentum: settings.momentum } : {}),
+      },
+      { signal: this.#signal },
+    );
+    this.#live = { track, model, optimizer, checkpoint: null };
+    if (start.kind === "checkpoint") {
+      // Within a stage the optimizer state continues; a new stage (init 'previous') starts a fresh optimizer.
+      await this.#jobs.loadCheckpoint(
+        { path: this.#absolute(start.path), model, ...(continuing ? { optimizer } : {}) },
+        { signal: this.#signal },
+      );
+      if (continuing) this.#live.checkpoint = start.path;
+    }
+    return { model, optimizer };
+  }
+
+  /** An encoder holding `checkpoint` (the live one when it matches), for embedding. */
+  async #modelAt(track: Track, checkpoint: string): Promise<ModelHandle> {
+    const live = this.#live;
+    if (live !== undefined && live.track === track && live.checkpoint === checkpoint) return live.model;
+    const model = await this.#createModel(track, null);
+    this.#live = { track, model, optimizer: undefined, checkpoint };
+    await this.#jobs.loadCheckpoint({ path: this.#absolute(checkpoint), model }, { signal: this.#signal });
+    return model;
+  }
+
+  async #createModel(track: Track, pretrained: string | null): Promise<ModelHandle> {
+    const previous = this.#liveHandles();
+    this.#live = undefined;
+    await Promise.all(previous.map((handle) => this.#jobs.free(handle, { signal: this.#signal })));
+    // The baseline starts from the same initial weights as stage 1: only the schedule differs.
+    const seed = deriveSeed(this.#config.seed, track === "baseline" ? 1 : track) & 0x7fffffff;
+    const { model } = await this.#jobs.createModel(modelRequest(this.#config, this.#imageSize, seed, pretrained), {
+      signal: this.#signal,
+    });
+    return model;
+  }
+
+  async #embed(track: Track, dataset: DatasetHandle): Promise<EmbeddingResult> {
+    const model = await this.#modelAt(track, this.#finalCheckpoint(track));
+    return this.#jobs.embed(
+      { model, dataset, augment: augmentOf(this.#config, this.#imageSize), normalize: true },
+      { signal: this.#signal },
+    );
+  }
+
+  #finalCheckpoint(track: Track): string {
+    const state = this.#store.manifest.state;
+    const path = track === "baseline" ? state.baselineCheckpoint : state.checkpoints[track - 1];
+    if (path === null || path === undefined) {
+      throw new Error(`${trackName(track)} has no checkpoint yet: it cannot be embedded before it is trained`);
+    }
+    return path;
+  }
+
+  #liveHandles(): (ModelHandle | OptimizerHandle)[] {
+    const live = this.#live;
+    if (live === undefined) return [];
+    return live.optimizer === undefined ? [live.model] : [live.model, live.optimizer];
+  }
+
+  #absolute(path: string): string {
+    return isAbsolute(path) ? path : resolve(this.#store.dir, path);
+  }
+}
+
+export function trackName(track: Track): string {
+  return track === "baseline" ? "baseline" : `stage-${track}`;
+}
