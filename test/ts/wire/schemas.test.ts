@@ -18,11 +18,10 @@ import {
   jobSchemas,
   kindBodySchemas,
   tensor,
-  tensorSchema,
   validateBody,
 } from "../../../ts/wire/index.js";
+import { type JsonSchema, expectSameSchema, jsonSchemaOf, normalise } from "../support/json-schema.js";
 
-type JsonSchema = { [key: string]: unknown };
 interface Protocol {
   version: number;
   supported_versions: number[];
@@ -42,62 +41,6 @@ const invalidBodies = (
     cases: { kind: MessageKind; type: string; body: Body; code: string; path: string | null; message: string }[];
   }
 ).cases;
-
-/** zod's JSON Schema of a schema; a tensor becomes a reference to protocol.json's descriptor. */
-function jsonSchemaOf(schema: z.ZodType): JsonSchema {
-  return z.toJSONSchema(schema, {
-    // The tensor has no JSON Schema of its own (override names it); anything else unrepresentable
-    // becomes {} and then differs from protocol.json.
-    unrepresentable: "any",
-    override: (ctx) => {
-      if (ctx.zodSchema === tensorSchema) {
-        for (const key of Object.keys(ctx.jsonSchema)) delete ctx.jsonSchema[key];
-        ctx.jsonSchema.$ref = "#/$defs/tensor";
-      }
-    },
-  }) as JsonSchema;
-}
-
-/**
- * The two spellings of one schema made equal: zod adds $schema, a type beside enum, the safe-integer
- * bounds of z.int() and `properties: {}, additionalProperties: {}` on a loose object.
- */
-function normalise(schema: unknown): unknown {
-  if (Array.isArray(schema)) return schema.map(normalise);
-  if (schema === null || typeof schema !== "object") return schema;
-  const out: JsonSchema = {};
-  for (const [key, value] of Object.entries(schema)) out[key] = normalise(value);
-  delete out.$schema;
-  delete out.description;
-  if ("enum" in out) delete out.type;
-  if (out.type === "integer") {
-    if (out.minimum === Number.MIN_SAFE_INTEGER) delete out.minimum;
-    if (out.maximum === Number.MAX_SAFE_INTEGER) delete out.maximum;
-  }
-  const additional = out.additionalProperties;
-  if (typeof additional === "object" && additional !== null && Object.keys(additional).length === 0) {
-    delete out.additionalProperties;
-    if (Object.keys(out.properties ?? {}).length === 0) delete out.properties;
-  }
-  return out;
-}
-
-/** Every properties map's key order, by location: both sides report fields in this order. */
-function propertyOrders(schema: unknown, at = "", out: Record<string, string[]> = {}): Record<string, string[]> {
-  if (schema === null || typeof schema !== "object") return out;
-  for (const [key, value] of Object.entries(schema)) {
-    if (key === "properties") out[at] = Object.keys(value as object);
-    propertyOrders(value, `${at}/${key}`, out);
-  }
-  return out;
-}
-
-function expectSameSchema(zodSchema: z.ZodType, jsonSchema: unknown): void {
-  const fromZod = normalise(jsonSchemaOf(zodSchema));
-  const fromProtocol = normalise(jsonSchema);
-  expect(fromZod).toEqual(fromProtocol);
-  expect(propertyOrders(fromZod)).toEqual(propertyOrders(fromProtocol));
-}
 
 describe("protocol.json", () => {
   it("lists the error codes, kinds, dtypes and versions of the TypeScript side", () => {
