@@ -137,7 +137,7 @@ describe("authentication", () => {
     }
   });
 
-  test.each([
+  test.each<[string, { keyFile?: string }]>([
     ["without a key", {}],
     ["with the wrong key", { keyFile: "wrong" }],
   ])("connectWorker %s is refused with AUTH_FAILED", async (_, { keyFile }) => {
