@@ -1,6 +1,5 @@
 // `mcl report <runDir>`: the per-attribute probe table of a finished run, from its summary.json.
-import { readSummary } from "../sdk/summary.js";
-import { formatProbeTable } from "../sdk/summary.js";
+import { formatProbeTable, readSummary } from "../sdk/summary.js";
 import { CommandUsageError, parseArgs, reportStartFailure } from "./run-session.js";
 
 export const reportCommand = {
