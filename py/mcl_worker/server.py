@@ -38,9 +38,16 @@ log = logging.getLogger("mcl_worker.server")
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 # Messages read per wake-up before the outbox gets its turn, so replies are not starved.
 _RECV_BATCH = 64
+# Frames are sent and received one by one with plain int flags: pyzmq's send_multipart and
+# recv_multipart spend more (enum arithmetic, Frame objects for small frames) than the whole
+# protocol does on a small message. Frames under pyzmq's copy threshold are copied, which is
+# cheaper than tracking them; larger ones (tensors) go without a copy.
+_SNDMORE = int(zmq.SNDMORE)
+_NOBLOCK = int(zmq.NOBLOCK)
+_COPY_BELOW = zmq.COPY_THRESHOLD
 _WIRE_CODES = frozenset(ERROR_CODES) - frozenset(CLIENT_ERROR_CODES)
 
-Frames = list[Any]  # bytes, memoryview or zmq.Frame: whatever send_multipart takes
+Frames = list[Any]  # bytes or 1-d byte memoryviews, as encode_message makes them
 JobKey = tuple[bytes, int]  # (peer routing id, request id)
 
 
@@ -145,15 +152,23 @@ class Server:
     # -- receiving ---------------------------------------------------------------------------
 
     def _receive_batch(self) -> None:
+        router = self._router
         for _ in range(_RECV_BATCH):
-            frames = self._router.recv_multipart(copy=False)
-            peer = frames[0].bytes
             try:
-                self._handle(peer, frames[1:])
+                peer_frame = router.recv(_NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            frames: list[zmq.Frame] = []
+            more = peer_frame.more
+            while more:
+                frame = router.recv(copy=False)
+                frames.append(frame)
+                more = frame.more
+            peer = peer_frame.bytes
+            try:
+                self._handle(peer, frames)
             except Exception:  # a bug here must not take the worker down with it
                 log.exception("unexpected failure handling a message from peer %s", peer.hex())
-            if not self._router.get(zmq.EVENTS) & zmq.POLLIN:
-                return
 
     def _handle(self, peer: bytes, frames: list[zmq.Frame]) -> None:
         try:
@@ -255,8 +270,12 @@ class Server:
     def _send_now(self, peer: bytes, frames: Frames, done: JobKey | None) -> None:
         if done is not None:
             self._jobs.pop(done, None)
+        router = self._router
         try:
-            self._router.send_multipart([peer, *frames], copy=False)
+            router.send(peer, _SNDMORE)
+            last = len(frames) - 1
+            for i, frame in enumerate(frames):
+                router.send(frame, _SNDMORE if i < last else 0, copy=len(frame) < _COPY_BELOW)
         except zmq.ZMQError as exc:  # the peer is gone: nobody is left to answer
             log.warning("dropped a reply to peer %s: %s", peer.hex(), exc)
 

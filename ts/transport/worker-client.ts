@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import { performance } from "node:perf_hooks";
 import {
   type Body,
+  type DecodeOptions,
+  type EncodeOptions,
   MAX_REQUEST_ID,
   PROTOCOL_VERSION,
   type WireMessage,
@@ -68,8 +70,8 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4000;
 export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
-  private readonly key: Uint8Array | undefined;
-  private readonly maxMessageBytes: number | undefined;
+  private readonly encodeOptions: EncodeOptions;
+  private readonly decodeOptions: DecodeOptions;
   private readonly pending = new Map<number, PendingJob>();
   private readonly heartbeatTimer: NodeJS.Timeout;
   private jobs!: Channel;
@@ -83,8 +85,12 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
 
   constructor(endpoint: string, options: WorkerClientOptions = {}) {
     super();
-    this.key = options.key;
-    this.maxMessageBytes = options.maxMessageBytes;
+    // Made once: the receive loop and request() run per message.
+    this.encodeOptions = options.key === undefined ? {} : { key: options.key };
+    this.decodeOptions = {
+      ...this.encodeOptions,
+      ...(options.maxMessageBytes === undefined ? {} : { maxBytes: options.maxMessageBytes }),
+    };
     this.heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.heartbeatTimeoutMs = positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
     this.attach(endpoint);
@@ -116,7 +122,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
       // The worker validates the request (INVALID_BODY naming the field); this side validates replies.
       let frames: Buffer[];
       try {
-        frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "request", type }, body: body as Body }, this.encodeOptions());
+        frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "request", type }, body: body as Body }, this.encodeOptions);
       } catch (err) {
         return reject(asWorkerError(err, ref));
       }
@@ -236,20 +242,13 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     return this.jobs.send(frames);
   }
 
-  private encodeOptions(): { key?: Uint8Array } {
-    return this.key === undefined ? {} : { key: this.key };
-  }
-
   // -- receiving --------------------------------------------------------------------------------
 
   private dispatch(frames: Buffer[]): void {
     this.heard();
     let msg: WireMessage;
     try {
-      msg = decodeMessage(frames, {
-        ...this.encodeOptions(),
-        ...(this.maxMessageBytes === undefined ? {} : { maxBytes: this.maxMessageBytes }),
-      });
+      msg = decodeMessage(frames, this.decodeOptions);
     } catch (err) {
       const error = err instanceof WireError ? err : new WireError("MALFORMED", String(err));
       const job = error.header === undefined ? undefined : this.pending.get(error.header.id);
@@ -285,7 +284,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
 
   private heartbeatAnswered(frames: Buffer[]): void {
     try {
-      if (decodeMessage(frames, this.encodeOptions()).header.kind === "heartbeat") this.heard();
+      if (decodeMessage(frames, this.encodeOptions).header.kind === "heartbeat") this.heard();
     } catch (err) {
       if (err instanceof WireError) this.emit("wireError", err); // e.g. signed with another key: stays silent
     }
@@ -307,7 +306,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
       this.markLost(new WorkerLostError(`no message from ${this.currentEndpoint} for ${Math.round(silentMs)} ms`));
     }
     this.heartbeatId = this.heartbeatId >= MAX_REQUEST_ID ? 1 : this.heartbeatId + 1;
-    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id: this.heartbeatId, kind: "heartbeat", type: "" }, body: {} }, this.encodeOptions());
+    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id: this.heartbeatId, kind: "heartbeat", type: "" }, body: {} }, this.encodeOptions);
     this.beats.send(frames).catch(() => undefined); // a worker that cannot be reached is noticed by its silence
   }
 
@@ -339,7 +338,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     if (!this.pending.has(id)) return;
     this.settle(id, error);
     if (this.closed) return;
-    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "cancel", type: "" }, body: {} }, this.encodeOptions());
+    const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "cancel", type: "" }, body: {} }, this.encodeOptions);
     this.send(frames).catch(() => undefined);
   }
 

@@ -3,7 +3,7 @@ import { Unpackr } from "msgpackr";
 import { DTYPES, type DType, type TensorData, isDType, itemsize, typedArrayConstructor } from "./dtype.js";
 import { WireError } from "./errors.js";
 import { describe } from "./describe.js";
-import { type Header, checkHeader, safeNumber } from "./header.js";
+import { type Header, checkHeader, isWellFormedHeader, safeNumber } from "./header.js";
 import { MsgpackWriter } from "./msgpack-writer.js";
 import { sign, verify } from "./signing.js";
 import { type Tensor, isShape, isTensor, numel, tensor } from "./tensor.js";
@@ -44,6 +44,8 @@ export const FIXED_FRAMES = 3;
 /** Maps and arrays nest at most this deep in a body. */
 export const MAX_DEPTH = 64;
 const TENSOR_KEY = "$tensor";
+/** msgpack of {}. */
+const EMPTY_MAP = 0x80;
 
 /** A UTF-16 surrogate without its pair: such a string has no UTF-8 form. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -64,7 +66,11 @@ const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsTy
  * over the tensor's own memory (no copy): do not modify a tensor until its message is sent.
  */
 export function encodeMessage(msg: WireMessage, opts: EncodeOptions = {}): Buffer[] {
-  const header = checkHeader(new Map(Object.entries(msg.header)));
+  const { v, id, kind, type } = msg.header;
+  const header =
+    isWellFormedHeader(v, id, kind, type) && Object.keys(msg.header).length === 4
+      ? msg.header
+      : checkHeader(new Map(Object.entries(msg.header))); // throws, naming the field
   const headerWriter = new MsgpackWriter(64);
   headerWriter.map(4);
   headerWriter.str("v");
@@ -227,6 +233,9 @@ export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions
   }
 
   const header = checkHeader(unpackMap(headerFrame, "header"));
+  if (frames.length === FIXED_FRAMES && bodyFrame.byteLength === 1 && bodyFrame[0] === EMPTY_MAP) {
+    return { header, body: {} }; // ping, heartbeat, cancel, …
+  }
   const tensorFrames = frames.slice(FIXED_FRAMES);
   try {
     const state: ReadState = { frames: tensorFrames, next: 0, seenAt: [] };

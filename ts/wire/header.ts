@@ -36,10 +36,35 @@ export function isMessageKind(value: unknown): value is MessageKind {
 }
 
 /**
+ * Whether these four fields make a header checkHeader accepts as it is: the common case, checked
+ * without allocating. Anything else goes through checkHeader, which says what is wrong.
+ */
+export function isWellFormedHeader(v: unknown, id: unknown, kind: unknown, type: unknown): boolean {
+  return (
+    typeof v === "number" &&
+    SUPPORTED_VERSIONS.includes(v) &&
+    typeof id === "number" &&
+    Number.isInteger(id) &&
+    id >= 0 &&
+    id <= MAX_REQUEST_ID &&
+    isMessageKind(kind) &&
+    typeof type === "string" &&
+    (type === "" || (kind !== "heartbeat" && kind !== "cancel"))
+  );
+}
+
+/**
  * Checks a decoded header map field by field. The header layout never changes between versions,
  * so fields are checked before the version: an UNSUPPORTED_VERSION error still carries the header.
  */
 export function checkHeader(fields: ReadonlyMap<unknown, unknown>): Header {
+  if (fields.size === 4) {
+    const v = fields.get("v");
+    const id = fields.get("id");
+    const kind = fields.get("kind");
+    const type = fields.get("type");
+    if (isWellFormedHeader(v, id, kind, type)) return { v, id, kind, type } as Header;
+  }
   for (const key of fields.keys()) {
     if (!(HEADER_KEYS as readonly unknown[]).includes(key)) {
       throw new WireError("MALFORMED", `header: unexpected field ${JSON.stringify(String(key))}; a header holds v, id, kind, type`);

@@ -5,19 +5,22 @@
  * handles are branded strings so that a model handle cannot be passed where a dataset goes.
  */
 import { z } from "zod";
-import { type JobSchemas, tensorSchema } from "../wire/index.js";
+import { DTYPES, type JobSchemas, tensorSchema } from "../wire/index.js";
 
 const handle = <K extends string>(kind: K) => z.string().brand<`${K}-handle`>();
 export const datasetHandleSchema = handle("dataset");
 export const modelHandleSchema = handle("model");
 export const optimizerHandleSchema = handle("optimizer");
 export const embeddingHandleSchema = handle("embedding");
+export const tensorHandleSchema = handle("tensor");
 export type DatasetHandle = z.infer<typeof datasetHandleSchema>;
 export type ModelHandle = z.infer<typeof modelHandleSchema>;
 export type OptimizerHandle = z.infer<typeof optimizerHandleSchema>;
 export type EmbeddingHandle = z.infer<typeof embeddingHandleSchema>;
+/** A tensor uploaded with handle.put. */
+export type TensorHandle = z.infer<typeof tensorHandleSchema>;
 /** Any handle the worker holds. */
-export type Handle = DatasetHandle | ModelHandle | OptimizerHandle | EmbeddingHandle;
+export type Handle = DatasetHandle | ModelHandle | OptimizerHandle | EmbeddingHandle | TensorHandle;
 
 const emptySchema = z.strictObject({});
 const pair = z.array(z.number()).min(2).max(2);
@@ -29,6 +32,8 @@ const stringMap = z.object({}).catchall(z.string());
 
 export const handleGetRequestSchema = z.strictObject({ handle: z.string() });
 export const handleGetResultSchema = z.strictObject({ tensor: tensorSchema });
+export const handlePutRequestSchema = z.strictObject({ tensor: tensorSchema });
+export const handlePutResultSchema = z.strictObject({ handle: tensorHandleSchema, dtype: z.enum(DTYPES), shape: z.array(z.int().min(0)) });
 export const handleFreeRequestSchema = z.strictObject({ handle: z.string() });
 export const handleFreeResultSchema = emptySchema;
 export const handleListRequestSchema = emptySchema;
@@ -233,6 +238,8 @@ export const checkpointLoadResultSchema = z.strictObject({ metadata: stringMap }
 
 export type HandleGetRequest = z.infer<typeof handleGetRequestSchema>;
 export type HandleGetResult = z.infer<typeof handleGetResultSchema>;
+export type HandlePutRequest = z.infer<typeof handlePutRequestSchema>;
+export type HandlePutResult = z.infer<typeof handlePutResultSchema>;
 export type HandleFreeRequest = z.infer<typeof handleFreeRequestSchema>;
 export type HandleFreeResult = z.infer<typeof handleFreeResultSchema>;
 export type HandleListRequest = z.infer<typeof handleListRequestSchema>;
@@ -264,6 +271,7 @@ export type CheckpointLoadResult = z.infer<typeof checkpointLoadResultSchema>;
 /** The compute jobs of protocol.json "jobs", by type, in its order. */
 export const computeJobSchemas = {
   "handle.get": { request: handleGetRequestSchema, result: handleGetResultSchema, progress: null },
+  "handle.put": { request: handlePutRequestSchema, result: handlePutResultSchema, progress: null },
   "handle.free": { request: handleFreeRequestSchema, result: handleFreeResultSchema, progress: null },
   "handle.list": { request: handleListRequestSchema, result: handleListResultSchema, progress: null },
   "dataset.open": { request: datasetOpenRequestSchema, result: datasetOpenResultSchema, progress: null },
@@ -283,6 +291,7 @@ export type ComputeJobType = keyof typeof computeJobSchemas;
 declare module "../transport/job-types.js" {
   interface JobTypes {
     "handle.get": { request: HandleGetRequest; result: HandleGetResult; progress: never };
+    "handle.put": { request: HandlePutRequest; result: HandlePutResult; progress: never };
     "handle.free": { request: HandleFreeRequest; result: HandleFreeResult; progress: never };
     "handle.list": { request: HandleListRequest; result: HandleListResult; progress: never };
     "dataset.open": { request: DatasetOpenRequest; result: DatasetOpenResult; progress: never };

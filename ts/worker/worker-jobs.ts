@@ -12,7 +12,7 @@
  *   const { assignments } = await jobs.kmeans({ embedding, k: 10, seed: 0 });
  *
  * Datasets, models, optimizers and embeddings stay on the worker as handles; `fetchTensor`
- * brings an embedding over, `free` drops a handle.
+ * brings an embedding over, `putTensor` sends a tensor there, `free` drops a handle.
  */
 import type { z } from "zod";
 import { type JobEvent, type RequestOptions, type WorkerClient, WorkerError } from "../transport/index.js";
@@ -37,6 +37,7 @@ import {
   type OptimizerCreateResult,
   type ProbeRequest,
   type ProbeResult,
+  type TensorHandle,
   type TrainProgress,
   type TrainRequest,
   type TrainResult,
@@ -134,9 +135,17 @@ export class WorkerJobs {
     return this.run("probe", request, options);
   }
 
-  /** Sends a tensor the worker holds (an embedding) to this process. */
-  async fetchTensor(handle: EmbeddingHandle, options: JobOptions = {}): Promise<Tensor> {
+  /** Sends a tensor the worker holds (an embedding, an uploaded tensor) to this process. */
+  async fetchTensor(handle: EmbeddingHandle | TensorHandle, options: JobOptions = {}): Promise<Tensor> {
     return (await this.run("handle.get", { handle }, options)).tensor;
+  }
+
+  /**
+   * Sends a tensor to the worker, which keeps it (as received, without a copy) under the handle it
+   * answers with, until `free`. Do not modify `data` until the promise settles.
+   */
+  async putTensor(data: Tensor, options: JobOptions = {}): Promise<TensorHandle> {
+    return (await this.run("handle.put", { tensor: data }, options)).handle;
   }
 
   /** Drops a handle and what it holds on the worker. */

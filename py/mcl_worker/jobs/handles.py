@@ -2,8 +2,13 @@
 
 Bulk data stays where it was made: a job stores its object in the WorkerState and answers with a
 handle (`dataset:1`, `model:2`, `optimizer:3`, `embedding:4`); later jobs name it. Tensors cross
-the wire only on `handle.get`. Everything lives on the worker's device: the first CUDA device
-when there is one, else the CPU.
+the wire only on `handle.get` (worker -> client) and `handle.put` (client -> worker, `tensor:5`).
+Everything lives on the worker's device: the first CUDA device when there is one, else the CPU;
+an uploaded tensor stays where it arrived, in host memory.
+
+The handle jobs are dictionary operations, so they run inline on the I/O thread (no hop to a pool
+thread): a tensor is sent as a view of its memory and received as a view of its frame. The one
+exception to "microseconds" is handle.get of a CUDA tensor, whose copy to host memory runs there.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import TypeVar
 import torch
 
 from ..models import ContrastiveModel
-from ..wire import WireError
+from ..wire import WireError, wire_dtype
 from .registry import Body, JobContext, job
 
 T = TypeVar("T")
@@ -70,11 +75,18 @@ def held(ctx: JobContext, body: Body, path: str, kind: type[T]) -> T:
         raise WireError(exc.code, f"{path}: {exc.message}", details={"path": path, "handle": handle}) from None
 
 
-@job("handle.get")
+@job("handle.get", inline=True)
 def handle_get(body: Body, ctx: JobContext) -> Body:
     # A tensor is sent from CPU memory; the frame is a view of it, not a copy.
     tensor = held(ctx, body, "handle", torch.Tensor)
-    return {"tensor": tensor.detach().to("cpu").contiguous()}
+    return {"tensor": tensor if tensor.is_cpu else tensor.detach().to("cpu")}
+
+
+@job("handle.put", inline=True)
+def handle_put(body: Body, ctx: JobContext) -> Body:
+    # Kept as decoded: a read-only view over the received frame, which it keeps alive (no copy).
+    tensor: torch.Tensor = body["tensor"]
+    return {"handle": ctx.state.put(tensor, "tensor"), "dtype": wire_dtype(tensor.dtype), "shape": list(tensor.shape)}
 
 
 @job("handle.free", inline=True)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from typing import Any, NamedTuple, Protocol, Union
 
 import msgpack
+import numpy as np
 import torch
 
 from .describe import describe
@@ -36,6 +38,13 @@ MAX_DEPTH = 64  # maps and arrays nest at most this deep in a body
 TENSOR_KEY = "$tensor"
 MAX_HEADER_BYTES = 4096  # a longer header frame is not parsed just to find the id for an error reply
 _HEADER_KEYS = ("v", "id", "kind", "type")
+_UNTYPED_KINDS = ("heartbeat", "cancel")  # their type is ""
+_EMPTY_MAP = b"\x80"  # msgpack of {}
+
+# A frame received as bytes is immutable memory; torch warns (once per process) that it cannot
+# mark a tensor over it read-only, and the module docstring says so instead. Filtered once here:
+# warnings.catch_warnings() per tensor would mutate process-wide state while job threads run.
+warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
 
 
 class FrameLike(Protocol):
@@ -48,8 +57,10 @@ class FrameLike(Protocol):
 Frame = Union[bytes, bytearray, memoryview, FrameLike]
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
+    """Frame 1 of every message; immutable. A NamedTuple: one is made per message, and a frozen
+    dataclass costs several times as much to construct."""
+
     v: int
     id: int
     kind: str
@@ -92,6 +103,30 @@ def check_header(fields: Any) -> Header:
     return header
 
 
+def _read_header(fields: Any) -> Header:
+    """check_header with a fast path for the common, well-formed header; anything unusual goes
+    through check_header, which names what is wrong."""
+    if type(fields) is dict and len(fields) == 4:
+        v, id_, kind, type_ = fields.get("v"), fields.get("id"), fields.get("kind"), fields.get("type")
+        if _is_well_formed(v, id_, kind, type_):
+            return Header(v, id_, kind, type_)  # type: ignore[arg-type]
+    return check_header(fields)
+
+
+def _is_well_formed(v: Any, id_: Any, kind: Any, type_: Any) -> bool:
+    """Whether check_header would accept these fields as they are (exact types only)."""
+    return (
+        type(v) is int
+        and v in SUPPORTED_VERSIONS
+        and type(id_) is int
+        and 0 <= id_ <= MAX_REQUEST_ID
+        and type(kind) is str
+        and kind in KINDS
+        and type(type_) is str
+        and (type_ == "" or kind not in _UNTYPED_KINDS)
+    )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -107,13 +142,16 @@ def encode_message(msg: Message, key: bytes | None = None) -> list[bytes | memor
     """[signature, header, body, *tensor frames]. Each tensor frame is a memoryview of the tensor's
     own memory (after .detach().cpu().contiguous(), which copy only when they must): do not modify
     a tensor until its message is sent."""
-    header = check_header({"v": msg.header.v, "id": msg.header.id, "kind": msg.header.kind, "type": msg.header.type})
-    header_frame = _pack({"v": header.v, "id": header.id, "kind": header.kind, "type": header.type}, "header")
+    v, id_, kind, type_ = msg.header
+    if not _is_well_formed(v, id_, kind, type_):
+        check_header({"v": v, "id": id_, "kind": kind, "type": type_})  # raises, naming the field
+    header_frame = _pack({"v": v, "id": id_, "kind": kind, "type": type_}, "header")
+    header = msg.header
     tensors: list[memoryview] = []
     try:
         if not isinstance(msg.body, dict):
             raise WireError("MALFORMED", f"body: expected a dict, got {describe(msg.body)}", details={"path": ""})
-        body_frame = _pack(_to_wire(msg.body, "", tensors, 0), "body")
+        body_frame = _pack(_to_wire(msg.body, "", tensors, 0), "body") if msg.body else _EMPTY_MAP
     except WireError as error:
         raise error.with_header(header) from error.__cause__
     frames: list[bytes | memoryview] = [header_frame, body_frame, *tensors]
@@ -121,10 +159,17 @@ def encode_message(msg: Message, key: bytes | None = None) -> list[bytes | memor
     return [signature, *frames]
 
 
+_packers = threading.local()  # a Packer per thread: packb would build one per call
+
+
 def _pack(value: Any, what: str) -> bytes:
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
     try:
-        packed: bytes = msgpack.packb(value, use_bin_type=True)
+        packed: bytes = packer.pack(value)
     except (OverflowError, TypeError, ValueError) as exc:
+        packer.reset()  # drop whatever it wrote before failing
         raise WireError("MALFORMED", f"{what} cannot be encoded: {exc}") from exc
     return packed
 
@@ -173,9 +218,13 @@ def _descriptor(tensor: torch.Tensor, path: str, tensors: list[memoryview]) -> d
             f"{_at(path)}: {tensor.dtype} does not travel on the wire; convert to one of {', '.join(DTYPES)}",
             details={"path": path},
         ) from None
-    flat = tensor.detach().cpu().contiguous().reshape(-1)
-    # A uint8 view of the same memory: numpy has no bfloat16, and the frame is bytes anyway.
-    tensors.append(memoryview(flat.view(torch.uint8).numpy()))
+    if tensor.is_cpu and tensor.is_contiguous() and not tensor.requires_grad and dtype != "bfloat16":
+        frame = memoryview(tensor.numpy().reshape(-1).view(np.uint8))  # the common case, in microseconds
+    else:
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        # A uint8 view of the same memory: numpy has no bfloat16, and the frame is bytes anyway.
+        frame = memoryview(flat.view(torch.uint8).numpy())
+    tensors.append(frame)
     return {TENSOR_KEY: len(tensors) - 1, "dtype": dtype, "shape": list(tensor.shape)}
 
 
@@ -191,21 +240,20 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
     whenever the header could be read. Tensors are views over their frames (read-only: .clone()
     before modifying one in place); a frame not aligned to the itemsize is copied."""
     buffers = [_buffer(frame) for frame in frames]
-
-    def error(code: str, message: str, details: dict[str, Any] | None = None) -> WireError:
-        header = _try_read_header(buffers[1]) if len(buffers) >= 2 else None
-        return WireError(code, message, details=details, header=header)
-
     if len(buffers) < FIXED_FRAMES:
-        raise error(
+        raise _frames_error(
+            buffers,
             "MALFORMED",
             f"a message has at least {FIXED_FRAMES} frames (signature, header, body), got {len(buffers)}",
             {"frames": len(buffers)},
         )
     if max_bytes is not None:
-        total = sum(b.nbytes for b in buffers)
+        total = 0
+        for buffer in buffers:
+            total += buffer.nbytes
         if total > max_bytes:
-            raise error(
+            raise _frames_error(
+                buffers,
                 "MESSAGE_TOO_LARGE",
                 f"message of {total} bytes is over the limit of {max_bytes} bytes",
                 {"bytes": total, "max_bytes": max_bytes},
@@ -213,9 +261,11 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
     signature, header_frame, body_frame = buffers[:FIXED_FRAMES]
     if key is not None and not verify(key, signature, buffers[1:]):
         unsigned = signature.nbytes == 0
-        raise error("AUTH_FAILED", "message is not signed, and a key is required" if unsigned else "message signature does not match the key")
+        raise _frames_error(buffers, "AUTH_FAILED", "message is not signed, and a key is required" if unsigned else "message signature does not match the key")
 
-    header = check_header(_unpack(header_frame, "header"))
+    header = _read_header(_unpack(header_frame, "header"))
+    if len(buffers) == FIXED_FRAMES and body_frame == _EMPTY_MAP:  # ping, heartbeat, cancel, ...
+        return Message(header, {})
     try:
         state = _ReadState(buffers[FIXED_FRAMES:])
         body = _unpack(body_frame, "body")
@@ -233,8 +283,15 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
     return Message(header=header, body=decoded)
 
 
+def _frames_error(buffers: list[memoryview], code: str, message: str, details: dict[str, Any] | None = None) -> WireError:
+    """An error about the frames as a whole, attributed to the header when it can be read."""
+    header = _try_read_header(buffers[1]) if len(buffers) >= 2 else None
+    return WireError(code, message, details=details, header=header)
+
+
 def _buffer(frame: Frame) -> memoryview:
-    view = memoryview(frame.buffer if hasattr(frame, "buffer") else frame)  # type: ignore[union-attr, arg-type]
+    buffer = getattr(frame, "buffer", None)
+    view = memoryview(frame if buffer is None else buffer)  # type: ignore[arg-type]
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
@@ -338,13 +395,7 @@ def _view_frame(dtype: str, shape: list[int], frame: memoryview, at: str, path: 
         )
     if n == 0:  # frombuffer refuses an empty buffer; there is no memory to share
         return torch.empty(shape, dtype=torch_dtype(dtype))
-    if frame.readonly:
-        # torch warns that it cannot mark a tensor read-only; the module docstring says so instead.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="The given buffer is not writable", category=UserWarning)
-            flat = torch.frombuffer(frame, dtype=torch_dtype(dtype))
-    else:
-        flat = torch.frombuffer(frame, dtype=torch_dtype(dtype))
+    flat = torch.frombuffer(frame, dtype=torch_dtype(dtype))  # read-only frames: see the filter above
     if flat.data_ptr() % itemsize(dtype) != 0:
         flat = flat.clone()
-    return flat.reshape(shape)
+    return flat if len(shape) == 1 else flat.view(shape)

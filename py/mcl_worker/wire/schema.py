@@ -1,7 +1,8 @@
 """Checks decoded bodies against the JSON Schemas of protocol.json.
 
 A small strict validator for the subset of JSON Schema the protocol uses (listed in KEYWORDS; a
-schema using anything else is refused when loaded). It reports the first offending field the way
+schema using anything else is refused when loaded), compiled once per schema into closures so
+that checking a body does not walk the schema's dicts. It reports the first offending field the way
 ts/wire/schemas.ts does: `seconds: expected a number >= 0, got -1`, with details.path "seconds".
 Fields are visited in schema order, then unexpected fields in body order, as zod does.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -35,6 +37,10 @@ _EXPECTED = {
     "boolean": "a boolean",
     "null": "null",
 }
+
+
+Check = Callable[[Any, str], None]
+_compiled: dict[tuple[str, str], Check] = {}
 
 
 class _Invalid(Exception):
@@ -85,80 +91,141 @@ def check_schema(schema: Any, where: str) -> None:
 
 def validate_body(kind: str, type_: str, body: dict[str, Any]) -> None:
     """Raises WireError INVALID_BODY naming the first offending field (details.path)."""
-    schema = body_schema(kind, type_)
+    check = _compiled.get((kind, type_))
+    if check is None:  # compiled once per (kind, type): a message then costs a few closure calls
+        check = _compiled[(kind, type_)] = compile_schema(body_schema(kind, type_))
     try:
-        validate(body, schema)
+        check(body, "")
     except _Invalid as invalid:
         raise WireError("INVALID_BODY", f"{invalid.path or 'body'}: {invalid.text}", details={"path": invalid.path}) from None
 
 
-def validate(value: Any, schema: dict[str, Any], path: str = "") -> None:
-    """Raises _Invalid at the first violation of `schema` by `value`."""
+def compile_schema(schema: dict[str, Any]) -> Check:
+    """A function raising _Invalid at the first violation of `schema`: a tensor reference or an
+    enum alone, else the type, then bounds, items in order (then their count), properties in
+    schema order, then unexpected fields in body order."""
     if schema.get("$ref") == TENSOR_REF:
-        if not isinstance(value, torch.Tensor):
-            raise _Invalid(path, f"expected a tensor, got {describe(value)}")
-        return
+        return _check_tensor
     if "enum" in schema:
-        if not any(_same(value, option) for option in schema["enum"]):
-            options = ", ".join(json.dumps(option, ensure_ascii=False) for option in schema["enum"])
-            raise _Invalid(path, f"expected one of {options}, got {describe(value)}")
-        return
+        return _compile_enum(schema["enum"])
     kind = schema.get("type")
-    if kind is not None and not _has_type(value, kind):
-        raise _Invalid(path, f"expected {_EXPECTED[kind]}, got {describe(value)}")
+    has_type = _type_check(kind) if kind is not None else None
     if kind in ("integer", "number"):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise _Invalid(path, f"expected a number >= {schema['minimum']}, got {describe(value)}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise _Invalid(path, f"expected a number <= {schema['maximum']}, got {describe(value)}")
+        rest = _compile_bounds(schema)
     elif kind == "array":
-        if "items" in schema:
-            for i, item in enumerate(value):
-                validate(item, schema["items"], f"{path}[{i}]")
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            raise _Invalid(path, f"expected at least {schema['minItems']} items, got {len(value)}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise _Invalid(path, f"expected at most {schema['maxItems']} items, got {len(value)}")
+        rest = _compile_array(schema)
     elif kind == "object":
-        _validate_object(value, schema, path)
+        rest = _compile_object(schema)
+    else:
+        rest = None
+    if has_type is None:
+        return rest if rest is not None else _accept
+    expected = f"expected {_EXPECTED[kind]}"  # type: ignore[index]
+
+    def check(value: Any, path: str) -> None:
+        if not has_type(value):
+            raise _Invalid(path, f"{expected}, got {describe(value)}")
+        if rest is not None:
+            rest(value, path)
+
+    return check
 
 
-def _validate_object(value: dict[str, Any], schema: dict[str, Any], path: str) -> None:
-    properties: dict[str, Any] = schema.get("properties", {})
+def _accept(value: Any, path: str) -> None:
+    return None
+
+
+def _check_tensor(value: Any, path: str) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise _Invalid(path, f"expected a tensor, got {describe(value)}")
+
+
+def _compile_enum(options: list[Any]) -> Check:
+    text = ", ".join(json.dumps(option, ensure_ascii=False) for option in options)
+
+    def check(value: Any, path: str) -> None:
+        if not any(_same(value, option) for option in options):
+            raise _Invalid(path, f"expected one of {text}, got {describe(value)}")
+
+    return check
+
+
+def _compile_bounds(schema: dict[str, Any]) -> Check | None:
+    if "minimum" not in schema and "maximum" not in schema:
+        return None
+    low, high = schema.get("minimum"), schema.get("maximum")
+
+    def check(value: Any, path: str) -> None:
+        if low is not None and value < low:
+            raise _Invalid(path, f"expected a number >= {low}, got {describe(value)}")
+        if high is not None and value > high:
+            raise _Invalid(path, f"expected a number <= {high}, got {describe(value)}")
+
+    return check
+
+
+def _compile_array(schema: dict[str, Any]) -> Check:
+    item_check = compile_schema(schema["items"]) if "items" in schema else None
+    low, high = schema.get("minItems"), schema.get("maxItems")
+
+    def check(value: Any, path: str) -> None:
+        if item_check is not None:
+            for i, item in enumerate(value):
+                item_check(item, f"{path}[{i}]")
+        if low is not None and len(value) < low:
+            raise _Invalid(path, f"expected at least {low} items, got {len(value)}")
+        if high is not None and len(value) > high:
+            raise _Invalid(path, f"expected at most {high} items, got {len(value)}")
+
+    return check
+
+
+def _compile_object(schema: dict[str, Any]) -> Check:
     required = set(schema.get("required", ()))
-    for name, sub in properties.items():
-        field_path = f"{path}.{name}" if path else name
-        if name in value:
-            validate(value[name], sub, field_path)
-        elif name in required:
-            raise _Invalid(field_path, f"expected {_expected(sub)}, got {describe(MISSING)}")
+    # (name, check, whether required, the text when missing), in schema order
+    fields = [
+        (name, compile_schema(sub), name in required, f"expected {_expected(sub)}, got {describe(MISSING)}")
+        for name, sub in schema.get("properties", {}).items()
+    ]
+    known = frozenset(name for name, *_ in fields)
     additional = schema.get("additionalProperties", True)
-    for name, item in value.items():
-        if name in properties:
-            continue
-        field_path = f"{path}.{name}" if path else name
-        if additional is False:
-            raise _Invalid(field_path, "unexpected field")
-        if isinstance(additional, dict):
-            validate(item, additional, field_path)
+    additional_check = compile_schema(additional) if isinstance(additional, dict) else None
+    closed = additional is False
+
+    def check(value: dict[str, Any], path: str) -> None:
+        for name, field_check, is_required, missing in fields:
+            if name in value:
+                field_check(value[name], f"{path}.{name}" if path else name)
+            elif is_required:
+                raise _Invalid(f"{path}.{name}" if path else name, missing)
+        if closed or additional_check is not None:
+            for name, item in value.items():
+                if name in known:
+                    continue
+                field_path = f"{path}.{name}" if path else name
+                if closed:
+                    raise _Invalid(field_path, "unexpected field")
+                additional_check(item, field_path)  # type: ignore[misc]
+
+    return check
 
 
-def _has_type(value: Any, kind: str) -> bool:
-    if kind == "object":
-        return isinstance(value, dict)
-    if kind == "array":
-        return isinstance(value, (list, tuple))
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if kind == "null":
-        return value is None
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    raise ValueError(f"JSON Schema type {kind!r} is not supported")
+def _type_check(kind: str) -> Callable[[Any], bool]:
+    try:
+        return _HAS_TYPE[kind]
+    except KeyError:
+        raise ValueError(f"JSON Schema type {kind!r} is not supported") from None
+
+
+_HAS_TYPE: dict[str, Callable[[Any], bool]] = {
+    "object": lambda value: isinstance(value, dict),
+    "array": lambda value: isinstance(value, (list, tuple)),
+    "string": lambda value: isinstance(value, str),
+    "boolean": lambda value: isinstance(value, bool),
+    "null": lambda value: value is None,
+    "integer": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "number": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value),
+}
 
 
 def _same(value: Any, option: Any) -> bool:

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planUniform } from "../../../ts/control/batch-planner.js";
 import { integrate as integrateInTs } from "../../../ts/control/integration.js";
 import { type WorkerHandle, WorkerError, launchWorker } from "../../../ts/transport/index.js";
+import { type Tensor, tensor } from "../../../ts/wire/index.js";
 import {
   type DatasetHandle,
   type ModelHandle,
@@ -129,6 +130,20 @@ describe("WorkerJobs", () => {
     const [mine, theirs] = await Promise.all([jobs.embed({ model, dataset }), jobs.embed({ model: other.model, dataset })]);
     const [x, y] = await Promise.all([jobs.fetchTensor(mine.embedding), jobs.fetchTensor(theirs.embedding)]);
     expect(Array.from(y.data as Float32Array)).toEqual(Array.from(x.data as Float32Array));
+  });
+
+  it("puts a tensor on the worker, fetches it back and frees it", async () => {
+    const sent = tensor("float32", [2, 3], Float32Array.of(1, 2, 3, 4, 5, 6.5));
+    const handle = await jobs.putTensor(sent);
+    expect(handle).toMatch(/^tensor:\d+$/);
+    expect(await jobs.handles()).toContain(handle);
+    const back = await jobs.fetchTensor(handle);
+    expect([back.dtype, back.shape, [...back.data]]).toEqual(["float32", [2, 3], [...sent.data]]);
+    await jobs.free(handle);
+    expect((await rejection(jobs.fetchTensor(handle))).code).toBe("NOT_FOUND");
+    // A plain typed array is not a tensor: refused before sending.
+    const local = await rejection(jobs.putTensor(Float32Array.of(1) as unknown as Tensor));
+    expect([local.code, local.details?.path]).toEqual(["INVALID_BODY", "tensor"]);
   });
 
   it("answers bad input with the code and the field", async () => {
