@@ -60,7 +60,9 @@ function pythonWorker() {
   const stamp = join(venv, ".mcl-bootstrap");
   const inputs = `${torchSpec}\n${digest("pyproject.toml")}`;
   if (stampMatches(stamp, inputs) && succeeds(venvPython, ["-c", "import torch, mcl_worker"])) return;
-  if (!succeeds(venvPython, ["-c", "import torch"])) {
+  // A changed MCL_TORCH_SPEC (say a CUDA build on a GPU box) reinstalls torch; pip keeps a match.
+  const previousTorchSpec = existsSync(stamp) ? readFileSync(stamp, "utf8").split("\n")[0] : undefined;
+  if (previousTorchSpec !== torchSpec || !succeeds(venvPython, ["-c", "import torch"])) {
     run(venvPython, ["-m", "pip", "install", "--quiet", torchSpec]);
   }
   run(venvPython, ["-m", "pip", "install", "--quiet", "-e", ".[test]"]);
