@@ -23,6 +23,7 @@ def test_describe(dataset):
         ("shape", len(SHAPES)),
         ("color", len(HUE_NAMES)),
         ("texture", len(TEXTURES)),
+        ("background", 16),
     ]
     assert info["has_captions"] is True
 
@@ -68,14 +69,55 @@ def test_color_label_is_the_hue_bin_of_the_brightest_pixel(dataset):
     assert agree > 0.95  # bin edges and uint8 rounding flip a few
 
 
-def test_colour_is_near_unique_per_instance_but_a_palette_is_not(dataset):
-    def distinct_colours(images: np.ndarray) -> int:
-        brightest = images.reshape(len(images), -1, 3).max(axis=1)
-        return len({tuple(c) for c in brightest})
+def _colour_pairs(images: np.ndarray) -> set[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """(brightest pixel, top-left pixel) per image: foreground and (nearly always) background."""
+    flat = images.reshape(len(images), -1, 3)
+    return {(tuple(f), tuple(b)) for f, b in zip(flat.max(axis=1), flat[:, 0])}
 
-    assert distinct_colours(dataset.images) > 0.9 * len(dataset)
-    few = open_dataset("synthetic:trifeature?n=400&seed=3&colors=4")
-    assert distinct_colours(few.images) <= 4
+
+def test_default_draws_every_foreground_and_background_combination(dataset):
+    # 8 hues × 16 backgrounds: many discrete combinations, each shared by several instances.
+    pairs = _colour_pairs(open_dataset("synthetic:trifeature?n=2000&seed=3").images)
+    assert 8 * 16 <= len(pairs) <= 8 * 16 + 40  # + a few shapes that cover the top-left pixel
+    assert len(np.unique(dataset.attributes["color"].labels)) == 8
+
+
+def test_background_label_names_the_background_colour(dataset):
+    background = dataset.attributes["background"].labels
+    corner = dataset.images[:, 0, 0].astype(np.int64)
+    # Images with the same label share the corner colour (unless the shape covers it).
+    for k in range(16):
+        colours, counts = np.unique(corner[background == k], axis=0, return_counts=True)
+        assert counts.max() >= 0.8 * counts.sum()
+    assert len({tuple(c) for c in corner}) < 40
+
+
+@pytest.mark.parametrize(
+    ("query", "low", "high"),
+    [
+        ("palette=0&backgrounds=0", 390, 400),  # a colour of its own for nearly every instance
+        ("palette=4&backgrounds=1", 4, 4 + 8),
+        ("palette=0&backgrounds=1", 390, 400),
+    ],
+)
+def test_palette_and_backgrounds_set_the_number_of_colour_combinations(query, low, high):
+    ds = open_dataset(f"synthetic:trifeature?n=400&seed=3&{query}")
+    assert low <= len(_colour_pairs(ds.images)) <= high
+    assert ("background" in ds.attributes) == ("backgrounds=0" not in query)
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("palette=65", "'palette' of synthetic:trifeature must be in [0, 64]"),
+        ("backgrounds=-1", "'backgrounds' of synthetic:trifeature must be in [0, 64]"),
+        ("colors=4", "unknown query parameter 'colors'"),
+    ],
+)
+def test_bad_colour_parameters_are_refused(query, message):
+    with pytest.raises(Exception) as err:
+        open_dataset(f"synthetic:trifeature?n=4&{query}")
+    assert message in str(err.value) and getattr(err.value, "code", None) is not None
 
 
 def test_captions_name_all_three_attributes(dataset):
@@ -93,7 +135,8 @@ def test_every_texture_but_solid_marks_the_foreground(dataset):
     # textured one also has pixels near 45 % of it (the darkening is 55 %).
     texture = dataset.attributes["texture"].labels
     x = dataset.images.reshape(len(dataset), -1, 3).astype(np.float32)
-    top = x.max(axis=1, keepdims=True)
+    brightest = x.sum(axis=2).argmax(axis=1)
+    top = x[np.arange(len(x)), brightest][:, None, :]  # the foreground colour
     dark = (np.abs(x - 0.45 * top).max(axis=2) < 6).sum(axis=1)
     solid = texture == TEXTURES.index("solid")
     assert np.median(dark[solid]) < 3

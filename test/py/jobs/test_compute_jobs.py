@@ -34,8 +34,9 @@ def test_dataset_open_describes_the_dataset(peer: Peer) -> None:
     data = peer.call("dataset.open", {"uri": DATA})
     assert data["dataset"].startswith("dataset:")
     assert (data["size"], data["image_shape"], data["has_captions"]) == (48, [3, 16, 16], True)
-    assert [a["name"] for a in data["attributes"]] == ["shape", "color", "texture"]
-    assert all(a["num_classes"] == len(a["class_names"]) == 8 for a in data["attributes"])
+    assert [a["name"] for a in data["attributes"]] == ["shape", "color", "texture", "background"]
+    assert [a["num_classes"] for a in data["attributes"]] == [8, 8, 8, 16]
+    assert all(a["num_classes"] == len(a["class_names"]) for a in data["attributes"])
 
 
 def test_model_create_reports_the_model(peer: Peer) -> None:
@@ -280,10 +281,10 @@ def test_bad_train_arguments_name_their_field(peer: Peer, held: dict[str, Any]) 
 def test_probe_scores_every_attribute(peer: Peer, held: dict[str, Any]) -> None:
     emb = peer.call("embed", {"model": held["model"], "dataset": held["dataset"]})["embedding"]
     out = peer.call("probe", {"embedding": emb, "dataset": held["dataset"], "seed": 0, "knn_k": 5})
-    assert [a["name"] for a in out["attributes"]] == ["shape", "color", "texture"]
-    for scores in out["attributes"]:
+    assert [a["name"] for a in out["attributes"]] == ["shape", "color", "texture", "background"]
+    for scores, classes in zip(out["attributes"], [8, 8, 8, 16]):
         assert 0 <= scores["linear"] <= 1 and 0 <= scores["knn"] <= 1
-        assert scores["n_train"] + scores["n_test"] == 48 and scores["n_classes"] <= 8
+        assert scores["n_train"] + scores["n_test"] == 48 and scores["n_classes"] <= classes
     one = peer.call("probe", {"embedding": emb, "dataset": held["dataset"], "seed": 0, "knn_k": 5, "attributes": ["color"]})
     assert one["attributes"] == [out["attributes"][1]]
     peer.fail("probe", {"embedding": emb, "dataset": held["dataset"], "seed": 0, "attributes": ["size"]},

@@ -37,9 +37,9 @@ describe("Mcl.start", () => {
     const onDisk = JSON.parse(readFileSync(join(run.dir, "summary.json"), "utf8")) as typeof summary;
     expect(onDisk).toEqual(summary);
     expect(summary.stages.map((s) => s.stage)).toEqual([1, 2]);
-    expect(summary.attributes.sort()).toEqual(["color", "shape", "texture"]);
+    expect(summary.attributes.sort()).toEqual(["background", "color", "shape", "texture"]);
     for (const probe of [...summary.stages.map((s) => s.probe), summary.integrated.probe, summary.baseline!.probe]) {
-      expect(Object.keys(probe).sort()).toEqual(["color", "shape", "texture"]);
+      expect(Object.keys(probe).sort()).toEqual(["background", "color", "shape", "texture"]);
       for (const accuracy of Object.values(probe)) {
         expect(accuracy).toBeGreaterThanOrEqual(0);
         expect(accuracy).toBeLessThanOrEqual(1);

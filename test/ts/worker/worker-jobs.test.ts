@@ -55,7 +55,7 @@ describe("WorkerJobs", () => {
     const data = await jobs.openDataset(DATA);
     expect(data.size).toBe(48);
     expect(data.image_shape).toEqual([3, 16, 16]);
-    expect(data.attributes.map((a) => a.name)).toEqual(["shape", "color", "texture"]);
+    expect(data.attributes.map((a) => a.name)).toEqual(["shape", "color", "texture", "background"]);
     await jobs.free(data.dataset);
   });
 
@@ -112,7 +112,7 @@ describe("WorkerJobs", () => {
     expect(clusters.inertia).toBeGreaterThan(0);
 
     const probe = await jobs.probe({ embedding: features.embedding, dataset, seed: 0, knn_k: 5 });
-    expect(probe.attributes.map((s) => s.name)).toEqual(["shape", "color", "texture"]);
+    expect(probe.attributes.map((s) => s.name)).toEqual(["shape", "color", "texture", "background"]);
     for (const s of probe.attributes) expect(s.n_train + s.n_test).toBe(48);
 
     for (const h of [features.embedding, head.embedding, integrated.embedding]) await jobs.free(h);
