@@ -89,9 +89,7 @@ const probeSchema = z
       .union([z.literal("all"), z.array(z.string().min(1)).min(1)])
       .default("all")
       .describe("Labelled attributes to probe ('all' = every attribute the dataset labels)"),
-    linear: z.boolean().default(true).describe("Train a linear probe per attribute on frozen embeddings"),
     knn: z.int().min(0).default(20).describe("k of the kNN probe (0 = no kNN probe)"),
-    epochs: z.int().min(1).default(100).describe("Linear-probe training epochs"),
   });
 
 const perStageInt = (min: number, what: string) =>

@@ -20,12 +20,6 @@ export function unsupportedFields(config: MclConfig): string[] {
   if (config.optimizer.warmupSteps > 0) {
     problems.push("optimizer.warmupSteps: the worker's train job has no learning-rate warm-up yet; set it to 0");
   }
-  if (config.probe.epochs !== 100) {
-    problems.push("probe.epochs: the worker fits the linear probe with L-BFGS (up to 200 iterations), not in epochs; leave it at 100");
-  }
-  if (!config.probe.linear) {
-    problems.push("probe.linear: the linear probe is what summary.json reports; it cannot be turned off");
-  }
   return problems;
 }
 

@@ -36,7 +36,7 @@ describe("run config", () => {
       integration: { normalize: "concat-then-l2" },
       seed: 0,
       baseline: true,
-      probe: { attributes: "all", linear: true, knn: 20, epochs: 100 },
+      probe: { attributes: "all", knn: 20 },
       runDir: "runs",
     });
   });
