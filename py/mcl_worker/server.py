@@ -1,9 +1,13 @@
 """The worker's ZeroMQ server: one ROUTER socket, one I/O thread, jobs on a thread pool.
 
-The I/O thread alone touches the socket (ZeroMQ sockets are not thread-safe). It receives
-without copying, decodes and validates each message, answers heartbeats and cancels at once,
-runs `inline` jobs itself and hands the others to the pool. Pool threads encode their replies
-and queue them in `_outbox`, then wake the I/O thread through a pipe; it sends them in order.
+The I/O thread alone touches the ROUTER (ZeroMQ sockets are not thread-safe) and blocks in its
+`recv`, as the plainest ZeroMQ server does: polling the ROUTER and a pipe together costs a small
+message about a third of its round trip. It receives without copying, decodes and validates each
+message, answers heartbeats and cancels at once, runs `inline` jobs itself and hands the others
+to the pool. Pool threads encode their replies and queue them in `_outbox`, then wake the I/O
+thread with an empty message from a DEALER that the ROUTER also serves (over inproc, with an
+unguessable routing id); it sends them in order. Signals and `stop()` write to a pipe (what
+signal.set_wakeup_fd needs), which a small thread turns into the same wake-up message.
 Every bad message gets an `error` reply and the loop goes on.
 """
 
@@ -36,14 +40,11 @@ from .wire import (
 log = logging.getLogger("mcl_worker.server")
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-# Messages read per wake-up before the outbox gets its turn, so replies are not starved.
-_RECV_BATCH = 64
 # Frames are sent and received one by one with plain int flags: pyzmq's send_multipart and
 # recv_multipart spend more (enum arithmetic, Frame objects for small frames) than the whole
 # protocol does on a small message. Frames under pyzmq's copy threshold are copied, which is
 # cheaper than tracking them; larger ones (tensors) go without a copy.
 _SNDMORE = int(zmq.SNDMORE)
-_NOBLOCK = int(zmq.NOBLOCK)
 _COPY_BELOW = zmq.COPY_THRESHOLD
 _WIRE_CODES = frozenset(ERROR_CODES) - frozenset(CLIENT_ERROR_CODES)
 
@@ -104,9 +105,18 @@ class Server:
         self._context = zmq.Context()
         self._router = self._context.socket(zmq.ROUTER)
         self._router.linger = 0
+        # The ROUTER serves the wake-up DEALER too; its routing id tells a wake-up from a peer.
+        self._wake_id = b"mcl-wake-" + os.urandom(16)
+        wake_endpoint = f"inproc://mcl-wake-{os.urandom(8).hex()}"
+        self._router.bind(wake_endpoint)
+        self._waker = self._context.socket(zmq.DEALER)
+        self._waker.linger = 0
+        self._waker.routing_id = self._wake_id
+        self._waker.connect(wake_endpoint)
+        self._waker_lock = threading.Lock()  # pool threads and the pipe watcher share the DEALER
         self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self._pipe_watcher = threading.Thread(target=self._watch_pipe, name="mcl-wake", daemon=True)
         self._outbox: collections.deque[tuple[bytes, Frames, JobKey | None]] = collections.deque()
         self._jobs: dict[JobKey, JobContext] = {}
         self._pool = ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="mcl-job")
@@ -131,44 +141,37 @@ class Server:
     def stop(self) -> None:
         """Asks serve_forever to return; safe from any thread and from signal handlers."""
         self._stopping = True
-        self._wake()
+        try:
+            os.write(self._wake_w, b"\0")
+        except OSError:  # the pipe is full (a wake-up is pending) or closed (already stopped)
+            pass
 
     def serve_forever(self) -> None:
         self._io_thread = threading.get_ident()
-        poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
-        poller.register(self._wake_r, zmq.POLLIN)
+        self._pipe_watcher.start()
+        router = self._router
+        wake_id = self._wake_id
         try:
             while not self._stopping:
-                ready = dict(poller.poll())
-                if self._wake_r in ready:
-                    self._drain_wake()
-                if self._router in ready:
-                    self._receive_batch()
-                self._flush_outbox()
+                peer_frame = router.recv(copy=False)
+                frames: list[zmq.Frame] = []
+                more = peer_frame.more
+                while more:
+                    frame = router.recv(copy=False)
+                    frames.append(frame)
+                    more = frame.more
+                peer = peer_frame.bytes
+                if peer == wake_id:
+                    self._flush_outbox()
+                    continue
+                try:
+                    self._handle(peer, frames)
+                except Exception:  # a bug here must not take the worker down with it
+                    log.exception("unexpected failure handling a message from peer %s", peer.hex())
         finally:
             self._shutdown()
 
     # -- receiving ---------------------------------------------------------------------------
-
-    def _receive_batch(self) -> None:
-        router = self._router
-        for _ in range(_RECV_BATCH):
-            try:
-                peer_frame = router.recv(_NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            frames: list[zmq.Frame] = []
-            more = peer_frame.more
-            while more:
-                frame = router.recv(copy=False)
-                frames.append(frame)
-                more = frame.more
-            peer = peer_frame.bytes
-            try:
-                self._handle(peer, frames)
-            except Exception:  # a bug here must not take the worker down with it
-                log.exception("unexpected failure handling a message from peer %s", peer.hex())
 
     def _handle(self, peer: bytes, frames: list[zmq.Frame]) -> None:
         try:
@@ -284,24 +287,26 @@ class Server:
             self._send_now(*self._outbox.popleft())
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:  # the pipe is full, so a wake-up is already pending
-            pass
-        except OSError:  # closed during shutdown
-            pass
+        """Wakes the I/O thread from a pool thread (or the pipe watcher)."""
+        with self._waker_lock:
+            if self._waker.closed:  # shutting down: nobody is left to send the reply
+                return
+            self._waker.send(b"")
 
-    def _drain_wake(self) -> None:
-        try:
-            while os.read(self._wake_r, 4096):
-                pass
-        except BlockingIOError:
-            pass
+    def _watch_pipe(self) -> None:
+        """Turns bytes on the pipe (from stop() or a signal) into wake-ups, until shutdown."""
+        while os.read(self._wake_r, 4096) and not self._waker.closed:
+            self._wake()
 
     def _shutdown(self) -> None:
         for ctx in self._jobs.values():
             ctx.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._waker_lock:
+            self._waker.close(linger=0)
+        if self._pipe_watcher.is_alive():
+            os.write(self._wake_w, b"\0")  # lets the watcher see the closed DEALER and return
+            self._pipe_watcher.join()
         self._router.close(linger=0)
         self._context.term()
         os.close(self._wake_r)
