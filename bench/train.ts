@@ -8,7 +8,8 @@
  * epoch each, so that a shared or throttled machine slows both alike. Ours is timed around the
  * whole job, wire included; the plain loop inside its own process. ratio = median samples/s of
  * ours / of the plain loop; goal >= 0.95. Writes bench/results/train.json atomically and prints
- * it as the last line. MCL_BENCH_TRAIN_N (samples, default 1024: 4 steps an epoch) and
+ * it as the last line. MCL_BENCH_TRAIN_N (samples, default 2048: 8 steps an epoch, the demo's
+ * epoch size; one job per epoch, as the SDK sends them) and
  * MCL_BENCH_TRAIN_ROUNDS (default 3) size it; on a busy 2-core machine a step of 256 takes seconds.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
@@ -21,7 +22,7 @@ import { planUniform } from "../ts/control/batch-planner.js";
 import { choosePython, launchWorker, projectRoot } from "../ts/transport/index.js";
 import { WorkerJobs } from "../ts/worker/index.js";
 
-const N = Number(process.env.MCL_BENCH_TRAIN_N ?? 1024);
+const N = Number(process.env.MCL_BENCH_TRAIN_N ?? 2048);
 const ROUNDS = Number(process.env.MCL_BENCH_TRAIN_ROUNDS ?? 3);
 const BATCH_SIZE = 256;
 const SIZE = 32;
