@@ -58,8 +58,8 @@ export const summarySchema = z.strictObject({
 });
 export type Summary = z.output<typeof summarySchema>;
 
-/** A cached probe result (probes/stage-<s>.json), or null when there is none. */
-export async function readProbeFile(path: string): Promise<ProbeScores | null> {
+/** The JSON file at `path` checked against `schema`, or null when there is no such file. */
+async function readJsonFile<T extends z.ZodType>(path: string, schema: T): Promise<z.output<T> | null> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -67,9 +67,17 @@ export async function readProbeFile(path: string): Promise<ProbeScores | null> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-  const parsed = probeScoresSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new MclError("CORRUPT_FILE", `${path}: not a probe result (${parsed.error.issues[0]?.message ?? "invalid"})`);
+  const parsed = schema.safeParse(JSON.parse(text));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new MclError("CORRUPT_FILE", `${path}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+  }
   return parsed.data;
+}
+
+/** A cached probe result (probes/stage-<s>.json), or null when there is none. */
+export function readProbeFile(path: string): Promise<ProbeScores | null> {
+  return readJsonFile(path, probeScoresSchema);
 }
 
 export async function writeSummary(runDir: string, summary: Summary): Promise<string> {
@@ -79,21 +87,8 @@ export async function writeSummary(runDir: string, summary: Summary): Promise<st
 }
 
 /** The run's summary.json, or null when the run has not finished. */
-export async function readSummary(runDir: string): Promise<Summary | null> {
-  const path = join(runDir, SUMMARY_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  const parsed = summarySchema.safeParse(JSON.parse(text));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new MclError("CORRUPT_FILE", `${path}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-  }
-  return parsed.data;
+export function readSummary(runDir: string): Promise<Summary | null> {
+  return readJsonFile(join(runDir, SUMMARY_FILE), summarySchema);
 }
 
 /**

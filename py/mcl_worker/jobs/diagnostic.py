@@ -9,20 +9,11 @@ import torch
 import zmq
 
 from .. import __version__
-from ..wire import WireError
+from ..wire import WireError, torch_dtype
 from .registry import Body, JobContext, job
 
 SUPPORTED_PROTOCOLS = (1,)
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
 
 def devices() -> list[Body]:
     found: list[Body] = [{"index": 0, "type": "cpu", "name": platform.processor() or platform.machine()}]
@@ -69,7 +60,7 @@ def echo(body: Body, ctx: JobContext) -> Body:
 
 @job("generate")
 def generate(body: Body, ctx: JobContext) -> Body:
-    return {"tensor": arange_as(DTYPES[body["dtype"]], [int(d) for d in body["shape"]])}
+    return {"tensor": arange_as(torch_dtype(body["dtype"]), [int(d) for d in body["shape"]])}
 
 
 def arange_as(dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
