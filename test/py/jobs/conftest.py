@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import zmq
 
 from mcl_worker.server import Server, ServerConfig
 from mcl_worker.wire import Header, Message, decode_message, encode_message
+from serving import serving
 
 TIMEOUT_MS = 60_000
 
@@ -66,13 +66,8 @@ class Peer:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    server = Server(ServerConfig(jobs=2))
-    server.bind()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.stop()
-    thread.join(5)
+    with serving(ServerConfig(jobs=2)) as (server, _):
+        yield server
 
 
 @pytest.fixture

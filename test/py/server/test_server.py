@@ -5,7 +5,6 @@ After each bad message the same connection must still get a good answer (`assert
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ from mcl_worker.jobs import registry
 from mcl_worker.jobs.diagnostic import arange_as
 from mcl_worker.server import ConfigError, Server, ServerConfig, is_loopback
 from mcl_worker.wire import Header, Message, decode_message, encode_message
+from serving import serving
 
 KEY = b"test-key-0123456789abcdef"
 TIMEOUT_MS = 10_000
@@ -58,20 +58,10 @@ class Peer:
         self.socket.close()
 
 
-def start_server(config: ServerConfig) -> tuple[Server, threading.Thread]:
-    server = Server(config)
-    server.bind()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    return server, thread
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    server, thread = start_server(ServerConfig(max_message_bytes=1 << 20, jobs=2))
-    yield server
-    server.stop()
-    thread.join(5)
+    with serving(ServerConfig(max_message_bytes=1 << 20, jobs=2)) as (server, _):
+        yield server
 
 
 @pytest.fixture
@@ -290,10 +280,8 @@ def test_a_cancel_for_an_unknown_job_is_ignored(peer: Peer) -> None:
 
 @pytest.fixture(scope="module")
 def signed_server() -> Iterator[Server]:
-    server, thread = start_server(ServerConfig(key=KEY))
-    yield server
-    server.stop()
-    thread.join(5)
+    with serving(ServerConfig(key=KEY)) as (server, _):
+        yield server
 
 
 def test_signed_messages_are_served_and_replies_signed(signed_server: Server) -> None:
@@ -346,24 +334,22 @@ def test_a_non_loopback_bind_without_a_key_is_refused() -> None:
 
 
 def test_a_non_loopback_bind_with_a_key_serves() -> None:
-    server, thread = start_server(ServerConfig(bind="tcp://0.0.0.0:0", key=KEY))
-    port = server.endpoint.rsplit(":", 1)[1]
-    peer = Peer(f"tcp://127.0.0.1:{port}", key=KEY)
-    try:
-        peer.assert_serving()
-    finally:
-        peer.close()
-        server.stop()
-        thread.join(5)
+    with serving(ServerConfig(bind="tcp://0.0.0.0:0", key=KEY)) as (server, thread):
+        port = server.endpoint.rsplit(":", 1)[1]
+        peer = Peer(f"tcp://127.0.0.1:{port}", key=KEY)
+        try:
+            peer.assert_serving()
+        finally:
+            peer.close()
     assert not thread.is_alive()
 
 
 def test_stop_ends_serve_forever_with_a_job_running() -> None:
-    server, thread = start_server(ServerConfig())
-    peer = Peer(server.endpoint)
-    peer.send(1, "request", "sleep", {"seconds": 30, "steps": 1})
-    time.sleep(0.1)
-    server.stop()
-    thread.join(5)
-    peer.close()
-    assert not thread.is_alive()
+    with serving(ServerConfig()) as (server, thread):
+        peer = Peer(server.endpoint)
+        peer.send(1, "request", "sleep", {"seconds": 30, "steps": 1})
+        time.sleep(0.1)
+        server.stop()
+        thread.join(5)
+        peer.close()
+        assert not thread.is_alive()
