@@ -61,3 +61,16 @@ export function expectSameSchema(zodSchema: z.ZodType, jsonSchema: unknown): voi
   expect(fromZod).toEqual(fromProtocol);
   expect(propertyOrders(fromZod)).toEqual(propertyOrders(fromProtocol));
 }
+
+/** A job's zod schemas (request, result, progress or null) equal its protocol.json entry. */
+export function expectSameJob(
+  type: string,
+  job: { request: z.ZodType; result: z.ZodType; progress: z.ZodType | null },
+  spec: { request: unknown; result: unknown; progress: unknown } | undefined,
+): void {
+  if (spec === undefined) throw new Error(`protocol.json has no job ${type}`);
+  expectSameSchema(job.request, spec.request);
+  expectSameSchema(job.result, spec.result);
+  if (job.progress === null) expect(spec.progress).toBeNull();
+  else expectSameSchema(job.progress, spec.progress);
+}

@@ -20,7 +20,7 @@ import {
   tensor,
   validateBody,
 } from "../../../ts/wire/index.js";
-import { type JsonSchema, expectSameSchema, jsonSchemaOf, normalise } from "../support/json-schema.js";
+import { type JsonSchema, expectSameJob, expectSameSchema, jsonSchemaOf, normalise } from "../support/json-schema.js";
 
 interface Protocol {
   version: number;
@@ -67,12 +67,7 @@ describe("protocol.json", () => {
 
   for (const [type, job] of Object.entries(jobSchemas)) {
     it(`has the bodies of job ${type}`, () => {
-      const spec = protocol.jobs[type];
-      if (spec === undefined) throw new Error(`protocol.json has no job ${type}`);
-      expectSameSchema(job.request, spec.request);
-      expectSameSchema(job.result, spec.result);
-      if (job.progress === null) expect(spec.progress).toBeNull();
-      else expectSameSchema(job.progress, spec.progress);
+      expectSameJob(type, job, protocol.jobs[type]);
     });
   }
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { jobSchemas } from "../../../ts/wire/index.js";
 import { computeJobSchemas } from "../../../ts/worker/job-schemas.js";
-import { type JsonSchema, expectSameSchema, jsonSchemaOf, normalise } from "../support/json-schema.js";
+import { type JsonSchema, expectSameJob, jsonSchemaOf, normalise } from "../support/json-schema.js";
 
 type JobSpec = { request: JsonSchema; result: JsonSchema; progress: JsonSchema | null };
 const protocol = JSON.parse(readFileSync(fileURLToPath(new URL("../../../proto/protocol.json", import.meta.url)), "utf8")) as {
@@ -19,12 +19,7 @@ describe("compute job schemas", () => {
 
   for (const [type, job] of Object.entries(computeJobSchemas)) {
     it(`match protocol.json for ${type}`, () => {
-      const spec = protocol.jobs[type];
-      if (spec === undefined) throw new Error(`protocol.json has no job ${type}`);
-      expectSameSchema(job.request, spec.request);
-      expectSameSchema(job.result, spec.result);
-      if (job.progress === null) expect(spec.progress).toBeNull();
-      else expectSameSchema(job.progress, spec.progress);
+      expectSameJob(type, job, protocol.jobs[type]);
     });
   }
 
