@@ -23,7 +23,7 @@ import type { Tensor } from "../wire/index.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
 import { errorCode, MclError } from "./errors.js";
 import { EventLog, type MclEvent } from "./events.js";
-import { readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
+import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
 import { WorkerExecutor } from "./worker-executor.js";
 import type { WorkerConnection } from "./worker-connection.js";
 
@@ -200,7 +200,7 @@ export class MclRun {
       const probe = await executor.stageProbe(stage);
       // Stages 1…S-1 reported theirs when they were clustered in this session.
       if (stage === config.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
-      stages.push({ stage, epochs: epochs[stage - 1]!, probe: probe.linear, ...(probe.knn === undefined ? {} : { knn: probe.knn }) });
+      stages.push({ stage, epochs: epochs[stage - 1]!, ...summaryScores(probe) });
     }
     const spec = resolveIntegrationSpec(config.integration, config.stages);
     const integrated = await executor.integrated(spec);
@@ -210,11 +210,7 @@ export class MclRun {
     if (config.baseline) {
       const probe = await executor.probe(await executor.embedding("baseline"));
       this.#log.push({ type: "probe", stage: "baseline", probe });
-      baseline = {
-        epochs: epochs.reduce((a, b) => a + b, 0),
-        probe: probe.linear,
-        ...(probe.knn === undefined ? {} : { knn: probe.knn }),
-      };
+      baseline = { epochs: epochs.reduce((a, b) => a + b, 0), ...summaryScores(probe) };
     }
     const summary: Summary = {
       format: SUMMARY_FORMAT,
@@ -225,8 +221,7 @@ export class MclRun {
       stages,
       integrated: {
         spec: { stages: [...spec.stages], weights: [...spec.weights], normalize: spec.normalize },
-        probe: integratedProbe.linear,
-        ...(integratedProbe.knn === undefined ? {} : { knn: integratedProbe.knn }),
+        ...summaryScores(integratedProbe),
       },
       ...(baseline === undefined ? {} : { baseline }),
       seconds: (performance.now() - this.#started) / 1000,
@@ -270,4 +265,9 @@ export class MclRun {
     if (worker !== undefined && !worker.launched) await executor?.release();
     await worker?.close();
   }
+}
+
+/** A probe as summary.json holds it: linear accuracies, and kNN ones when they were measured. */
+function summaryScores(probe: ProbeScores): { probe: Accuracies; knn?: Accuracies } {
+  return probe.knn === undefined ? { probe: probe.linear } : { probe: probe.linear, knn: probe.knn };
 }
