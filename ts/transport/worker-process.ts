@@ -46,6 +46,9 @@ export class WorkerProcess {
     const child = spawn(options.python, ["-m", "mcl_worker", ...options.args], {
       // stdin stays open: the worker exits when it closes, i.e. when this process dies.
       stdio: ["pipe", "pipe", "pipe"],
+      // Its own process group: a Ctrl-C in the terminal reaches this process, which decides how
+      // to stop (finish the step, cancel the job, close the worker); see child-reaper.ts.
+      detached: true,
       env: options.env ?? process.env,
     });
     const spawned = await new Promise<Error | undefined>((resolve) => {

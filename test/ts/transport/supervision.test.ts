@@ -160,7 +160,7 @@ describe("no orphan workers", () => {
     return { child, workerPid };
   }
 
-  test.concurrent.each(["SIGTERM", "SIGKILL"] as const)("%s to the control plane takes its worker down", async (signal) => {
+  test.concurrent.each(["SIGINT", "SIGTERM", "SIGKILL"] as const)("%s to the control plane takes its worker down", async (signal) => {
     const { child, workerPid } = launchInChild();
     const pid = await workerPid;
     expect(isAlive(pid)).toBe(true);
