@@ -5,6 +5,8 @@ Once bound it announces itself with one JSON line on stdout (and in --ready-file
 SIGINT and SIGTERM stop it cleanly. With --exit-with-parent (what launchWorker passes) it also
 stops when its stdin reaches end of file, and on Linux the kernel kills it if its parent dies,
 so a killed control plane leaves no orphan worker behind.
+Under torchrun (`torchrun --nproc-per-node N -m mcl_worker ...`) rank 0 serves and announces;
+the other ranks follow it (mcl_worker.distributed).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 import threading
 from types import FrameType
 
-from . import __version__
+from . import __version__, distributed
+from .jobs import WorkerState
 from .server import DEFAULT_MAX_MESSAGE_BYTES, ConfigError, Server, ServerConfig
 from .wire import load_key_file
 
@@ -74,6 +77,9 @@ def exit_with_parent(server: Server) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[mcl-worker %(process)d] %(levelname)s %(message)s")
+    # Under torchrun only rank 0 serves; the other ranks run the jobs it broadcasts.
+    if distributed.launched() and distributed.init() > 0:
+        return distributed.follow(WorkerState())
     try:
         key = load_key_file(args.auth) if args.auth else None
         server = Server(ServerConfig(bind=args.bind, key=key, max_message_bytes=args.max_message_bytes, jobs=args.jobs))
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        server.stop()
+        distributed.stop_after_collective(server.stop)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_with_parent(server)
     announce(json.dumps({"event": "listening", "endpoint": endpoint, "pid": os.getpid()}), args.ready_file)
     server.serve_forever()
+    distributed.shutdown()
     # Jobs still running were told to cancel; a job stuck in native code must not keep the
     # process alive, so leave without joining the pool threads.
     sys.stdout.flush()

@@ -4,6 +4,10 @@ Memory: distances are computed `chunk_size` rows at a time as ||c||² − 2 x·c
 constant ||x||² is added only to each row's minimum), so no more than chunk_size × K
 distances exist at once; besides x itself only O(N) vectors are kept. Arithmetic is float32
 (float64 input stays float64); cluster sums and the inertia are accumulated in float64.
+
+Data-parallel (mcl_worker.distributed): every rank holds all of x and seeds alike; each Lloyd
+iteration assigns this rank's contiguous slice of the rows, and the cluster sums, counts and
+inertia are summed over ranks, so every rank moves to the same centroids.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import distributed
 from .errors import InvalidArgument
 
 # Rows per distance chunk: sized so that one chunk's distances take about this many bytes.
@@ -198,20 +203,24 @@ def _sample_proportional(weights: Tensor, count: int, generator: torch.Generator
 
 def _lloyd(x: Tensor, norms: Tensor, centroids: Tensor, iters: int, tol: float, chunk: int) -> KMeansResult:
     k = centroids.shape[0]
+    everything = x
+    mine = distributed.shard(x.shape[0])
+    x, norms = x[mine], norms[mine]
     previous_inertia = math.inf
     converged = False
     iterations = 0
     for iterations in range(1, iters + 1):
         sums = torch.zeros(k, x.shape[1], dtype=torch.float64, device=x.device)
         distance, index = _nearest(x, norms, centroids, chunk, sums)
-        inertia = float(distance.sum(dtype=torch.float64))
-        counts = torch.bincount(index, minlength=k)
+        distributed.all_reduce_sum(sums)
+        inertia = float(distributed.all_reduce_sum(distance.sum(dtype=torch.float64)))
+        counts = distributed.all_reduce_sum(torch.bincount(index, minlength=k))
         updated = (sums / counts.clamp(min=1)[:, None]).to(x.dtype)
         empty = counts == 0
         n_empty = int(empty.sum())
         if n_empty:
             # Re-seed each empty cluster with one of the points farthest from its centroid.
-            updated[empty] = x[torch.topk(distance, n_empty).indices]
+            updated[empty] = everything[torch.topk(distributed.all_gather(distance), n_empty).indices]
         # A fixed point, or (with no cluster just re-seeded) a negligible gain.
         converged = torch.equal(updated, centroids) or (
             not n_empty and previous_inertia - inertia <= tol * inertia
@@ -223,9 +232,9 @@ def _lloyd(x: Tensor, norms: Tensor, centroids: Tensor, iters: int, tol: float, 
     # One last assignment so that assignments, centroids and inertia agree with each other.
     distance, index = _nearest(x, norms, centroids, chunk)
     return KMeansResult(
-        assignments=index.to(torch.int32),
+        assignments=distributed.all_gather(index.to(torch.int32)),
         centroids=centroids,
-        inertia=float(distance.sum(dtype=torch.float64)),
+        inertia=float(distributed.all_reduce_sum(distance.sum(dtype=torch.float64))),
         iterations=iterations,
         converged=converged,
     )

@@ -6,6 +6,15 @@ of datasets, augmentations or encoders: they come in as callables / modules.
 
 Augmentation randomness is reseeded at every step from (seed, global step), so a run that
 is split into chunks, or resumed from a checkpoint, draws the same views as one that is not.
+
+Data-parallel (mcl_worker.distributed, W ranks): every rank draws the views of the whole
+global batch from the same seed, and embeds its own contiguous slice of them (the layout of
+ts/control/shard.ts) in DistributedDataParallel, with BatchNorm statistics taken over the
+global batch. The projections are gathered with their gradient, so each rank computes the
+loss of the whole global batch (every sample a negative of every other), and the step equals
+the single-process one up to float rounding. Drawing the views of the whole batch on every
+rank costs W times the augmentation work, and makes a sample's views independent of the
+rank that embeds it.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import distributed
 from .errors import InvalidArgument, NonFiniteLoss
 from .losses import ContrastiveLoss
 
@@ -77,7 +87,8 @@ def train_steps(
     - amp: on CUDA, autocast in `amp_dtype` (with a GradScaler for float16); no effect on CPU.
     - scheduler: stepped after every optimizer step.
     - on_progress gets a StepStats every `progress_every` steps and after the last one.
-    - should_stop is checked before every step; True ends the call (stopped=True).
+    - should_stop is checked before every step; True ends the call (stopped=True). With several
+      ranks, True on any of them stops all.
     A NaN or infinite loss raises NonFiniteLoss(step) before backward, with the model's
     buffers restored, so the model and the optimizer keep their state from before that step.
     """
@@ -96,6 +107,7 @@ def train_steps(
         labels = labels.to(device)
 
     model.train()
+    net = distributed.data_parallel(model)
     steps_total = len(batches)
     losses: list[float] = []
     samples = 0
@@ -103,17 +115,20 @@ def train_steps(
     started = window_started = time.perf_counter()
     window_steps, window_samples, window_losses = 0, 0, 0.0
     for position, batch in enumerate(batches):
-        if should_stop is not None and should_stop():
+        if distributed.any_rank(should_stop is not None and should_stop()):
             stopped = True
             break
         step = first_step + position
         images = get_images(batch).to(device, non_blocking=True)
         generator.manual_seed(_step_seed(seed, step))
-        views = torch.cat([augment(images, generator), augment(images, generator)])
+        view_a, view_b = augment(images, generator), augment(images, generator)
+        mine = distributed.shard(batch.numel())
+        views = torch.cat([view_a[mine], view_b[mine]])
         buffers = [b.clone() for b in model.buffers()]  # e.g. BatchNorm statistics, restored on NaN
-        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp):
-            projections = model(views)
-        z_a, z_b = projections.float().chunk(2)
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp), \
+                distributed.synced_batch_norm(model):
+            projections = net(views)
+        z_a, z_b = (distributed.all_gather_with_grad(z) for z in projections.float().chunk(2))
         batch_labels = None if labels is None else labels[batch.to(device)]
         loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
         value = float(loss.detach())

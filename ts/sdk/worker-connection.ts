@@ -25,6 +25,8 @@ export interface WorkerConnection {
   readonly client: WorkerClient;
   /** Device of the worker's compute, e.g. "cpu" or "cuda:0 (NVIDIA H100)". */
   readonly device: string;
+  /** Data-parallel ranks behind the worker (hello.world_size; > 1 under torchrun). */
+  readonly worldSize: number;
   /** True when this process launched the worker (it ends with close()). */
   readonly launched: boolean;
   /** The process id of a launched worker; undefined for a connected one (or between a crash and its restart). */
@@ -41,6 +43,7 @@ export async function openWorker(options: WorkerOptions = {}): Promise<WorkerCon
     return {
       client: connected.client,
       device: deviceName(connected.hello),
+      worldSize: connected.hello.world_size,
       launched: false,
       pid: undefined,
       close: async () => connected.close(),
@@ -51,6 +54,7 @@ export async function openWorker(options: WorkerOptions = {}): Promise<WorkerCon
   return {
     client: handle.client,
     device: deviceName(handle.hello),
+    worldSize: handle.hello.world_size,
     launched: true,
     get pid() {
       return handle.pid;

@@ -9,16 +9,23 @@ It runs on a pool thread (or, for `inline=True`, directly on the server's I/O th
 jobs that finish in microseconds and never block, such as `ping`). An exception becomes an
 `error` reply: one that carries a wire `code` (WireError, mcl_worker.errors.ComputeError) keeps
 its code, message and details; any other is `JOB_FAILED` with the exception's type.
+
+Under torchrun (mcl_worker.distributed) a job is either *collective*, run by every rank on the
+same body, one collective job at a time, or run by rank 0 alone. Collective are the jobs that
+compute with the model or the data (each rank doing its share) and those that create the objects
+they use, so every rank holds them under the same handle: COLLECTIVE_JOBS below.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .. import distributed
 from ..wire import WireError
 
 Body = dict[str, Any]
@@ -32,26 +39,53 @@ class WorkerConfig:
 
     max_message_bytes: int
     jobs: int
-    world_size: int = 1
+    world_size: int = field(default_factory=distributed.world_size)
 
 
 class WorkerState:
     """Objects the worker keeps between jobs (models, datasets, embeddings), named by handle.
 
     Thread-safe: jobs on different pool threads share one instance.
+
+    With several ranks, collective jobs number their handles from even numbers and the jobs of
+    rank 0 alone from odd ones: collective jobs run in the same order on every rank, so the
+    handles they make agree across ranks whatever rank 0 did meanwhile.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, object] = {}
-        self._counter = itertools.count(1)
+        self._ranks = distributed.world_size()
+        self._counter = itertools.count(1, 2 if self._ranks > 1 else 1)
+        self._collective_counter = itertools.count(2, 2) if self._ranks > 1 else self._counter
+        self._on_every_rank: set[str] = set()  # handles made by collective jobs (with several ranks)
+        self._freed_collective: list[str] = []
 
     def put(self, value: object, prefix: str) -> str:
         """Stores `value` and returns its new handle, e.g. `model:3`."""
+        collective = _scope.collective and self._ranks > 1
         with self._lock:
-            handle = f"{prefix}:{next(self._counter)}"
+            handle = f"{prefix}:{next(self._collective_counter if collective else self._counter)}"
             self._objects[handle] = value
+            if collective:
+                self._on_every_rank.add(handle)
         return handle
+
+    def on_every_rank(self, handle: str) -> bool:
+        """True for a handle that every rank holds (one that a collective job made)."""
+        with self._lock:
+            return handle in self._on_every_rank or self._ranks == 1
+
+    def put_as(self, handle: str, value: object) -> None:
+        """Stores `value` under a handle chosen elsewhere (rank 0's, on another rank)."""
+        with self._lock:
+            self._objects[handle] = value
+
+    def take_freed_collective(self) -> list[str]:
+        """Handles of collective jobs freed since the last call (other ranks drop them too)."""
+        with self._lock:
+            freed, self._freed_collective = self._freed_collective, []
+        return freed
 
     def get(self, handle: str, kind: type[T]) -> T:
         """The object behind `handle`; NOT_FOUND if absent, INVALID_BODY if not a `kind`."""
@@ -72,6 +106,10 @@ class WorkerState:
         with self._lock:
             if self._objects.pop(handle, None) is None:
                 raise WireError("NOT_FOUND", f"the worker holds no handle {handle!r}", details={"handle": handle})
+            if handle in self._on_every_rank:
+                self._on_every_rank.discard(handle)
+                if distributed.rank() == 0:
+                    self._freed_collective.append(handle)
 
     def handles(self) -> list[str]:
         with self._lock:
@@ -111,8 +149,9 @@ class JobContext:
             self._cancel_signal.release()
 
     def check_cancelled(self) -> None:
-        """A cancellation point: raises CANCELLED once the client has cancelled the job."""
-        if self._cancelled:
+        """A cancellation point: raises CANCELLED once the client has cancelled the job. In a
+        collective job it is one on every rank (which must all reach it equally often)."""
+        if distributed.any_rank(self._cancelled) if _scope.collective else self._cancelled:
             raise WireError("CANCELLED", f"job {self.id} ({self.type}) was cancelled")
 
     def sleep(self, seconds: float) -> None:
@@ -126,11 +165,52 @@ class JobContext:
         self._send_progress(body)
 
 
+# Jobs every rank runs (see the module's docstring); a job that computes with models, datasets
+# or embeddings across ranks, or creates objects such jobs use, belongs here.
+COLLECTIVE_JOBS = frozenset({
+    "dataset.open", "model.create", "optimizer.create", "checkpoint.load",
+    "train", "embed", "integrate", "kmeans", "clip.create", "clip.train",
+})
+
+
+class _Scope(threading.local):
+    collective = False
+
+
+_scope = _Scope()
+
+
+@contextmanager
+def collective_scope() -> Iterator[None]:
+    """Marks the current thread as running a collective job (for WorkerState's numbering)."""
+    _scope.collective = True
+    try:
+        yield
+    finally:
+        _scope.collective = False
+
+
+# Set by mcl_worker.distributed on rank 0 of several: runs a collective job on every rank.
+CollectiveRunner = Callable[["JobSpec", Body, JobContext], Body]
+_collective_runner: CollectiveRunner | None = None
+
+
+def set_collective_runner(runner: CollectiveRunner | None) -> None:
+    global _collective_runner
+    _collective_runner = runner
+
+
 @dataclass(frozen=True)
 class JobSpec:
     type: str
-    run: JobFn
+    run: JobFn  # what the server calls: for a collective job, on every rank when there are several
     inline: bool
+    collective: bool = False
+    job_fn: JobFn | None = None  # a collective job's own function, run by each rank (else `run`)
+
+    def run_here(self, body: Body, ctx: JobContext) -> Body:
+        """Runs the job on this rank alone."""
+        return (self.job_fn or self.run)(body, ctx)
 
 
 _registry: dict[str, JobSpec] = {}
@@ -142,7 +222,18 @@ def job(job_type: str, *, inline: bool = False) -> Callable[[JobFn], JobFn]:
     def register(run: JobFn) -> JobFn:
         if job_type in _registry:
             raise ValueError(f"job type {job_type!r} is already registered")
-        _registry[job_type] = JobSpec(job_type, run, inline)
+        if job_type not in COLLECTIVE_JOBS:
+            _registry[job_type] = JobSpec(job_type, run, inline)
+            return run
+        if inline:
+            raise ValueError(f"job type {job_type!r}: a collective job cannot run inline")
+
+        def run_collectively(body: Body, ctx: JobContext) -> Body:
+            runner = _collective_runner
+            return run(body, ctx) if runner is None else runner(spec, body, ctx)
+
+        spec = JobSpec(job_type, run_collectively, inline, collective=True, job_fn=run)
+        _registry[job_type] = spec
         return run
 
     return register
