@@ -7,12 +7,17 @@ row i of each is sample i). They are L2-normalised here and the loss is computed
 float32 whatever the autocast dtype, so call a loss outside any autocast region. Notation in
 the formulas: the 2B rows z = [z_a; z_b], s_ij = cos(z_i, z_j) / τ, p(i) the other view of i.
 Every loss is the mean over the 2B anchors, so it is symmetric in the two views.
+
+The two-tower losses at the end (clip_loss, xsample_loss) compare an image batch with its
+caption batch instead, with CLIP's learnable logit scale; `xsample` wraps X-Sample in the
+signature above for unimodal runs, its similarity graph built from the labels.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -105,10 +110,79 @@ def dcl(
     return (torch.logsumexp(negatives, dim=1) - positive).mean()
 
 
-LOSSES: dict[str, ContrastiveLoss] = {"nt-xent": nt_xent, "supcon": supcon, "dcl": dcl}
+# --- two-tower losses (CLIP) and soft targets ------------------------------------------------
+# Here z_a and z_b are two different encodings of the same B samples (an image and its caption,
+# or two views): only cross pairs are compared, s_ij = cos(a_i, b_j) · scale, a [B, B] matrix.
+
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its learnable inverse temperature at 100
 
 
-def get_loss(name: str) -> ContrastiveLoss:
+def _cross_similarities(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
+    if z_a.dim() != 2 or z_a.shape != z_b.shape:
+        raise InvalidArgument(
+            "z_b", f"the two encodings must both be [B, D] with the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}"
+        )
+    if z_a.shape[0] < 2:
+        raise InvalidArgument("z_a", f"a contrastive loss needs at least 2 samples, got {z_a.shape[0]}")
+    dtype = torch.float64 if z_a.dtype == torch.float64 else torch.float32
+    t = logit_scale.to(z_a.device, dtype) if isinstance(logit_scale, Tensor) else torch.tensor(logit_scale, dtype=dtype, device=z_a.device)
+    scale = t.clamp(max=MAX_LOGIT_SCALE).exp()
+    return scale * F.normalize(z_a.to(dtype), dim=1) @ F.normalize(z_b.to(dtype), dim=1).T
+
+
+# CLIP (Radford et al. 2021), symmetric InfoNCE over B pairs, s_ij = min(exp(t), 100) · cos(a_i, b_j),
+# t the learnable log inverse temperature:  L = ½ [ CE_rows(s, i) + CE_rows(sᵀ, i) ]
+def clip_loss(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
+    s = _cross_similarities(z_a, z_b, logit_scale)
+    target = torch.arange(s.shape[0], device=s.device)
+    return 0.5 * (F.cross_entropy(s, target) + F.cross_entropy(s.T, target))
+
+
+# X-Sample contrastive (Sobal et al. 2024): soft targets from a sample-similarity graph G [B, B]:
+#   q_ij = softmax_j(G_ij / τ_s),  L = ½ [ −Σ_j q_ij log softmax_j(s_ij) − Σ_j q_ij log softmax_j(s_ji) ]
+# with s as in clip_loss; G symmetric (cosine similarity of captions, or 1 for equal labels else 0).
+def xsample_loss(z_a: Tensor, z_b: Tensor, graph: Tensor, *, logit_scale: Tensor | float, target_temperature: float) -> Tensor:
+    s = _cross_similarities(z_a, z_b, logit_scale)
+    if graph.shape != s.shape or not graph.is_floating_point():
+        raise InvalidArgument("graph", f"must be a float [B, B] = {tuple(s.shape)} similarity matrix, got {graph.dtype} {tuple(graph.shape)}")
+    if not (isinstance(target_temperature, (int, float)) and math.isfinite(target_temperature) and target_temperature > 0):
+        raise InvalidArgument("target_temperature", f"must be a finite number > 0, got {target_temperature!r}")
+    q = torch.softmax(graph.to(s.device, s.dtype) / target_temperature, dim=1)
+    return 0.5 * (-(q * F.log_softmax(s, dim=1)).sum(1).mean() - (q * F.log_softmax(s.T, dim=1)).sum(1).mean())
+
+
+def label_graph(labels: Tensor) -> Tensor:
+    """G_ij = 1 where samples i and j share a label, else 0."""
+    return (labels[:, None] == labels[None, :]).float()
+
+
+DEFAULT_TARGET_TEMPERATURE = 0.1
+
+
+# X-Sample for unimodal runs: the two views, G from class labels, s_ij = cos(a_i, b_j) / τ.
+def xsample(
+    z_a: Tensor, z_b: Tensor, *, temperature: float = 0.2, labels: Tensor | None = None,
+    target_temperature: float = DEFAULT_TARGET_TEMPERATURE,
+) -> Tensor:
+    if labels is None or labels.shape != (z_a.shape[0],) or labels.is_floating_point():
+        raise InvalidArgument("labels", f"xsample needs one integer label per sample, [{z_a.shape[0]}], for its similarity graph")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise InvalidArgument("temperature", f"must be a finite number > 0, got {temperature!r}")
+    graph = label_graph(labels.to(z_a.device))
+    return xsample_loss(z_a, z_b, graph, logit_scale=-math.log(temperature), target_temperature=target_temperature)
+
+
+LOSSES: dict[str, ContrastiveLoss] = {"nt-xent": nt_xent, "supcon": supcon, "dcl": dcl, "xsample": xsample}
+
+
+def get_loss(name: str, args: Mapping[str, Any] | None = None) -> ContrastiveLoss:
+    """A built-in loss by name, or a plugin py:<module>:<attr> with its keyword arguments `args`."""
+    if name.startswith("py:"):
+        from .plugins import load_loss  # imported only when a plugin is named
+
+        return load_loss(name, args or {})
+    if args:
+        raise InvalidArgument("loss", f"{name} takes no arguments (only a py:<module>:<attr> plugin does); leave args out")
     try:
         return LOSSES[name]
     except KeyError:

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from .base import ArrayDataset, AttributeInfo
-from .color import HUE_NAMES, hsv_to_rgb, hue_bin, with_article
+from .captions import describe_object
+from .color import HUE_NAMES, hsv_to_rgb, hue_bin
 from .uri import DatasetUri, Param, bind_params
 
 SHAPES = ("circle", "square", "triangle", "star", "cross", "ring", "semicircle", "crescent")
@@ -85,7 +86,7 @@ def open_trifeature(uri: DatasetUri) -> ArrayDataset:
     shape, texture, color = labels["shape"], labels["texture"], labels["color"]
     captions = np.array(
         [
-            f"{with_article(HUE_NAMES[c])} {TEXTURE_WORDS[t]} {SHAPES[s]}"
+            describe_object(HUE_NAMES[c], TEXTURE_WORDS[t], SHAPES[s])
             for s, t, c in zip(shape.tolist(), texture.tolist(), color.tolist())
         ]
     )

@@ -18,6 +18,8 @@ import torch
 from ..data import ImageDataset, augment
 from ..errors import InvalidArgument
 from ..losses import get_loss
+from ..models import ContrastiveModel
+from ..plugins import is_plugin
 from ..train import StepStats, train_steps
 from ..wire import WireError
 from .embedding import augment_config
@@ -26,6 +28,8 @@ from .registry import Body, JobContext, job
 
 # train_steps' argument names -> the request's field names.
 _FIELDS = {"plan": "indices", "plan.offsets": "offsets", "temperature": "loss.temperature", "loss": "loss.name"}
+# The built-in losses a train job runs (supcon needs labels, which it does not take); or a plugin py:<module>:<attr>.
+_TRAIN_LOSSES = ("nt-xent", "dcl")
 
 
 def _plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,6 +53,9 @@ def _plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 @job("train")
 def train(body: Body, ctx: JobContext) -> Body:
     entry = held(ctx, body, "model", ModelEntry)
+    if not isinstance(entry.model, ContrastiveModel):
+        raise WireError("INVALID_BODY", f"model: {body['model']} is a CLIP model; train it with clip.train",
+                        details={"path": "model"})
     optimizer = held(ctx, body, "optimizer", OptimizerEntry)
     if optimizer.model_handle != body["model"]:
         raise WireError(
@@ -60,6 +67,11 @@ def train(body: Body, ctx: JobContext) -> Body:
     indices, offsets = _plan(body, len(dataset))
     first_step = body.get("first_step", 0)
     loss = body["loss"]
+    if loss["name"] not in _TRAIN_LOSSES and not is_plugin(loss["name"]):
+        raise WireError(
+            "INVALID_BODY", f"loss.name: expected one of {', '.join(_TRAIN_LOSSES)} or a plugin py:<module>:<attr>, got {loss['name']!r}",
+            details={"path": "loss.name"},
+        )
 
     def report(stats: StepStats) -> None:
         ctx.progress({
@@ -74,7 +86,7 @@ def train(body: Body, ctx: JobContext) -> Body:
         try:
             result = train_steps(
                 model, optimizer.optimizer, (indices, offsets), dataset.get_images,
-                lambda images, generator: augment(images, cfg, generator), get_loss(loss["name"]),
+                lambda images, generator: augment(images, cfg, generator), get_loss(loss["name"], loss.get("args")),
                 seed=body["seed"], temperature=loss["temperature"], first_step=first_step, device=entry.device,
                 amp=body.get("amp", True), progress_every=body.get("progress_every", 1),
                 on_progress=report, should_stop=lambda: ctx.cancelled,

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mcl_worker.errors import InvalidArgument
-from mcl_worker.losses import LOSSES, dcl, get_loss, nt_xent, supcon
+from mcl_worker.losses import LOSSES, MAX_LOGIT_SCALE, clip_loss, dcl, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss
 
 
 def naive_loss(name: str, z_a: torch.Tensor, z_b: torch.Tensor, tau: float, labels=None) -> float:
@@ -65,7 +65,7 @@ def test_aligned_views_score_lower_than_random_ones_and_lower_with_smaller_tempe
     noisy = z + 0.05 * torch.randn(16, 32, generator=g)
     unrelated = torch.randn(16, 32, generator=g)
     for loss in LOSSES.values():
-        labels = torch.arange(16) if loss is supcon else None
+        labels = torch.arange(16) if loss in (supcon, xsample) else None
         aligned = loss(z, noisy, temperature=0.2, labels=labels)
         assert aligned < loss(z, unrelated, temperature=0.2, labels=labels)
         assert loss(z, noisy, temperature=0.1, labels=labels) < aligned
@@ -107,6 +107,76 @@ def test_bad_input_is_named() -> None:
         supcon(z, z, labels=torch.zeros(3, dtype=torch.int64))
     with pytest.raises(InvalidArgument, match="takes no labels"):
         nt_xent(z, z, labels=torch.arange(4))
-    with pytest.raises(InvalidArgument, match="dcl, nt-xent, supcon") as unknown:
+    with pytest.raises(InvalidArgument, match="dcl, nt-xent, supcon, xsample") as unknown:
         get_loss("infonce")
     assert unknown.value.field == "loss"
+
+
+# --- CLIP and X-Sample ---------------------------------------------------------------------
+
+
+def naive_cross_entropy(z_a: torch.Tensor, z_b: torch.Tensor, scale: float, targets: list[list[float]]) -> float:
+    """½ Σ over both directions of the mean soft cross-entropy, in Python floats."""
+    a = torch.nn.functional.normalize(z_a.double(), dim=1).tolist()
+    b = torch.nn.functional.normalize(z_b.double(), dim=1).tolist()
+    n = len(a)
+    s = [[scale * sum(p * q for p, q in zip(a[i], b[j])) for j in range(n)] for i in range(n)]
+    total = 0.0
+    for rows in (s, [list(col) for col in zip(*s)]):
+        for i in range(n):
+            log_norm = math.log(sum(math.exp(v) for v in rows[i]))
+            total += -sum(targets[i][j] * (rows[i][j] - log_norm) for j in range(n)) / n
+    return total / 2
+
+
+def test_clip_loss_matches_the_definition_and_clamps_the_scale_at_100() -> None:
+    g = torch.Generator().manual_seed(5)
+    z_a, z_b = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
+    eye = torch.eye(5).tolist()
+    assert float(clip_loss(z_a, z_b, math.log(1 / 0.07))) == pytest.approx(naive_cross_entropy(z_a, z_b, 1 / 0.07, eye), rel=1e-10)
+    assert float(clip_loss(z_a, z_b, 9.0)) == pytest.approx(naive_cross_entropy(z_a, z_b, 100.0, eye), rel=1e-10)
+    scale = torch.tensor(9.0, requires_grad=True)  # clamped: no gradient pushes it further
+    clip_loss(z_a.float(), z_b.float(), scale).backward()
+    assert scale.grad is not None and float(scale.grad) == 0.0
+    assert MAX_LOGIT_SCALE == pytest.approx(math.log(100))
+
+
+def test_clip_loss_trains_its_temperature() -> None:
+    g = torch.Generator().manual_seed(6)
+    z = torch.randn(8, 16, generator=g)
+    scale = torch.tensor(math.log(1 / 0.07), requires_grad=True)
+    clip_loss(z, z + 0.01 * torch.randn(8, 16, generator=g), scale).backward()
+    assert scale.grad is not None and float(scale.grad) < 0  # aligned pairs: a sharper softmax lowers the loss
+
+
+def test_xsample_matches_the_definition_with_soft_targets() -> None:
+    g = torch.Generator().manual_seed(7)
+    z_a, z_b = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(6, 3, generator=g, dtype=torch.float64)
+    graph = torch.rand(6, 6, generator=g, dtype=torch.float64)
+    graph = (graph + graph.T) / 2
+    q = torch.softmax(graph / 0.3, dim=1).tolist()
+    got = xsample_loss(z_a, z_b, graph, logit_scale=math.log(5.0), target_temperature=0.3)
+    assert float(got) == pytest.approx(naive_cross_entropy(z_a, z_b, 5.0, q), rel=1e-10)
+
+
+def test_xsample_with_distinct_labels_is_clip_and_shared_labels_soften_it() -> None:
+    g = torch.Generator().manual_seed(8)
+    z_a, z_b = torch.randn(8, 4, generator=g, dtype=torch.float64), torch.randn(8, 4, generator=g, dtype=torch.float64)
+    hard = xsample(z_a, z_b, temperature=0.2, labels=torch.arange(8), target_temperature=0.01)
+    assert float(hard) == pytest.approx(float(clip_loss(z_a, z_b, math.log(5.0))), rel=1e-9)
+    # Two samples with the same label: matching one to the other is no longer an error.
+    z = torch.randn(4, 8, generator=g, dtype=torch.float64)
+    swapped = z[[1, 0, 2, 3]]
+    labels = torch.tensor([0, 0, 1, 2])
+    assert xsample(z, swapped, temperature=0.1, labels=labels) < xsample(z, swapped, temperature=0.1, labels=torch.arange(4))
+    assert torch.equal(label_graph(labels)[0], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+
+
+def test_xsample_bad_input_is_named() -> None:
+    z = torch.randn(4, 3)
+    with pytest.raises(InvalidArgument, match="graph"):
+        xsample_loss(z, z, torch.ones(3, 3), logit_scale=1.0, target_temperature=0.1)
+    with pytest.raises(InvalidArgument, match="target_temperature"):
+        xsample_loss(z, z, torch.ones(4, 4), logit_scale=1.0, target_temperature=0.0)
+    with pytest.raises(InvalidArgument, match="xsample needs one integer label"):
+        get_loss("xsample")(z, z, temperature=0.2)

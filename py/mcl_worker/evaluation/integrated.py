@@ -1,0 +1,77 @@
+"""The integrated CLIP representation of MCL: every stage's towers, concatenated.
+
+For S stage models, an image is [w_1 f_1(x); ...; w_S f_S(x)] and a text [w_1 g_1(t); ...;
+w_S g_S(t)], both towers integrated the same way (MCL.md), normalised as the integrate job
+does: "per-stage-l2" normalises each stage's block first (every stage weighs the same),
+"concat-then-l2" normalises the raw concatenation, "none" neither. One model with weight 1 is
+just that model. Similarities are cosines of the integrated vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import InvalidArgument
+from ..models.clip import CLIP
+from ..text import Tokenizer, tokenize
+
+Normalize = Literal["per-stage-l2", "concat-then-l2", "none"]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    z: Tensor  # [N, sum of the stages' widths], L2-normalised
+    truncated: int  # captions cut to the context length (texts only; the most over the stages)
+
+
+def _combine(blocks: Sequence[Tensor], weights: Sequence[float], normalize: Normalize) -> Tensor:
+    if normalize == "per-stage-l2":
+        blocks = [F.normalize(b, dim=1) for b in blocks]
+    return F.normalize(torch.cat([b * w for b, w in zip(blocks, weights)], dim=1), dim=1)
+
+
+@dataclass(frozen=True)
+class IntegratedClip:
+    models: Sequence[CLIP]
+    tokenizers: Sequence[Tokenizer]
+    weights: Sequence[float]
+    normalize: Normalize
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        if len(self.weights) != len(self.models):
+            raise InvalidArgument("weights", f"expected {len(self.models)} entries (one per model), got {len(self.weights)}")
+        if not self.weights or all(w == 0 for w in self.weights):
+            raise InvalidArgument("weights", "at least one must be > 0")
+        sizes = {m.spec.image_size for m in self.models}
+        if len(sizes) != 1:
+            raise InvalidArgument("models", f"the models take different image sizes {sorted(sizes)}; integrate models of one size")
+
+    @property
+    def image_size(self) -> int:
+        return self.models[0].spec.image_size
+
+    @torch.no_grad()
+    def encode_images(self, images: Tensor) -> Tensor:
+        """One batch of transformed images, float [B, 3, S, S] -> integrated, normalised [B, D]."""
+        images = images.to(self.device)
+        return _combine([m.encode_image(images).float() for m in self.models], self.weights, self.normalize)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str], batch_size: int, check: Callable[[], None] = lambda: None) -> Encoded:
+        blocks, truncated = [], 0
+        for model, tokenizer in zip(self.models, self.tokenizers):
+            batch = tokenize(tokenizer, texts, model.context_length)
+            truncated = max(truncated, batch.truncated)
+            parts = []
+            for start in range(0, len(texts), batch_size):
+                check()
+                parts.append(model.encode_text(batch.tokens[start : start + batch_size].to(self.device)).float())
+            blocks.append(torch.cat(parts))
+        return Encoded(_combine(blocks, self.weights, self.normalize), truncated)

@@ -1,0 +1,438 @@
+"""CLIP jobs: build a dual encoder, train it on a batch plan of image-caption pairs, embed
+captions, and evaluate one stage or the integrated MCL representation.
+
+    clip.create     a CLIP model (configuration, optional local checkpoint, tokenizer, freezing)
+    clip.train      the steps of a batch plan, as `train` (indices + offsets), on images and captions
+    clip.embed_text the captions of a dataset as an embedding handle (images: the generic `embed` job)
+    clip.zero_shot  accuracy per labelled attribute, classes as text prototypes
+    clip.mmvp       MMVP-style pairs drawn from a captioned dataset, scored per category
+    clip.mmvp_vlm   the published MMVP-VLM benchmark from a local folder, scored per category
+
+A CLIP model is held like any model (ModelEntry: checkpoint.save / checkpoint.load,
+optimizer.create and the image `embed` job work on it) together with its tokenizer. For MCL,
+every stage is a fresh clip.create from the same weights, the clustering uses the image
+embeddings of `embed`, and the evaluation jobs take the list of stage models to integrate.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .. import distributed
+from ..checkpoint import CheckpointError
+from ..data import AugmentConfig, ImageDataset, augment, eval_transform
+from ..errors import InvalidArgument, NonFiniteLoss
+from ..evaluation.integrated import IntegratedClip
+from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
+from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
+from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, label_graph, xsample_loss
+from ..models import ModelConfigError, count_parameters
+from ..models.clip import CLIP, create_clip, load_clip_weights
+from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
+from ..train import _batches, _step_seed
+from ..wire import WireError
+from .embedding import augment_config
+from .handles import ModelEntry, OptimizerEntry, held, worker_device
+from .models import _seeding  # torch.manual_seed is global: no model.create may interleave
+from .registry import Body, JobContext, job
+from .training import _plan
+
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_PAIRS = 100
+
+
+@dataclass(eq=False)
+class ClipEntry(ModelEntry):
+    """A CLIP model and the tokenizer its token embedding was built for."""
+
+    tokenizer: Tokenizer | None = None  # always set by clip.create (a default only as ModelEntry's fields have one)
+
+    @property
+    def clip(self) -> CLIP:
+        assert isinstance(self.model, CLIP)
+        return self.model
+
+    @property
+    def tokens(self) -> Tokenizer:
+        assert self.tokenizer is not None
+        return self.tokenizer
+
+
+def _invalid(path: str, message: str) -> WireError:
+    return WireError("INVALID_BODY", f"{path}: {message}", details={"path": path})
+
+
+def _no_captions(dataset: ImageDataset, path: str, job_type: str) -> WireError:
+    return _invalid(
+        path,
+        f"{dataset.uri} has no captions, which {job_type} needs: give npz datasets a `captions` array, folder"
+        " datasets a .txt file beside every image, or use synthetic:trifeature",
+    )
+
+
+def _all_captions(dataset: ImageDataset, path: str, job_type: str) -> list[str]:
+    captions = dataset.captions(np.arange(len(dataset))) if dataset.has_captions else None
+    if captions is None:
+        raise _no_captions(dataset, path, job_type)
+    return captions
+
+
+# --- clip.create ------------------------------------------------------------------------------
+
+
+def _tokenizer(body: Body, ctx: JobContext) -> Tokenizer:
+    spec = body["tokenizer"]
+    if spec["kind"] == "bpe":
+        if "vocab" not in spec:
+            raise _invalid("tokenizer.vocab", "the bpe tokenizer needs the path of bpe_simple_vocab_16e6.txt.gz")
+        return BpeTokenizer(spec["vocab"])  # TokenizerError names tokenizer.vocab
+    if "dataset" not in spec:
+        raise _invalid("tokenizer.dataset", "the words tokenizer needs a dataset handle whose captions give its vocabulary")
+    try:
+        dataset = ctx.state.get(spec["dataset"], ImageDataset)
+    except WireError as exc:
+        raise WireError(exc.code, f"tokenizer.dataset: {exc.message}", details={"path": "tokenizer.dataset"}) from None
+    return WordTokenizer.from_captions(_all_captions(dataset, "tokenizer.dataset", "a words tokenizer"))
+
+
+@job("clip.create")
+def clip_create(body: Body, ctx: JobContext) -> Body:
+    tokenizer = _tokenizer(body, ctx)
+    try:
+        with _seeding:
+            torch.manual_seed(body["seed"])
+            model = create_clip(
+                body["config"], vocab_size=tokenizer.vocab_size,
+                context_length=body.get("context_length"), image_size=body.get("image_size"),
+            )
+        loaded = None
+        if "checkpoint" in body:
+            loaded = len(load_clip_weights(model, body["checkpoint"]).loaded)
+        model.lock(lock_text=body.get("lock_text", False), image_unlocked_blocks=body.get("image_unlocked_blocks"))
+    except ModelConfigError as exc:
+        raise WireError("INVALID_BODY", f"{exc.field}: {exc.message}", details={"path": exc.field, "reason": exc.code}) from None
+    except CheckpointError as exc:
+        raise WireError(
+            "INVALID_BODY", f"checkpoint: {exc.message}", details={"path": "checkpoint", "reason": exc.code}
+        ) from None
+    device = worker_device()
+    model.to(device)
+    result: Body = {
+        "model": ctx.state.put(ClipEntry(model, device, tokenizer=tokenizer), "model"),
+        "config": model.spec.config,
+        "embed_dim": model.feature_dim,
+        "image_size": model.spec.image_size,
+        "context_length": model.spec.context_length,
+        "vocab_size": model.spec.vocab_size,
+        "tokenizer": tokenizer.kind,
+        "parameters": count_parameters(model),
+        "trainable_parameters": count_parameters(model, trainable_only=True),
+        "device": str(device),
+    }
+    if loaded is not None:
+        result["checkpoint_loaded"] = loaded
+    return result
+
+
+# --- clip.train -------------------------------------------------------------------------------
+
+
+@job("clip.train")
+def clip_train(body: Body, ctx: JobContext) -> Body:
+    entry = held(ctx, body, "model", ClipEntry)
+    optimizer = held(ctx, body, "optimizer", OptimizerEntry)
+    if optimizer.model_handle != body["model"]:
+        raise _invalid("optimizer", f"{body['optimizer']} optimizes {optimizer.model_handle}, not {body['model']}")
+    dataset = held(ctx, body, "dataset", ImageDataset)
+    if not dataset.has_captions:
+        raise _no_captions(dataset, "dataset", "clip.train")
+    cfg = augment_config(body, dataset, entry.clip.spec.image_size)
+    indices, offsets = _plan(body, len(dataset))
+    try:
+        batches = _batches((indices, offsets))
+    except InvalidArgument as exc:
+        raise _invalid("offsets", exc.reason) from None
+    loss = body["loss"]
+    for name in ("temperature", "target_temperature"):
+        if name in loss and not loss[name] > 0:
+            raise _invalid(f"loss.{name}", f"must be > 0, got {loss[name]}")
+    if loss["name"] == "clip":
+        extra = next((name for name in ("target_temperature", "graph", "attribute") if name in loss), None)
+        if extra is not None:
+            raise _invalid(f"loss.{extra}", "only the xsample loss takes it; leave it out or use name xsample")
+    graph_labels = None
+    if loss["name"] == "xsample" and loss.get("graph", "captions") == "labels":
+        name = loss.get("attribute")
+        if name not in dataset.attributes:
+            known = ", ".join(dataset.attributes) or "none"
+            raise _invalid("loss.attribute", f"the labels graph needs one of the dataset's attributes ({known}), got {name!r}")
+        graph_labels = torch.from_numpy(dataset.attributes[name].labels)
+    first_step, seed = body.get("first_step", 0), body["seed"]
+    progress_every = body.get("progress_every", 1)
+
+    model, tokenizer = entry.clip, entry.tokens
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    generator = torch.Generator(device=entry.device)
+    losses: list[float] = []
+    samples = truncated = 0
+    started = window = time.perf_counter()
+    window_samples = 0
+    stopped = False
+    with entry.use(body["model"], "clip.train"), distributed.synced_batch_norm(model):
+        model.train()
+        for position, batch in enumerate(batches):
+            if distributed.any_rank(ctx.cancelled):
+                stopped = True
+                break
+            step = first_step + position
+            # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
+            mine = batch[distributed.shard(batch.numel())]
+            generator.manual_seed(_step_seed(seed, step))
+            images = augment(dataset.get_images(mine).to(entry.device), cfg, generator)
+            captions = dataset.captions(mine)
+            assert captions is not None
+            tokens = tokenize(tokenizer, captions, model.context_length)
+            truncated += tokens.truncated
+            image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
+            image_z = distributed.all_gather_with_grad(image_z.float())
+            text_z = distributed.all_gather_with_grad(text_z.float())
+            value_t = _loss(loss, image_z, text_z, logit_scale, graph_labels, batch)
+            value = float(value_t.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLoss(step, value)  # before backward: the step is not applied
+            optimizer.optimizer.zero_grad(set_to_none=True)
+            value_t.backward()
+            if distributed.world_size() > 1:
+                for p in trainable:  # every rank computed the loss of the whole gathered batch
+                    if p.grad is not None:
+                        torch.distributed.all_reduce(p.grad)
+                        p.grad /= distributed.world_size()
+            optimizer.optimizer.step()
+            losses.append(value)
+            samples += batch.numel()
+            window_samples += batch.numel()
+            done = position + 1
+            if done % progress_every == 0 or done == len(batches):
+                now = time.perf_counter()
+                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": value,
+                              "samples_per_s": window_samples / max(now - window, 1e-9)})
+                window, window_samples = now, 0
+    if stopped:
+        ctx.check_cancelled()
+    elapsed = max(time.perf_counter() - started, 1e-9)
+    return {
+        "steps": len(losses),
+        "samples": samples,
+        "mean_loss": sum(losses) / len(losses) if losses else math.nan,
+        "last_loss": losses[-1] if losses else math.nan,
+        "samples_per_s": samples / elapsed,
+        "seconds": elapsed,
+        "truncated_captions": truncated,
+        "logit_scale": float(model.logit_scale.detach().exp()),
+    }
+
+
+def _loss(
+    spec: Body, image_z: torch.Tensor, text_z: torch.Tensor, logit_scale: torch.Tensor,
+    graph_labels: torch.Tensor | None, batch: torch.Tensor,
+) -> torch.Tensor:
+    """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples."""
+    # A fixed temperature replaces the learnable one (which then gets no gradient).
+    scale: torch.Tensor | float = -math.log(spec["temperature"]) if "temperature" in spec else logit_scale
+    if spec["name"] == "clip":
+        return clip_loss(image_z, text_z, scale)
+    if graph_labels is not None:
+        graph = label_graph(graph_labels[batch].to(image_z.device))
+    else:  # caption similarity from the text tower, detached: the graph is a target, not trained
+        text = torch.nn.functional.normalize(text_z.detach(), dim=1)
+        graph = text @ text.T
+    return xsample_loss(
+        image_z, text_z, graph, logit_scale=scale,
+        target_temperature=spec.get("target_temperature", DEFAULT_TARGET_TEMPERATURE),
+    )
+
+
+# --- clip.embed_text --------------------------------------------------------------------------
+
+
+@job("clip.embed_text")
+def clip_embed_text(body: Body, ctx: JobContext) -> Body:
+    entry = held(ctx, body, "model", ClipEntry)
+    dataset = held(ctx, body, "dataset", ImageDataset)
+    captions = _all_captions(dataset, "dataset", "clip.embed_text")
+    batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
+    with entry.use(body["model"], "clip.embed_text") as model:
+        tokens = tokenize(entry.tokens, captions, entry.clip.context_length)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                parts = []
+                for start in range(0, len(captions), batch_size):
+                    ctx.check_cancelled()
+                    parts.append(entry.clip.encode_text(tokens.tokens[start : start + batch_size].to(entry.device)).float())
+        finally:
+            model.train(was_training)
+    z = torch.cat(parts)
+    if body.get("normalize", False):
+        z = torch.nn.functional.normalize(z, dim=1)
+    return {"embedding": ctx.state.put(z, "embedding"), "shape": list(z.shape), "dtype": "float32",
+            "truncated_captions": tokens.truncated}
+
+
+# --- evaluation -------------------------------------------------------------------------------
+
+
+def _integrated(body: Body, ctx: JobContext) -> tuple[IntegratedClip, list[ClipEntry]]:
+    handles: list[str] = body["models"]
+    entries = [held(ctx, body, f"models[{j}]", ClipEntry) for j in range(len(handles))]
+    try:
+        towers = IntegratedClip(
+            [e.clip for e in entries], [e.tokens for e in entries],
+            body.get("weights", [1.0] * len(entries)), body.get("normalize", "per-stage-l2"), entries[0].device,
+        )
+    except InvalidArgument as exc:
+        raise _invalid(exc.field, exc.reason) from None
+    return towers, entries
+
+
+class _Using:
+    """Holds every model of an evaluation (BUSY if one is in use) in eval mode."""
+
+    def __init__(self, body: Body, entries: list[ClipEntry], job_type: str) -> None:
+        self._contexts = [e.use(h, job_type) for e, h in zip(entries, body["models"])]
+        self._models = [e.clip for e in entries]
+        self._modes: list[bool] = []
+
+    def __enter__(self) -> None:
+        entered = []
+        try:
+            for c in self._contexts:
+                c.__enter__()
+                entered.append(c)
+        except BaseException:
+            for c in reversed(entered):
+                c.__exit__(None, None, None)
+            raise
+        self._modes = [m.training for m in self._models]
+        for m in self._models:
+            m.eval()
+
+    def __exit__(self, *exc: Any) -> None:
+        for m, mode in zip(self._models, self._modes):
+            m.train(mode)
+        for c in reversed(self._contexts):
+            c.__exit__(None, None, None)
+
+
+def _encode_dataset_images(towers: IntegratedClip, dataset: ImageDataset, cfg: AugmentConfig, batch_size: int,
+                           ctx: JobContext) -> torch.Tensor:
+    parts = []
+    for start in range(0, len(dataset), batch_size):
+        ctx.check_cancelled()
+        images = dataset.get_images(torch.arange(start, min(len(dataset), start + batch_size)))
+        parts.append(towers.encode_images(eval_transform(images.to(towers.device), cfg)))
+    return torch.cat(parts)
+
+
+@job("clip.zero_shot")
+def clip_zero_shot(body: Body, ctx: JobContext) -> Body:
+    towers, entries = _integrated(body, ctx)
+    dataset = held(ctx, body, "dataset", ImageDataset)
+    cfg = augment_config(body, dataset, towers.image_size)
+    names: list[str] = body.get("attributes", list(dataset.attributes))
+    for i, name in enumerate(names):
+        if name not in dataset.attributes:
+            raise _invalid(f"attributes[{i}]", f"the dataset has no attribute {name!r}; it has: {', '.join(dataset.attributes) or 'none'}")
+    if not names:
+        raise _invalid("attributes", "the dataset has no labelled attribute to classify")
+    template = body.get("template", DEFAULT_TEMPLATE)
+    if "{}" not in template:
+        raise _invalid("template", f"must contain {{}} where the class name goes, got {template!r}")
+    batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
+    captions = dataset.captions(np.arange(len(dataset))) if dataset.has_captions else None
+    named = set(determined_by_captions(dataset, captions))
+    scores, truncated = [], 0
+    with _Using(body, entries, "clip.zero_shot"):
+        images = _encode_dataset_images(towers, dataset, cfg, batch_size, ctx)
+        for name in names:
+            info = dataset.attributes[name]
+            prompts = class_prompts(info, captions if name in named else None, template)
+            flat = [p for ps in prompts for p in ps]
+            texts = towers.encode_texts(flat, batch_size, ctx.check_cancelled)
+            truncated = max(truncated, texts.truncated)
+            owner = torch.cat([torch.full((len(ps),), k) for k, ps in enumerate(prompts)]).to(texts.z.device)
+            prototypes = torch.zeros(len(prompts), texts.z.shape[1], device=texts.z.device).index_add_(0, owner, texts.z)
+            prototypes = torch.nn.functional.normalize(prototypes, dim=1)
+            predicted = (images @ prototypes.T).argmax(dim=1).cpu()
+            correct = predicted == torch.from_numpy(info.labels)
+            scores.append({"name": name, "accuracy": float(correct.float().mean()), "n": len(dataset),
+                           "n_classes": info.num_classes, "prompts": "captions" if name in named else "template"})
+    return {"attributes": scores, "truncated_captions": truncated}
+
+
+def _pair_scores(image_z: torch.Tensor, text_z: torch.Tensor, pairs: Pairs) -> list[Body]:
+    first, second = torch.from_numpy(pairs.first), torch.from_numpy(pairs.second)
+    hits = pair_hits(image_z[first], image_z[second], text_z[first], text_z[second]).cpu()
+    out = []
+    for name in dict.fromkeys(pairs.category):
+        mask = torch.tensor([c == name for c in pairs.category])
+        out.append({"name": name, "score": float(hits[mask].float().mean()), "pairs": int(mask.sum())})
+    return out
+
+
+def _pair_reply(categories: list[Body], skipped: list[str], truncated: int) -> Body:
+    average = sum(c["score"] for c in categories) / len(categories) if categories else math.nan
+    return {"categories": categories, "average": average, "skipped": skipped, "truncated_captions": truncated}
+
+
+@job("clip.mmvp")
+def clip_mmvp(body: Body, ctx: JobContext) -> Body:
+    towers, entries = _integrated(body, ctx)
+    dataset = held(ctx, body, "dataset", ImageDataset)
+    cfg = augment_config(body, dataset, towers.image_size)
+    captions = _all_captions(dataset, "dataset", "clip.mmvp")
+    named = determined_by_captions(dataset, captions)
+    categories: list[str] = body.get("categories", named)
+    for i, name in enumerate(categories):
+        if name not in named:
+            raise _invalid(f"categories[{i}]", f"{name!r} is not an attribute the captions name; those are: {', '.join(named) or 'none'}")
+    if not categories:
+        raise _invalid("categories", "the dataset's captions name none of its attributes: no pair can be told apart by its statements")
+    pairs, skipped = synthetic_pairs(dataset, captions, categories, body.get("pairs_per_category", DEFAULT_PAIRS), body["seed"])
+    batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
+    used = np.unique(np.concatenate([pairs.first, pairs.second]))
+    with _Using(body, entries, "clip.mmvp"):
+        image_z = torch.zeros(len(dataset), sum(m.feature_dim for m in towers.models), device=towers.device)
+        text_z = torch.zeros_like(image_z)
+        for start in range(0, used.size, batch_size):
+            ctx.check_cancelled()
+            rows = used[start : start + batch_size]
+            image_z[rows] = towers.encode_images(eval_transform(dataset.get_images(rows).to(towers.device), cfg))
+        texts = towers.encode_texts([captions[i] for i in used], batch_size, ctx.check_cancelled)
+        text_z[used] = texts.z
+    return _pair_reply(_pair_scores(image_z, text_z, pairs), skipped, texts.truncated)
+
+
+@job("clip.mmvp_vlm")
+def clip_mmvp_vlm(body: Body, ctx: JobContext) -> Body:
+    towers, entries = _integrated(body, ctx)
+    try:
+        bench = read_mmvp_vlm(body["path"], towers.image_size, body.get("prefix", "a photo of "))
+        cfg = AugmentConfig.from_dict(body.get("augment", {}))
+    except InvalidArgument as exc:
+        raise _invalid(exc.field, exc.reason) from None
+    batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
+    with _Using(body, entries, "clip.mmvp_vlm"):
+        parts = []
+        for start in range(0, bench.images.shape[0], batch_size):
+            ctx.check_cancelled()
+            parts.append(towers.encode_images(eval_transform(bench.images[start : start + batch_size].to(towers.device), cfg)))
+        texts = towers.encode_texts(bench.statements, batch_size, ctx.check_cancelled)
+    return _pair_reply(_pair_scores(torch.cat(parts), texts.z, bench.pairs), [], texts.truncated)
