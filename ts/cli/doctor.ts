@@ -89,7 +89,7 @@ export async function probePython(python: string): Promise<PythonFacts> {
 type PyModule = any;
 
 /** The Python exception line out of pythonia's decorated stack ("ModuleNotFoundError: No module named 'torch'"). */
-function pythonError(err: unknown): string {
+export function pythonError(err: unknown): string {
   const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
   // Strip pythonia's ANSI colours.
   const lines = text.replace(/\u001b\[[0-9;]*m/g, "").split("\n");

@@ -9,6 +9,8 @@
 
 import { z } from "zod";
 import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
+import { PLUGIN_REF, isPluginRef } from "../plugins/plugin-ref.js";
+import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
 
 export const ENCODERS = ["small-cnn", "resnet18", "resnet50", "vit-tiny", "vit-small", "vit-base"] as const;
 export const STAGE_INITS = ["scratch", "pretrained", "previous"] as const;
@@ -18,8 +20,14 @@ export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
 export const OPTIMIZERS = ["adamw", "adam", "sgd"] as const;
 
 const probability = z.number().min(0).max(1);
-/** A Python plugin named as python:<module>:<attr>. */
-const PLUGIN = /^python:[A-Za-z_][\w.]*:[A-Za-z_]\w*$/;
+/** Keyword arguments the worker passes to a plugin: JSON values, never code. */
+const pluginArgs = (what: string) =>
+  z
+    .record(z.string(), z.json())
+    .optional()
+    .describe(`Keyword arguments (JSON values) of the ${what} plugin; only with a py:<module>:<attr> ${what}`);
+/** The worker passes these to an encoder plugin itself (from the dataset's images). */
+const ENCODER_SIZE_ARGS = ["image_size", "in_channels"] as const;
 
 const samplingSchema = z
   .strictObject({
@@ -40,8 +48,18 @@ const samplingSchema = z
 
 const lossSchema = z
   .strictObject({
-    name: z.enum(LOSSES).default("nt-xent").describe("Contrastive loss: SimCLR's NT-Xent, SupCon, or decoupled (DCL)"),
+    name: z
+      .string()
+      .refine((name) => (LOSSES as readonly string[]).includes(name) || PLUGIN_REF.test(name), {
+        error: (issue) =>
+          `expected one of ${LOSSES.join(", ")} or a plugin py:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
+      })
+      .default("nt-xent")
+      .describe(
+        "Contrastive loss: SimCLR's NT-Xent, SupCon, decoupled (DCL), or a Python plugin py:<module>:<attr> with the built-in signature loss(z_a, z_b, *, temperature, labels=None, **args)",
+      ),
     temperature: z.number().positive().default(0.2).describe("Softmax temperature tau"),
+    args: pluginArgs("loss"),
   });
 
 const optimizerSchema = z
@@ -112,16 +130,28 @@ export const mclConfigSchema = z
     dataset: z
       .string()
       .regex(/^[a-z][a-z0-9+.-]*:.+$/, { error: "expected a dataset URI such as synthetic:trifeature" })
+      .refine((uri) => !isPluginRef(uri) || PLUGIN_REF.test(uri), {
+        error: (issue) => `expected a plugin reference py:<module.path>:<attribute>, got ${JSON.stringify(issue.input)}`,
+      })
       .default("synthetic:trifeature")
-      .describe("Dataset URI: synthetic:<name>, folder:<path>, or a plugin python:<module>:<attr>"),
+      .describe(
+        "Dataset URI: synthetic:<name>, digits:colored, npz:<path>, folder:<path>, or a Python plugin py:<module>:<attr> that builds a map-style dataset",
+      ),
+    datasetArgs: pluginArgs("dataset"),
     encoder: z
       .string()
-      .refine((name) => (ENCODERS as readonly string[]).includes(name) || PLUGIN.test(name), {
+      .refine((name) => (ENCODERS as readonly string[]).includes(name) || isClipEncoder(name) || PLUGIN_REF.test(name), {
         error: (issue) =>
-          `expected one of ${ENCODERS.join(", ")} or a plugin python:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
+          `expected one of ${[...ENCODERS, ...CLIP_ENCODERS].join(", ")} or a plugin py:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
       })
       .default("small-cnn")
-      .describe("Encoder architecture, or a Python plugin that builds one"),
+      .describe(
+        "Encoder architecture, or a Python plugin py:<module>:<attr>: a callable returning an nn.Module from images to features (the worker adds its projection head)",
+      ),
+    encoderArgs: pluginArgs("encoder"),
+    clip: clipSchema
+      .optional()
+      .describe("CLIP runs (encoder clip-*): weights, tokenizer, freezing, loss, stage 0 and evaluation (ts/config/clip-config.ts)"),
     stages: z.int().min(1).max(64).default(3).describe("Number of MCL stages S (1 = ordinary contrastive learning)"),
     clusters: perStageInt(2, "one per clustering, after stages 1…S-1")
       .default(10)
@@ -158,18 +188,35 @@ export const mclConfigSchema = z
     if (config.init === "pretrained" && config.pretrained === undefined) {
       issue(["pretrained"], "required when init is 'pretrained' (a path or model name)");
     }
-    if (Array.isArray(config.clusters) && config.clusters.length !== config.stages - 1) {
-      issue(
-        ["clusters"],
-        `expected ${config.stages - 1} entries (one per clustering, after stages 1…${config.stages - 1}), got ${config.clusters.length}`,
-      );
+    // A CLIP run clusters after stage 0 too: `stages` clusterings, and stages+1 stages to integrate.
+    const clip = isClipEncoder(config.encoder);
+    const clusterings = clip ? config.stages : config.stages - 1;
+    if (Array.isArray(config.clusters) && config.clusters.length !== clusterings) {
+      const after = clip ? `stages 0…${config.stages - 1}` : `stages 1…${config.stages - 1}`;
+      issue(["clusters"], `expected ${clusterings} entries (one per clustering, after ${after}), got ${config.clusters.length}`);
     }
+    for (const [path, message] of clipProblems(config)) issue(path, message);
     if (Array.isArray(config.epochsPerStage) && config.epochsPerStage.length !== config.stages) {
       issue(["epochsPerStage"], `expected ${config.stages} entries (one per stage), got ${config.epochsPerStage.length}`);
     }
+    const plugins: [(string | number)[], string, Record<string, unknown> | undefined][] = [
+      [["encoderArgs"], config.encoder, config.encoderArgs],
+      [["datasetArgs"], config.dataset, config.datasetArgs],
+      [["loss", "args"], config.loss.name, config.loss.args],
+    ];
+    for (const [path, name, args] of plugins) {
+      if (args !== undefined && !isPluginRef(name)) {
+        issue(path, `only a plugin (py:<module>:<attr>) takes arguments, and ${JSON.stringify(name)} is built in; remove it`);
+      }
+    }
+    for (const name of ENCODER_SIZE_ARGS) {
+      if (config.encoderArgs !== undefined && Object.hasOwn(config.encoderArgs, name)) {
+        issue(["encoderArgs", name], "the worker passes it from the dataset's images; remove it");
+      }
+    }
     const [low, high] = config.augmentation.cropScale;
     if (low > high) issue(["augmentation", "cropScale"], `expected [min, max] with min <= max, got [${low}, ${high}]`);
-    for (const problem of integrationProblems(config.integration, config.stages)) {
+    for (const problem of integrationProblems(config.integration, clip ? config.stages + 1 : config.stages)) {
       const colon = problem.indexOf(": ");
       issue(["integration", ...parsePath(problem.slice(0, colon))], problem.slice(colon + 2));
     }

@@ -9,11 +9,13 @@ Dataset URIs (`scheme:path?key=value&…`):
     digits:colored?size=&seed=&repeat=&shift=&colors=            scikit-learn's digits, coloured
     npz:<path>                                                   a user's .npz archive (see npz.py)
     folder:<path>?size=&workers=                                 an img2dataset folder, streamed
+    py:<module>:<attr>                                           a user's dataset (mcl_worker.plugins)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from .augmentation import AugmentConfig, augment, eval_transform
 from .base import ArrayDataset, AttributeInfo, ImageDataset, Indices
@@ -36,8 +38,17 @@ SCHEMES = tuple(
 )
 
 
-def open_dataset(uri: str) -> ImageDataset:
-    """Open the dataset that `uri` names; every failure is a DatasetError naming the fix."""
+def open_dataset(uri: str, args: Mapping[str, Any] | None = None) -> ImageDataset:
+    """Open the dataset that `uri` names; every failure is a DatasetError naming the fix.
+
+    A plugin py:<module>:<attr> is built with the keyword arguments `args` (mcl_worker.plugins).
+    """
+    if uri.startswith("py:"):
+        from ..plugins import open_plugin_dataset  # plugins imports this package
+
+        return open_plugin_dataset(uri, args or {})
+    if args:
+        raise DatasetUriError(f"{uri!r} takes no arguments (only a py:<module>:<attr> plugin does); leave args out")
     parsed = parse_uri(uri)
     openers = _OPENERS.get(parsed.scheme)
     if openers is None:

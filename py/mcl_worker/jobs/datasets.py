@@ -9,6 +9,6 @@ from .registry import Body, JobContext, job
 @job("dataset.open")
 def dataset_open(body: Body, ctx: JobContext) -> Body:
     # A bad URI raises a DatasetError: INVALID_BODY with details.path "uri".
-    dataset: ImageDataset = open_dataset(body["uri"])
+    dataset: ImageDataset = open_dataset(body["uri"], body.get("args"))
     summary = dataset.describe()
     return {"dataset": ctx.state.put(dataset, "dataset"), **summary}

@@ -8,6 +8,7 @@ import torch
 
 from ..checkpoint import CheckpointError
 from ..models import ContrastiveModel, ModelConfigError, count_parameters, create_model
+from ..plugins import is_plugin
 from ..wire import WireError
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
 from .registry import Body, JobContext, job
@@ -19,7 +20,13 @@ _OPTIONS = ("widths", "stem", "patch_size")
 
 @job("model.create")
 def model_create(body: Body, ctx: JobContext) -> Body:
-    options = body.get("options", {})
+    # A plugin encoder's keyword arguments come as `args`; a built-in's as `options`.
+    plugin = is_plugin(body["arch"])
+    wrong = "options" if plugin else "args"
+    if wrong in body:
+        fix = "give its keyword arguments as args" if plugin else "only a py:<module>:<attr> plugin takes args"
+        raise WireError("INVALID_BODY", f"{wrong}: {body['arch']} takes no {wrong}; {fix}", details={"path": wrong})
+    options = body.get("args", {}) if plugin else body.get("options", {})
     device = worker_device()
     try:
         with _seeding:

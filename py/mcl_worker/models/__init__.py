@@ -5,7 +5,8 @@
     h = model.features(x)   # backbone features, for k-means / probes / embed [B, feature_dim]
 
 Architectures: small-cnn (the fast CPU default), resnet18, resnet50 (torchvision names),
-vit-tiny, vit-small, vit-base (timm names). `pretrained` is a local weight file for the
+vit-tiny, vit-small, vit-base (timm names), or a user's backbone py:<module>:<attr> whose
+keyword arguments are the options (mcl_worker.plugins). `pretrained` is a local weight file for the
 backbone (see pretrained.py). Bad configurations raise ModelConfigError with a code.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..plugins import build_encoder, is_plugin
 from .errors import ModelConfigError
 from .heads import ProjectionHead
 from .pretrained import LoadReport, load_pretrained, read_state_dict
@@ -82,7 +84,7 @@ class ModelSpec:
 class ContrastiveModel(nn.Module):
     """A backbone (images -> features) followed by a projection head (features -> projections)."""
 
-    def __init__(self, backbone: Backbone, head: ProjectionHead, spec: ModelSpec) -> None:
+    def __init__(self, backbone: nn.Module, head: ProjectionHead, spec: ModelSpec) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -121,16 +123,35 @@ def create_model(
       small-cnn:         widths (default (32, 64, 128, 256))
     pretrained: a local weight file for the backbone; what was loaded is in model.pretrained_report.
     """
-    builder = ARCHITECTURES.get(arch)
-    if builder is None:
-        raise ModelConfigError(
-            "UNKNOWN_ARCH", "arch", f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)}"
-        )
     _check_positive_int("image_size", image_size)
     _check_positive_int("in_channels", in_channels)
     _check_positive_int("proj_dim", proj_dim)
     if proj_hidden is not None:
         _check_positive_int("proj_hidden", proj_hidden)
+    backbone: nn.Module
+    if is_plugin(arch):  # a user's backbone (mcl_worker.plugins); options are its keyword arguments
+        backbone = build_encoder(arch, options, image_size=image_size, in_channels=in_channels)
+    else:
+        backbone, options = _build_backbone(arch, image_size, in_channels, options)
+
+    feature_dim = backbone.feature_dim
+    head = ProjectionHead(feature_dim, proj_hidden or feature_dim, proj_dim, batch_norm=head_batch_norm)
+    # Stored as JSON gives it back (tuples become lists), so that a spec equals its round trip.
+    options = json.loads(json.dumps(options))
+    spec = ModelSpec(arch, image_size, in_channels, proj_dim, proj_hidden, head_batch_norm, options)
+    model = ContrastiveModel(backbone, head, spec)
+    if pretrained is not None:
+        model.pretrained_report = load_pretrained(backbone, pretrained)
+    return model
+
+
+def _build_backbone(arch: str, image_size: int, in_channels: int, options: dict[str, Any]) -> tuple[Backbone, dict[str, Any]]:
+    """A built-in backbone, and its options as chosen (a default stem made explicit)."""
+    builder = ARCHITECTURES.get(arch)
+    if builder is None:
+        raise ModelConfigError(
+            "UNKNOWN_ARCH", "arch", f"unknown architecture {arch!r}; valid: {', '.join(ARCHITECTURES)} or a plugin py:<module>:<attr>"
+        )
     accepted = [
         name
         for name, p in inspect.signature(builder).parameters.items()
@@ -148,16 +169,7 @@ def create_model(
     backbone = builder(image_size=image_size, in_channels=in_channels, **options)
     if isinstance(backbone, ResNet):
         options["stem"] = backbone.stem
-
-    feature_dim = backbone.feature_dim
-    head = ProjectionHead(feature_dim, proj_hidden or feature_dim, proj_dim, batch_norm=head_batch_norm)
-    # Stored as JSON gives it back (tuples become lists), so that a spec equals its round trip.
-    options = json.loads(json.dumps(options))
-    spec = ModelSpec(arch, image_size, in_channels, proj_dim, proj_hidden, head_batch_norm, options)
-    model = ContrastiveModel(backbone, head, spec)
-    if pretrained is not None:
-        model.pretrained_report = load_pretrained(backbone, pretrained)
-    return model
+    return backbone, options
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:

@@ -45,7 +45,8 @@ describe("run config", () => {
     const input: MclConfigInput = {
       name: "cc12m.vit-l",
       dataset: "folder:/data/cc12m",
-      encoder: "python:my_models.vit:build",
+      encoder: "py:my_models.vit:build",
+      encoderArgs: { depth: 24, widths: [64, 128], pool: "cls", extra: null },
       stages: 4,
       clusters: [10, 12, 8],
       epochsPerStage: [20, 20, 10, 10],
@@ -84,7 +85,7 @@ describe("run config", () => {
     expect(issuesOf({ name: "x", sampling: { smallgroups: "drop" } })).toEqual([
       'sampling.smallgroups: unknown key; did you mean "smallGroups"?',
     ]);
-    expect(issuesOf({ name: "x", zzz: 1 })[0]).toMatch(/^zzz: unknown key; expected one of name, dataset, encoder/);
+    expect(issuesOf({ name: "x", zzz: 1 })[0]).toMatch(/^zzz: unknown key; expected one of name, dataset, datasetArgs, encoder, encoderArgs, /);
   });
 
   test("fields that depend on each other are checked together", () => {
