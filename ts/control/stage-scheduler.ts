@@ -4,6 +4,11 @@
  *   for stage s = 1…S:  train E_s epochs → (s < S) embed → cluster (K_s) → plan stage s+1
  *   then, with a baseline: train one single-stage model for ΣE_s epochs (equal compute)
  *
+ * A CLIP run (MCL.md's recipe) sets `stageZero`: its stage 1 is the paper's "stage 0", the initial
+ * model, whose epochs may be 0 (then its checkpoint is the initial weights as they are, written
+ * by a save-initial action); it is clustered like any stage, and every later stage starts from its
+ * weights (init 'pretrained') or from the previous stage's (init 'previous').
+ *
  * It is pure: `nextAction(schedule, state)` says what to do, the driver (SDK) does it on the
  * worker, and `advance(schedule, state, event)` gives the next state, which the run store
  * persists before anything else happens. A run therefore resumes exactly at the action that
@@ -12,6 +17,7 @@
 
 import { z } from "zod";
 import { perStage, type MclConfig } from "../config/mcl-config.js";
+import { clipSchema, isClipEncoder } from "../config/clip-config.js";
 import type { SamplingPolicy } from "./batch-planner.js";
 import { SchedulerError } from "./errors.js";
 
@@ -32,9 +38,16 @@ export interface StageSchedule {
   readonly sampling: SamplingPolicy;
   /** Epochs of the equal-compute single-stage baseline (0 = none). */
   readonly baselineEpochs: number;
+  /**
+   * Stage 1 is the initial model of a fine-tuning recipe (CLIP's stage 0): it starts from
+   * `pretrained` (else fresh weights), epochs[0] may be 0, and the stages after it and the
+   * baseline start from its final weights (under init 'previous': later stages from stage s-1's).
+   */
+  readonly stageZero?: boolean;
 }
 
 export function scheduleFromConfig(config: MclConfig): StageSchedule {
+  if (isClipEncoder(config.encoder)) return clipSchedule(config);
   const epochs = perStage(config.epochsPerStage, config.stages);
   return validateSchedule({
     stages: config.stages,
@@ -47,6 +60,22 @@ export function scheduleFromConfig(config: MclConfig): StageSchedule {
   });
 }
 
+/** A CLIP run: stage 0 (the initial model) and then `config.stages` MCL stages, each clustered but the last. */
+function clipSchedule(config: MclConfig): StageSchedule {
+  const clip = config.clip ?? clipSchema.parse({});
+  const epochs = perStage(config.epochsPerStage, config.stages);
+  return validateSchedule({
+    stages: config.stages + 1,
+    epochs: [clip.stage0Epochs, ...epochs],
+    clusters: perStage(config.clusters, config.stages),
+    init: clip.stageInit === "previous" ? "previous" : "pretrained",
+    pretrained: clip.checkpoint ?? null,
+    sampling: config.sampling.policy,
+    baselineEpochs: config.baseline ? epochs.reduce((a, b) => a + b, 0) : 0,
+    stageZero: true,
+  });
+}
+
 function validateSchedule(schedule: StageSchedule): StageSchedule {
   const { stages, epochs, clusters } = schedule;
   if (epochs.length !== stages || clusters.length !== stages - 1) {
@@ -55,9 +84,14 @@ function validateSchedule(schedule: StageSchedule): StageSchedule {
       `schedule: expected ${stages} epoch counts and ${stages - 1} cluster counts, got ${epochs.length} and ${clusters.length}`,
     );
   }
-  if (schedule.init === "pretrained" && schedule.pretrained === null) {
+  if (schedule.init === "pretrained" && schedule.pretrained === null && schedule.stageZero !== true) {
     throw new SchedulerError("INVALID_ARGUMENT", "pretrained: required when init is 'pretrained'");
   }
+  epochs.forEach((e, i) => {
+    if (!Number.isInteger(e) || e < (i === 0 && schedule.stageZero === true ? 0 : 1)) {
+      throw new SchedulerError("INVALID_ARGUMENT", `schedule: epochs[${i}] must be an integer >= ${i === 0 && schedule.stageZero === true ? 0 : 1}, got ${e}`);
+    }
+  });
   return schedule;
 }
 
@@ -98,6 +132,8 @@ export type Action =
       readonly start: StartFrom;
       readonly sampling: EpochSampling;
     }
+  /** Stage 1 of a stageZero schedule trains 0 epochs: write the initial weights (from `start`) as its checkpoint. */
+  | { readonly kind: "save-initial"; readonly stage: number; readonly start: StartFrom }
   /** Embed every training sample with f_stage (eval transform, L2-normalised). */
   | { readonly kind: "embed"; readonly stage: number }
   /** k-means with k clusters over the embeddings of `stage`; the driver records the assignments. */
@@ -114,6 +150,7 @@ export type Action =
 
 export type Event =
   | { readonly kind: "epoch-trained"; readonly stage: number; readonly epoch: number; readonly checkpoint: string }
+  | { readonly kind: "initial-saved"; readonly stage: number; readonly checkpoint: string }
   | { readonly kind: "embedded"; readonly stage: number }
   | { readonly kind: "clustered"; readonly stage: number }
   | { readonly kind: "planned"; readonly stage: number }
@@ -134,6 +171,7 @@ export function nextAction(schedule: StageSchedule, state: SchedulerState): Acti
   const { stage, epoch } = state;
   switch (state.phase) {
     case "train":
+      if (schedule.epochs[stage - 1] === 0) return { kind: "save-initial", stage, start: stageStart(schedule, state, stage) };
       return {
         kind: "train-epoch",
         stage,
@@ -156,7 +194,7 @@ export function nextAction(schedule: StageSchedule, state: SchedulerState): Acti
         kind: "train-baseline-epoch",
         epoch,
         epochs: schedule.baselineEpochs,
-        start: epoch > 0 ? checkpoint(state.baselineCheckpoint) : baselineStart(schedule),
+        start: epoch > 0 ? checkpoint(state.baselineCheckpoint) : baselineStart(schedule, state),
       };
     case "done":
       return { kind: "done" };
@@ -172,11 +210,18 @@ function checkpoint(path: string | null | undefined): StartFrom {
 
 function stageStart(schedule: StageSchedule, state: SchedulerState, stage: number): StartFrom {
   if (schedule.init === "previous" && stage > 1) return checkpoint(state.checkpoints[stage - 2]);
-  return baselineStart(schedule);
+  if (schedule.stageZero === true && stage > 1) return checkpoint(state.checkpoints[0]);
+  return initialStart(schedule);
 }
 
-/** scratch, or the pretrained weights when the run has them (init pretrained, or previous). */
-function baselineStart(schedule: StageSchedule): StartFrom {
+/** Stage zero's weights under stageZero; else as stage 1 starts (the baseline shares its initial weights). */
+function baselineStart(schedule: StageSchedule, state: SchedulerState): StartFrom {
+  return schedule.stageZero === true ? checkpoint(state.checkpoints[0]) : initialStart(schedule);
+}
+
+/** scratch, or the pretrained weights when the run has them (init pretrained, or previous; any init under stageZero). */
+function initialStart(schedule: StageSchedule): StartFrom {
+  if (schedule.stageZero === true) return schedule.pretrained === null ? { kind: "scratch" } : { kind: "pretrained", path: schedule.pretrained };
   if (schedule.init !== "scratch" && schedule.pretrained !== null) return { kind: "pretrained", path: schedule.pretrained };
   return { kind: "scratch" };
 }
@@ -191,14 +236,21 @@ export function advance(schedule: StageSchedule, state: SchedulerState, event: E
     );
   };
   const { stage } = state;
+  const stageTrained = (checkpoints: (string | null)[]): SchedulerState => {
+    if (stage < schedule.stages) return { ...state, phase: "embed", epoch: 0, checkpoints };
+    return { ...state, phase: schedule.baselineEpochs > 0 ? "baseline" : "done", epoch: 0, checkpoints };
+  };
   switch (action.kind) {
     case "train-epoch": {
       if (event.kind !== "epoch-trained" || event.stage !== stage || event.epoch !== state.epoch) return refuse();
       const checkpoints = state.checkpoints.map((c, i) => (i === stage - 1 ? event.checkpoint : c));
       const epoch = state.epoch + 1;
       if (epoch < action.epochs) return { ...state, epoch, checkpoints };
-      if (stage < schedule.stages) return { ...state, phase: "embed", epoch: 0, checkpoints };
-      return { ...state, phase: schedule.baselineEpochs > 0 ? "baseline" : "done", epoch: 0, checkpoints };
+      return stageTrained(checkpoints);
+    }
+    case "save-initial": {
+      if (event.kind !== "initial-saved" || event.stage !== stage) return refuse();
+      return stageTrained(state.checkpoints.map((c, i) => (i === stage - 1 ? event.checkpoint : c)));
     }
     case "embed":
       if (event.kind !== "embedded" || event.stage !== stage) return refuse();

@@ -18,6 +18,8 @@ function answer(action: Action): Event {
   switch (action.kind) {
     case "train-epoch":
       return { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint: `s${action.stage}e${action.epoch}` };
+    case "save-initial":
+      return { kind: "initial-saved", stage: action.stage, checkpoint: `s${action.stage}init` };
     case "embed":
       return { kind: "embedded", stage: action.stage };
     case "cluster":

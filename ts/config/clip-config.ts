@@ -1,0 +1,152 @@
+/**
+ * The `clip` section of a run config: MCL on a CLIP dual encoder (MCL.md, the CLIP recipe).
+ *
+ *   stage 0     the initial model: clip.checkpoint (or seeded random weights), optionally trained
+ *               clip.stage0Epochs epochs of ordinary CLIP; its image embeddings give the first clustering
+ *   stage 1…S   each fine-tuned from stage 0's weights (clip.stageInit "initial"; "previous": from
+ *               stage s-1's) on single-group batches; clustered on image embeddings
+ *   integrated  both towers of stages 0…S concatenated before the image-text similarity
+ *
+ * A CLIP run counts `stages` MCL stages after stage 0, so it clusters `stages` times (after stages
+ * 0…S-1) and `clusters` takes one number or `stages` numbers. Fields of the config that a CLIP run
+ * cannot use are refused by `clipProblems`, naming the field and the fix.
+ */
+
+import { z } from "zod";
+
+export const CLIP_ENCODERS = ["clip-tiny", "clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14"] as const;
+export type ClipEncoder = (typeof CLIP_ENCODERS)[number];
+export const CLIP_LOSSES = ["clip", "xsample"] as const;
+export const CLIP_STAGE_INITS = ["initial", "previous"] as const;
+
+export function isClipEncoder(encoder: string): encoder is ClipEncoder {
+  return (CLIP_ENCODERS as readonly string[]).includes(encoder);
+}
+
+const tokenizerSchema = z.discriminatedUnion(
+  "kind",
+  [
+    z.strictObject({ kind: z.literal("words") }).describe("One token per word of the training captions (small synthetic data)"),
+    z
+      .strictObject({
+        kind: z.literal("bpe"),
+        vocab: z.string().min(1).describe("Path of OpenAI's bpe_simple_vocab_16e6.txt.gz"),
+      })
+      .describe("OpenAI's byte-pair encoding, as the pretrained text towers were trained with"),
+  ],
+  { error: (issue) => (issue.code === "invalid_union" ? "expected { kind: 'words' } or { kind: 'bpe', vocab: <path> }" : undefined) },
+);
+
+const clipLossSchema = z.strictObject({
+  name: z.enum(CLIP_LOSSES).default("clip").describe("CLIP's symmetric InfoNCE, or X-Sample contrastive (soft targets)"),
+  temperature: z
+    .number()
+    .positive()
+    .optional()
+    .describe("A fixed temperature instead of the model's learnable logit scale"),
+  targetTemperature: z.number().positive().optional().describe("xsample: temperature of the target distribution"),
+  graph: z
+    .enum(["captions", "labels"])
+    .optional()
+    .describe("xsample: sample similarity from the captions' text embeddings (default) or from a labelled attribute"),
+  attribute: z.string().min(1).optional().describe("xsample with graph 'labels': the attribute whose classes make the graph"),
+});
+
+const clipEvaluationSchema = z.strictObject({
+  mmvpPairsPerCategory: z
+    .int()
+    .min(1)
+    .default(100)
+    .describe("MMVP-style pairs drawn per category (attribute) from the training set's captions"),
+  zeroShotTemplate: z
+    .string()
+    .refine((t) => t.includes("{}"), { error: "expected a template with {} where the class name goes, e.g. 'a photo of a {}.'" })
+    .optional()
+    .describe("Prompt of attributes the captions do not name (default: the worker's 'a photo of a {}.')"),
+  mmvpVlm: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Folder of the published MMVP-VLM benchmark (Questions.csv and 'MLLM_VLM Images/'); scored when given"),
+});
+
+export const clipSchema = z.strictObject({
+  checkpoint: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Local weights of the initial model (OpenAI .pt, open_clip state dict or safetensors); absent: seeded random weights"),
+  tokenizer: tokenizerSchema.default({ kind: "words" }).describe("Caption tokenizer"),
+  contextLength: z.int().min(2).optional().describe("Tokens per caption (default: the model configuration's)"),
+  imageSize: z.int().min(1).optional().describe("Input resolution (default: the model configuration's, e.g. 224)"),
+  lockText: z.boolean().default(false).describe("Freeze the whole text tower"),
+  imageUnlockedBlocks: z
+    .int()
+    .min(0)
+    .optional()
+    .describe("Freeze the image tower except its last N blocks and its projection (absent: all of it trains)"),
+  loss: clipLossSchema.prefault({}).describe("Image-text loss"),
+  stage0Epochs: z
+    .int()
+    .min(0)
+    .default(0)
+    .describe("Ordinary CLIP epochs that make stage 0 from the initial weights (0: stage 0 is the initial model as it is)"),
+  stageInit: z
+    .enum(CLIP_STAGE_INITS)
+    .default("initial")
+    .describe("Start of stages 1…S: stage 0's weights (the recipe), or the previous stage's"),
+  evaluation: clipEvaluationSchema.prefault({}).describe("Zero-shot and MMVP evaluation of every stage and the integrated model"),
+});
+
+export type ClipOptions = z.output<typeof clipSchema>;
+
+/** The fields of a run config that `clipProblems` looks at. */
+interface ClipCheckedConfig {
+  readonly encoder: string;
+  readonly clip?: ClipOptions | undefined;
+  readonly init: string;
+  readonly pretrained?: string | undefined;
+  readonly loss: { readonly name: string; readonly temperature: number; readonly args?: unknown };
+  readonly integration: { readonly stages?: readonly number[] | undefined };
+}
+
+/** Defaults of the top-level `loss` section: a CLIP run takes its loss from clip.loss instead. */
+const DEFAULT_LOSS = { name: "nt-xent", temperature: 0.2 } as const;
+
+/** `[path, message]` for every field that makes no sense with (or without) a CLIP encoder. */
+export function clipProblems(config: ClipCheckedConfig): [(string | number)[], string][] {
+  const problems: [(string | number)[], string][] = [];
+  if (!isClipEncoder(config.encoder)) {
+    if (config.clip !== undefined) {
+      problems.push([["clip"], `only a CLIP encoder (${CLIP_ENCODERS.join(", ")}) takes a clip section; ${JSON.stringify(config.encoder)} is unimodal: remove it or change encoder`]);
+    }
+    return problems;
+  }
+  const clip = config.clip ?? clipSchema.parse({});
+  if (config.pretrained !== undefined) {
+    problems.push([["pretrained"], "a CLIP run loads its initial weights from clip.checkpoint; move the path there"]);
+  }
+  if (config.init !== "scratch") {
+    problems.push([["init"], "a CLIP run starts every stage from stage 0's weights (or the previous stage's: clip.stageInit); remove init"]);
+  }
+  if (config.loss.name !== DEFAULT_LOSS.name || config.loss.temperature !== DEFAULT_LOSS.temperature || config.loss.args !== undefined) {
+    problems.push([["loss"], "a CLIP run takes its loss from clip.loss (clip or xsample); remove loss"]);
+  }
+  if (config.integration.stages !== undefined) {
+    problems.push([["integration", "stages"], "a CLIP run integrates every stage, stage 0 included; remove it (integration.weights takes stages+1 entries)"]);
+  }
+  if (clip.checkpoint !== undefined && clip.tokenizer.kind === "words") {
+    problems.push([["clip", "tokenizer"], "pretrained text towers were trained with OpenAI's BPE: use { kind: 'bpe', vocab: <path of bpe_simple_vocab_16e6.txt.gz> }"]);
+  }
+  const { loss } = clip;
+  if (loss.name === "clip") {
+    for (const field of ["targetTemperature", "graph", "attribute"] as const) {
+      if (loss[field] !== undefined) problems.push([["clip", "loss", field], "only the xsample loss takes it; remove it or set clip.loss.name to 'xsample'"]);
+    }
+  } else if (loss.graph === "labels" && loss.attribute === undefined) {
+    problems.push([["clip", "loss", "attribute"], "the 'labels' graph needs the attribute whose classes make it, e.g. 'shape'"]);
+  } else if (loss.graph !== "labels" && loss.attribute !== undefined) {
+    problems.push([["clip", "loss", "attribute"], "only the 'labels' graph takes an attribute; set clip.loss.graph to 'labels' or remove it"]);
+  }
+  return problems;
+}
