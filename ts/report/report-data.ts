@@ -1,0 +1,157 @@
+/**
+ * What a run directory holds for its report, read without a worker and without recomputing
+ * anything: the probe accuracies (summary.json, or the per-stage probe caches of a run still
+ * going), the composite group sizes of every clustering (stage-<s>/sizes.i32, one int32 per group,
+ * so a 12 M-sample run costs one typed array per stage), the epoch losses (losses.json) and the
+ * run's facts from its manifest.
+ */
+
+import { join } from "node:path";
+import type { GroupStats } from "../control/cluster-book.js";
+import { RunStore } from "../control/run-store.js";
+import { perStage } from "../config/mcl-config.js";
+import { type Accuracies, readProbeFile, readSummary, type Summary } from "../sdk/summary.js";
+import { type LossHistory, readLossHistory } from "./loss-history.js";
+
+/** Groups whose size lies in [lower, upper]: a power-of-two bin. */
+export interface SizeBin {
+  readonly lower: number;
+  readonly upper: number;
+  /** Composite groups of a size in the bin. */
+  readonly groups: number;
+  /** Samples in those groups. */
+  readonly samples: number;
+}
+
+/** The composite groups after one clustering. */
+export interface StageGroups {
+  readonly stage: number;
+  readonly k: number;
+  readonly stats: GroupStats;
+  /** Contiguous power-of-two bins from the smallest group's to the largest group's. */
+  readonly bins: readonly SizeBin[];
+}
+
+export interface RunFacts {
+  readonly name: string;
+  readonly dir: string;
+  readonly dataset: string;
+  readonly encoder: string;
+  /** N (null before the dataset was first opened). */
+  readonly numSamples: number | null;
+  readonly stages: number;
+  readonly epochs: readonly number[];
+  readonly clusters: readonly number[];
+  readonly batchSize: number;
+  readonly sampling: string;
+  readonly loss: string;
+  readonly seed: number;
+  /** Scheduler phase and stage, e.g. "done" or "train, stage 2, 3 epochs done". */
+  readonly progress: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly packageVersion: string;
+  /** Seconds of the session that finished the run (null while it is not finished). */
+  readonly seconds: number | null;
+}
+
+export interface ReportData {
+  readonly facts: RunFacts;
+  readonly attributes: readonly string[];
+  /** Linear-probe accuracy of each stage measured so far. */
+  readonly stages: readonly { readonly stage: number; readonly probe: Accuracies }[];
+  readonly integrated: Accuracies | null;
+  readonly baseline: { readonly epochs: number; readonly probe: Accuracies } | null;
+  /** null while the run has not finished. */
+  readonly summary: Summary | null;
+  readonly groups: readonly StageGroups[];
+  /** null for a run directory without losses.json. */
+  readonly losses: LossHistory | null;
+}
+
+/**
+ * Reads the report's data from `runDir`. Throws RunStoreError RUN_NOT_FOUND (naming the directory
+ * and manifest.json) when it holds no run, CORRUPT_FILE when a file it references is damaged.
+ */
+export async function readReportData(runDir: string): Promise<ReportData> {
+  const store = await RunStore.open(runDir);
+  const { manifest } = store;
+  const config = manifest.config;
+  const summary = await readSummary(runDir);
+
+  let stages: { stage: number; probe: Accuracies }[];
+  if (summary !== null) stages = summary.stages.map((s) => ({ stage: s.stage, probe: s.probe }));
+  else {
+    stages = [];
+    for (let stage = 1; stage <= config.stages; stage++) {
+      const probe = await readProbeFile(join(runDir, "probes", `stage-${stage}.json`));
+      if (probe !== null) stages.push({ stage, probe: probe.linear });
+    }
+  }
+  const attributes = summary?.attributes ?? [...new Set(stages.flatMap((s) => Object.keys(s.probe)))];
+
+  const groups: StageGroups[] = [];
+  for (const record of manifest.stages) {
+    if (record.composite === undefined) continue;
+    const sizes = await store.readArray(record.composite.sizes);
+    groups.push({ stage: record.stage, k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
+  }
+
+  const { state } = manifest;
+  const epochs = perStage(config.epochsPerStage, config.stages);
+  return {
+    facts: {
+      name: manifest.name,
+      dir: runDir,
+      dataset: config.dataset,
+      encoder: config.encoder,
+      numSamples: manifest.numSamples,
+      stages: config.stages,
+      epochs,
+      clusters: perStage(config.clusters, config.stages - 1),
+      batchSize: config.batchSize,
+      sampling:
+        config.sampling.policy === "mcl" ? `mcl (small groups: ${config.sampling.smallGroups})` : config.sampling.policy,
+      loss: `${config.loss.name} (temperature ${config.loss.temperature})`,
+      seed: config.seed,
+      progress:
+        state.phase === "done" ? "done" : `${state.phase}, stage ${state.stage}, ${state.epoch} epochs of the phase done`,
+      createdAt: manifest.createdAt,
+      updatedAt: manifest.updatedAt,
+      packageVersion: manifest.versions.package,
+      seconds: summary?.seconds ?? null,
+    },
+    attributes,
+    stages,
+    integrated: summary?.integrated.probe ?? null,
+    baseline: summary?.baseline === undefined ? null : { epochs: summary.baseline.epochs, probe: summary.baseline.probe },
+    summary,
+    groups,
+    losses: await readLossHistory(runDir),
+  };
+}
+
+/**
+ * Power-of-two histogram of group sizes: bin b holds sizes in [2^b, 2^(b+1) - 1]. One pass over
+ * the typed array; sizes below 1 are refused (a composite group is never empty).
+ */
+export function sizeHistogram(sizes: Int32Array): SizeBin[] {
+  const groups = new Float64Array(32);
+  const samples = new Float64Array(32);
+  let low = 32;
+  let high = -1;
+  for (let i = 0; i < sizes.length; i++) {
+    const size = sizes[i]!;
+    if (size < 1) throw new RangeError(`group ${i} has size ${size}; composite groups hold at least one sample`);
+    const bin = 31 - Math.clz32(size);
+    groups[bin] = groups[bin]! + 1;
+    samples[bin] = samples[bin]! + size;
+    if (bin < low) low = bin;
+    if (bin > high) high = bin;
+  }
+  const bins: SizeBin[] = [];
+  for (let bin = low; bin <= high; bin++) {
+    bins.push({ lower: 2 ** bin, upper: 2 ** (bin + 1) - 1, groups: groups[bin]!, samples: samples[bin]! });
+  }
+  return bins;
+}
