@@ -1,0 +1,244 @@
+/**
+ * npm run bench:overhead — what driving a stage through the SDK costs over a plain PyTorch
+ * script (issue 5, item 6).
+ *
+ * SDK side: `Mcl.start` of a 2-stage run (the demo's settings on synthetic:trifeature, stage 1 one
+ * epoch, stage 2 MCL_BENCH_OVERHEAD_EPOCHS epochs, fresh weights at every stage, no baseline).
+ * Stage 2 is timed from its stage-start event to its stage-end event: model and optimizer
+ * creation, the control plane's per-epoch batch plans, the plans on the wire, the train jobs with
+ * their progress, the per-epoch checkpoint and the run directory's commits: everything the SDK
+ * does for a stage. The run is stopped there (stage 1, the clustering and the probes are not part
+ * of the comparison).
+ * Plain side: bench/overhead_plain.py trains the same model (architecture and initial seed) on
+ * the same data with the very batch plans stage 2 trained on (rebuilt from the run's committed
+ * clustering, as the run driver builds them), the same augmentation and view seeds, loss,
+ * optimizer and torch thread count (OMP_NUM_THREADS for the worker, torch.set_num_threads for the
+ * script), timed around the whole stage inside its process.
+ *
+ * One warm-up round each, then MCL_BENCH_OVERHEAD_ROUNDS rounds in ABBA order, so that a shared
+ * machine slows both sides alike. ratio = median SDK stage seconds / median plain seconds;
+ * goal <= 1.05. Writes bench/results/overhead.json atomically and prints it as the last line.
+ * MCL_BENCH_OVERHEAD_N (samples, default 2048), MCL_BENCH_OVERHEAD_EPOCHS (default 3),
+ * MCL_BENCH_OVERHEAD_ROUNDS (default 3) and MCL_BENCH_OVERHEAD_THREADS (default: the cores) size it.
+ */
+
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { createInterface } from "node:readline";
+import { writeFileAtomic, bytesOf } from "../ts/control/atomic-file.js";
+import { planMcl, type BatchPlan } from "../ts/control/batch-planner.js";
+import { ClusterBook } from "../ts/control/cluster-book.js";
+import { deriveSeed } from "../ts/control/rng.js";
+import { RunStore } from "../ts/control/run-store.js";
+import { parseConfig } from "../ts/config/load-config.js";
+import type { MclConfig } from "../ts/config/mcl-config.js";
+import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
+import { Mcl } from "../ts/sdk/mcl.js";
+import { augmentOf } from "../ts/sdk/worker-requests.js";
+import { choosePython, projectRoot } from "../ts/transport/index.js";
+
+const N = positive("MCL_BENCH_OVERHEAD_N", 2048);
+const EPOCHS = positive("MCL_BENCH_OVERHEAD_EPOCHS", 3);
+const ROUNDS = positive("MCL_BENCH_OVERHEAD_ROUNDS", 3);
+const THREADS = positive("MCL_BENCH_OVERHEAD_THREADS", cpus().length);
+const SIZE = 32;
+const STAGE = 2;
+const GOAL = 1.05;
+
+function positive(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name}: expected an integer >= 1, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+const config: MclConfig = parseConfig({
+  ...DEMO_CONFIG,
+  name: "overhead",
+  dataset: `synthetic:trifeature?n=${N}&size=${SIZE}&seed=0`,
+  stages: 2,
+  epochsPerStage: [1, EPOCHS],
+  init: "scratch",
+  baseline: false,
+});
+const env = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
+/** A machine loaded with other work slows torch's import and can stall heartbeats for seconds. */
+const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 60_000 } as const;
+
+interface StageTiming {
+  /** Wall seconds of the stage. */
+  readonly seconds: number;
+  /** Samples trained on over the stage's epochs. */
+  readonly samples: number;
+}
+
+/** One SDK run up to the end of stage 2: its timing and the plans it trained on. */
+async function sdkStage(runDir: string, round: number): Promise<StageTiming & { plans: BatchPlan[] }> {
+  const run = await Mcl.start({ ...config, name: `round-${round}`, runDir }, { worker: { launch: { env, ...PATIENT_LAUNCH, onOutput: () => {} } } });
+  let started = Number.NaN;
+  let seconds = Number.NaN;
+  let samples = 0;
+  try {
+    for await (const event of run.events()) {
+      if (event.type === "stage-start" && event.stage === STAGE) started = performance.now();
+      if (event.type === "epoch" && event.stage === STAGE) samples += event.samples;
+      if (event.type === "stage-end" && event.stage === STAGE) {
+        seconds = (performance.now() - started) / 1000;
+        break;
+      }
+      if (event.type === "error") throw new Error(`the SDK run failed: ${event.error.code}: ${event.error.message}`);
+    }
+  } finally {
+    await run.stop();
+  }
+  if (Number.isNaN(seconds)) throw new Error(`the SDK run ended before stage ${STAGE} did`);
+  return { seconds, samples, plans: await stagePlans(run.dir) };
+}
+
+/** Stage 2's batch plans, rebuilt from the run's committed stage-1 clustering as the run driver builds them. */
+async function stagePlans(runDir: string): Promise<BatchPlan[]> {
+  const store = await RunStore.open(runDir);
+  const record = store.manifest.stages[0];
+  if (record === undefined) throw new Error(`${runDir}: stage 1 has no committed clustering`);
+  const book = new ClusterBook(N);
+  book.addStage(await store.readArray(record.assignments), record.k);
+  return Array.from({ length: EPOCHS }, (_, epoch) =>
+    planMcl(book.hierarchy(1), {
+      batchSize: config.batchSize,
+      smallGroups: config.sampling.smallGroups,
+      minBatchSize: config.sampling.minBatchSize,
+      seed: config.seed,
+      stage: STAGE,
+      epoch,
+    }),
+  );
+}
+
+/** The plain script's process: one JSON line in per stage, one JSON line out. */
+class PlainStage {
+  private readonly lines: AsyncIterator<string>;
+
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+
+  static async start(): Promise<{ plain: PlainStage; threads: number }> {
+    const root = projectRoot();
+    const args = [
+      join(root, "bench", "overhead_plain.py"),
+      ...["--uri", config.dataset, "--arch", config.encoder, "--threads", String(THREADS)],
+      ...["--augment", JSON.stringify(augmentOf(config, SIZE))],
+      ...["--loss", config.loss.name, "--temperature", String(config.loss.temperature)],
+      ...["--lr", String(config.optimizer.lr), "--weight-decay", String(config.optimizer.weightDecay)],
+    ];
+    const child = spawn(choosePython().path, args, { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
+    child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    const plain = new PlainStage(child);
+    const ready = await plain.read();
+    return { plain, threads: Number(ready["threads"]) };
+  }
+
+  async stage(folder: string): Promise<StageTiming> {
+    const seeds = Array.from({ length: EPOCHS }, (_, epoch) => deriveSeed(config.seed, STAGE, epoch) & 0x7fffffff);
+    const modelSeed = deriveSeed(config.seed, STAGE) & 0x7fffffff;
+    this.child.stdin.write(`${JSON.stringify({ plans: folder, epochs: EPOCHS, seeds, model_seed: modelSeed })}\n`);
+    const answer = await this.read();
+    return { seconds: Number(answer["seconds"]), samples: Number(answer["samples"]) };
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+
+  private async read(): Promise<Record<string, unknown>> {
+    const next = await this.lines.next();
+    if (next.done === true) throw new Error("bench/overhead_plain.py exited early; its stderr is above");
+    return JSON.parse(next.value) as Record<string, unknown>;
+  }
+}
+
+async function writePlans(folder: string, plans: readonly BatchPlan[]): Promise<void> {
+  await Promise.all(
+    plans.flatMap((plan, epoch) => [
+      writeFile(join(folder, `epoch-${epoch}.indices.i32`), bytesOf(plan.indices)),
+      writeFile(join(folder, `epoch-${epoch}.offsets.i32`), bytesOf(plan.offsets)),
+    ]),
+  );
+}
+
+function samePlans(a: readonly BatchPlan[], b: readonly BatchPlan[]): boolean {
+  const same = (x: Int32Array, y: Int32Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return a.length === b.length && a.every((p, e) => same(p.indices, b[e]!.indices) && same(p.offsets, b[e]!.offsets));
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+const work = await mkdtemp(join(tmpdir(), "mcl-bench-overhead-"));
+const { plain, threads } = await PlainStage.start();
+try {
+  // Warm-up: page cache, allocator; the warm-up run's plans are the reference.
+  const warm = await sdkStage(join(work, "runs"), 0);
+  const plans = warm.plans;
+  const planFolder = await mkdtemp(join(work, "plans-"));
+  await writePlans(planFolder, plans);
+  const planned = plans.reduce((sum, p) => sum + p.offsets[p.offsets.length - 1]!, 0);
+  if (warm.samples !== planned) throw new Error(`the rebuilt plans hold ${planned} samples, the SDK trained on ${warm.samples}`);
+  await plain.stage(planFolder);
+
+  const sdkSeconds: number[] = [];
+  const plainSeconds: number[] = [];
+  let plansMatch = true;
+  for (let round = 1; round <= ROUNDS; round++) {
+    const order = round % 2 === 1 ? (["sdk", "plain"] as const) : (["plain", "sdk"] as const);
+    for (const who of order) {
+      if (who === "sdk") {
+        const timing = await sdkStage(join(work, "runs"), round);
+        plansMatch &&= samePlans(timing.plans, plans);
+        sdkSeconds.push(timing.seconds);
+      } else {
+        const timing = await plain.stage(planFolder);
+        if (timing.samples !== planned) throw new Error(`the plain stage trained on ${timing.samples} samples, expected ${planned}`);
+        plainSeconds.push(timing.seconds);
+      }
+    }
+  }
+
+  const line = JSON.stringify({
+    bench: "overhead",
+    model: config.encoder,
+    dataset: config.dataset,
+    stage: STAGE,
+    epochs: EPOCHS,
+    batch_size: config.batchSize,
+    samples_per_stage: planned,
+    steps_per_stage: plans.reduce((sum, p) => sum + p.offsets.length - 1, 0),
+    torch_threads: threads,
+    rounds: ROUNDS,
+    sdk_seconds: round3(median(sdkSeconds)),
+    plain_seconds: round3(median(plainSeconds)),
+    ratio: round3(median(sdkSeconds) / median(plainSeconds)),
+    goal: GOAL,
+    sdk_per_round: sdkSeconds.map(round3),
+    plain_per_round: plainSeconds.map(round3),
+    // False if a round's clustering (hence its plans) differed from the warm-up's: the plain side then trained other batches of the same sizes.
+    plans_match: plansMatch,
+    load_average: Math.round(loadavg()[0]! * 100) / 100,
+    cpus: cpus().length,
+    node: process.version,
+  });
+  await writeFileAtomic(join(projectRoot(), "bench", "results", "overhead.json"), `${line}\n`);
+  console.log(line);
+} finally {
+  plain.close();
+  await rm(work, { recursive: true, force: true });
+}
