@@ -7,9 +7,10 @@
  * (seed, stage, epoch) and come out identical.
  */
 
+import type { MclConfig } from "../config/mcl-config.js";
 import { planMcl, planUniform, type BatchPlan, type PlanOptions } from "./batch-planner.js";
 import { ClusterBook } from "./cluster-book.js";
-import { RunStoreError } from "./errors.js";
+import { PlanError, RunStoreError, SchedulerError } from "./errors.js";
 import type { RunStore, StageRecord } from "./run-store.js";
 import {
   advance,
@@ -23,6 +24,7 @@ import {
 
 export type TrainEpochAction = Extract<Action, { kind: "train-epoch" }>;
 export type EmbedAction = Extract<Action, { kind: "embed" }>;
+export type SaveInitialAction = Extract<Action, { kind: "save-initial" }>;
 export type ClusterAction = Extract<Action, { kind: "cluster" }>;
 export type BaselineEpochAction = Extract<Action, { kind: "train-baseline-epoch" }>;
 
@@ -30,6 +32,11 @@ export type BaselineEpochAction = Extract<Action, { kind: "train-baseline-epoch"
 export interface StageExecutor {
   /** Trains one epoch on `plan` from `action.start`; returns the checkpoint it wrote. */
   trainEpoch(action: TrainEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }>;
+  /**
+   * Writes the initial weights of a 0-epoch stage 0 (a stageZero schedule: CLIP) as its
+   * checkpoint; returns the checkpoint. Only executors of such runs implement it.
+   */
+  saveInitial?(action: SaveInitialAction): Promise<{ readonly checkpoint: string }>;
   /** Embeds every training sample with the stage's encoder (kept on the worker). */
   embed(action: EmbedAction): Promise<void>;
   /** k-means over the stage's embeddings; returns one cluster id in [0, k) per sample. */
@@ -86,8 +93,17 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
           action.sampling.policy === "uniform"
             ? planUniform(numSamples, planOptions(action.stage, action.epoch))
             : planMcl(book.hierarchy(action.sampling.labelsStage), planOptions(action.stage, action.epoch));
+        requireBatches(plan, action.stage, config);
         const { checkpoint } = await executor.trainEpoch(action, plan);
         event = { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint };
+        break;
+      }
+      case "save-initial": {
+        if (executor.saveInitial === undefined) {
+          throw new SchedulerError("INVALID_ARGUMENT", `stage ${action.stage} trains 0 epochs, and this executor cannot save initial weights`);
+        }
+        const { checkpoint } = await executor.saveInitial(action);
+        event = { kind: "initial-saved", stage: action.stage, checkpoint };
         break;
       }
       case "embed":
@@ -118,6 +134,17 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
     await store.commit(stages === undefined ? { state: next } : { state: next, stages });
     options.onTransition?.(action, next);
   }
+}
+
+/** A plan without a single batch would train nothing: refuse it, naming the settings that decide it. */
+function requireBatches(plan: BatchPlan, stage: number, config: MclConfig): void {
+  if (plan.offsets.length > 1) return;
+  throw new PlanError(
+    "PLAN_INFEASIBLE",
+    `stage ${stage}: no group fills a batch of batchSize ${config.batchSize} under sampling.smallGroups ` +
+      `'${config.sampling.smallGroups}', so the epoch would train on nothing; lower batchSize or clusters, ` +
+      `use more samples, or set sampling.smallGroups to 'shrink'`,
+  );
 }
 
 /** Replays the committed clusterings into a cluster book (composition is deterministic). */

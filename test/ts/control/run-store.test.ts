@@ -170,4 +170,14 @@ describe("driveRun", () => {
       `the run was made with ${N} samples, the dataset now has ${N + 1}`,
     );
   });
+
+  test("an epoch whose plan holds no batch is refused with the settings that decide it", async () => {
+    // 300 samples in 3 + 12 clusters: no composite group reaches a batch of 100 under 'drop'.
+    const config = demoConfig({ batchSize: 100, sampling: { smallGroups: "drop" } });
+    const worker = new FakeWorker();
+    const failure = driveRun(await newRun(await freshDir(), config), worker, { numSamples: N });
+    await expect(failure).rejects.toMatchObject({ code: "PLAN_INFEASIBLE" });
+    await expect(failure).rejects.toThrow(/stage 3: no group fills a batch of batchSize 100 under sampling.smallGroups 'drop'/);
+    expect(worker.log.at(-1)).toBe("cluster 2");
+  });
 });
