@@ -4,6 +4,7 @@
 // SDK
 export { Mcl, type RunOptions } from "./sdk/mcl.js";
 export { MclRun, type EmbedResult } from "./sdk/mcl-run.js";
+export { type StageClusters, readClusters } from "./sdk/run-clusters.js";
 export {
   type ClusterStats,
   type MclEvent,
@@ -23,6 +24,23 @@ export {
 export { type WorkerConnection, type WorkerOptions, openWorker } from "./sdk/worker-connection.js";
 export { MclError, type MclErrorCode } from "./sdk/errors.js";
 export { DEMO_CONFIG } from "./sdk/demo-config.js";
+export { CLIP_DEMO_CONFIG } from "./sdk/clip-demo-config.js";
+export { type ClipScores, ClipExecutor, requireCaptions } from "./sdk/clip-executor.js";
+export { formatClipTables } from "./sdk/clip-summary.js";
+
+// Report: report.html, the charts as SVG strings and Vega-Lite specs
+export { ACCURACY_SVG_FILE, REPORT_FILE, type Report, renderReport, writeReport } from "./report/report.js";
+export { LOSS_FILE, type LossHistory, readLossHistory } from "./report/loss-history.js";
+
+// Python plugins (py:<module>:<attr>) and the checks they pass before a run starts
+export { PLUGIN_REF, type PluginKind, type PluginRef, isPluginRef, parsePluginRef } from "./plugins/plugin-ref.js";
+export {
+  type PluginCheck,
+  PluginCheckError,
+  type PluginCheckOptions,
+  type PluginReport,
+  checkPlugins,
+} from "./plugins/plugin-check.js";
 
 // Config
 export {
@@ -37,6 +55,7 @@ export {
   mclConfigSchema,
 } from "./config/mcl-config.js";
 export { loadConfigFile, parseConfig } from "./config/load-config.js";
+export { CLIP_ENCODERS, CLIP_LOSSES, CLIP_STAGE_INITS, type ClipEncoder, type ClipOptions, clipSchema, isClipEncoder } from "./config/clip-config.js";
 export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
 
 // Control plane (pure): the pieces a custom driver or executor builds on
@@ -73,4 +92,4 @@ export {
   launchWorker,
 } from "./transport/index.js";
 export { WorkerJobs } from "./worker/index.js";
-export { type Tensor, WireError } from "./wire/index.js";
+export { type Tensor, WireError, tensor } from "./wire/index.js";

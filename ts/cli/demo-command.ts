@@ -1,26 +1,36 @@
 /**
  * `mcl demo`: 3-stage MCL on synthetic:trifeature with the small CNN on the CPU, beside a
  * single-stage baseline of the same total epochs, in runs/demo. An unfinished demo run is
- * resumed; a finished one is reported (--fresh starts over).
+ * resumed; a finished one is reported (--fresh starts over). Either way runs/demo/report.html
+ * holds the charts at the end.
  */
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { MANIFEST_FILE } from "../control/run-store.js";
+import { REPORT_FILE, writeReport } from "../report/report.js";
 import { DEMO_CONFIG } from "../sdk/demo-config.js";
+import { CLIP_DEMO_CONFIG } from "../sdk/clip-demo-config.js";
+import { formatClipTables } from "../sdk/clip-summary.js";
+import type { MclConfigInput } from "../config/mcl-config.js";
 import { Mcl } from "../sdk/mcl.js";
 import { formatProbeTable, readSummary, type Summary } from "../sdk/summary.js";
 import { CommandUsageError, followRun, parseArgs, reportStartFailure, workerArgs } from "./run-session.js";
 
 export const demoCommand = {
-  usage: "mcl demo [--fresh] [--endpoint URL [--key-file PATH]]",
+  usage: "mcl demo [clip] [--fresh] [--endpoint URL [--key-file PATH]]",
   summary: "3-stage MCL vs an equal-compute baseline on synthetic:trifeature (runs/demo; --fresh starts over)",
   async run(args: readonly string[]): Promise<number> {
     let run;
+    let clip = false;
     try {
       const { positional, values, set } = parseArgs("demo", args, ["--endpoint", "--key-file"], ["--fresh"]);
-      if (positional.length > 0) throw new CommandUsageError(`demo: unexpected argument ${positional[0]}`);
-      const dir = join(DEMO_CONFIG.runDir, DEMO_CONFIG.name);
+      // `mcl demo clip`: MCL on a tiny CLIP (ts/sdk/clip-demo-config.ts), in runs/demo-clip.
+      clip = positional[0] === "clip";
+      const extra = positional[clip ? 1 : 0];
+      if (extra !== undefined) throw new CommandUsageError(`demo: unexpected argument ${extra}`);
+      const config: MclConfigInput = clip ? CLIP_DEMO_CONFIG : DEMO_CONFIG;
+      const dir = join(config.runDir!, config.name);
       if (set.has("--fresh")) await rm(dir, { recursive: true, force: true });
       const options = { worker: workerArgs(values) };
       if (existsSync(join(dir, MANIFEST_FILE))) {
@@ -28,18 +38,20 @@ export const demoCommand = {
         if (finished !== null) {
           console.log(`${dir} holds a finished demo run (mcl demo --fresh runs it again):\n`);
           console.log(formatProbeTable(finished));
-          console.log(`\n${describeEffect(finished)}`);
+          console.log(`\n${clip ? formatClipTables(finished) : describeEffect(finished)}`);
+          // A demo finished before reports existed has none; rendering again is cheap.
+          console.log(`\nreport: ${(await writeReport(dir)).html}`);
           return 0;
         }
         run = await Mcl.resume(dir, options);
       } else {
-        run = await Mcl.start(DEMO_CONFIG, options);
+        run = await Mcl.start(config, options);
       }
     } catch (error) {
       return reportStartFailure("demo", error);
     }
     const outcome = await followRun(run);
-    if (outcome.summary !== null) console.log(`\n${describeEffect(outcome.summary)}`);
+    if (outcome.summary !== null) console.log(`\n${clip ? formatClipTables(outcome.summary) : describeEffect(outcome.summary)}\n\nreport: ${join(run.dir, REPORT_FILE)}`);
     return outcome.exitCode;
   },
 };

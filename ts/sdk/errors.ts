@@ -5,6 +5,10 @@ export type MclErrorCode =
   | "NOT_IMPLEMENTED"
   /** The run was stopped by stop() (or Ctrl-C) before it finished; it can be resumed. */
   | "STOPPED"
+  /** The run paused where `pauseAfterStage` asked; Mcl.resume continues it. */
+  | "PAUSED"
+  /** An argument of an SDK call is invalid (e.g. images of the wrong dtype); the message names it. */
+  | "INVALID_INPUT"
   /** A run file the SDK writes (summary.json, probe caches) is unreadable or invalid. */
   | "CORRUPT_FILE"
   /** The run object cannot do that in its current state (e.g. embed() before the run finished). */

@@ -65,6 +65,8 @@ export type MclEvent =
   | { readonly type: "done"; readonly summary: Summary }
   /** stop() was called: the run stopped at a consistent, resumable point. */
   | { readonly type: "stopped"; readonly runDir: string }
+  /** The run paused after `stage`'s clustering, as RunOptions.pauseAfterStage asked; Mcl.resume continues it. */
+  | { readonly type: "paused"; readonly runDir: string; readonly stage: number }
   /** The run failed; it can be resumed from its last committed state. */
   | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string } };
 

@@ -1,30 +1,37 @@
 /**
  * A run in progress: MCL's stages driven on a worker, the equal-compute baseline, then the
- * probes that measure what each representation learned (summary.json).
+ * probes that measure what each representation learned (summary.json), and the visual report
+ * (report.html; run.report() gives it as strings).
  *
  *   const run = await Mcl.start({ name: "demo", stages: 3, epochsPerStage: 3 });
  *   for await (const event of run.events()) console.log(event.type);
  *   const summary = await run.result();
  *   const z = await run.embed("synthetic:trifeature?n=100&seed=7");   // integrated representation
+ *   const w = await run.embed(tensor("uint8", [n, 3, 32, 32], pixels)); // of raw images
  *   await run.stop();                                                   // releases the worker
  *
  * Work starts as soon as the run object exists. The run directory is committed after every
- * epoch and clustering, so a run stopped (stop(), Ctrl-C) or failed (the worker died) resumes
- * with Mcl.resume(runDir) from its last committed step.
+ * epoch and clustering, so a run stopped (stop(), Ctrl-C), paused (RunOptions.pauseAfterStage)
+ * or failed (the worker died) resumes with Mcl.resume(runDir) from its last committed step.
  */
 
 import { performance } from "node:perf_hooks";
 import { resolveIntegrationSpec } from "../control/integration.js";
 import { driveRun } from "../control/run-driver.js";
 import type { RunStore } from "../control/run-store.js";
-import type { Action, SchedulerState } from "../control/stage-scheduler.js";
-import { perStage, type MclConfig } from "../config/mcl-config.js";
+import { scheduleFromConfig, type Action, type SchedulerState } from "../control/stage-scheduler.js";
+import type { MclConfig } from "../config/mcl-config.js";
+import { isClipEncoder } from "../config/clip-config.js";
+import { ClipExecutor } from "./clip-executor.js";
 import type { Tensor } from "../wire/index.js";
+import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
 import { errorCode, MclError } from "./errors.js";
-import { EventLog, type MclEvent } from "./events.js";
+import { EventLog, type MclEvent, type Track } from "./events.js";
+import { LossRecorder } from "../report/loss-history.js";
+import { type Report, renderReport, writeReport } from "../report/report.js";
 import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
-import { WorkerExecutor } from "./worker-executor.js";
+import { type ImageSource, WorkerExecutor } from "./worker-executor.js";
 import type { WorkerConnection } from "./worker-connection.js";
 
 export interface EmbedResult {
@@ -34,7 +41,7 @@ export interface EmbedResult {
   readonly dim: number;
 }
 
-type Phase = "running" | "finished" | "failed" | "stopped";
+type Phase = "running" | "finished" | "failed" | "stopped" | "paused";
 
 export class MclRun {
   /** The run directory (manifest, clusterings, checkpoints, probes, summary.json). */
@@ -43,6 +50,7 @@ export class MclRun {
   readonly #store: RunStore;
   readonly #connect: () => Promise<WorkerConnection>;
   readonly #resumed: boolean;
+  readonly #pauseAfterStage: number | undefined;
   readonly #log = new EventLog();
   readonly #abort = new AbortController();
   readonly #outcome: Promise<Summary>;
@@ -52,14 +60,17 @@ export class MclRun {
   #executor: WorkerExecutor | undefined;
   #data: DatasetOpenResult | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #losses: LossRecorder;
 
   /** @internal use Mcl.start or Mcl.resume */
-  constructor(store: RunStore, connect: () => Promise<WorkerConnection>, resumed: boolean) {
+  constructor(store: RunStore, connect: () => Promise<WorkerConnection>, resumed: boolean, pauseAfterStage?: number) {
     this.#store = store;
     this.dir = store.dir;
     this.config = store.manifest.config;
     this.#connect = connect;
     this.#resumed = resumed;
+    this.#pauseAfterStage = pauseAfterStage;
+    this.#losses = new LossRecorder(store.dir);
     this.#outcome = this.#main();
     this.#outcome.catch(() => undefined); // reported through events() and result()
   }
@@ -69,9 +80,21 @@ export class MclRun {
     return this.#log.iterate();
   }
 
-  /** Resolves with the summary when the run finishes; rejects with the error that ended it. */
+  /**
+   * Resolves with the summary when the run finishes; rejects with the error that ended it
+   * (MclError STOPPED or PAUSED when it ended resumably).
+   */
   result(): Promise<Summary> {
     return this.#outcome;
+  }
+
+  /**
+   * The run's visual report, rendered from its directory (finished or not): a self-contained HTML
+   * page, each chart as SVG markup and as a Vega-Lite spec, e.g. for a notebook. A finished run
+   * has also written it to report.html and report-accuracy.svg.
+   */
+  report(): Promise<Report> {
+    return renderReport(this.dir);
   }
 
   /** The pid of the worker process this run launched (undefined for a connected worker, or after stop()). */
@@ -93,29 +116,38 @@ export class MclRun {
   }
 
   /**
-   * The integrated representation of a finished run for the samples of a dataset URI the worker
-   * can open (e.g. `synthetic:trifeature?n=100&seed=7`, `npz:/data/images.npz`), images resized to
-   * the run's size. Raw images cannot be sent yet: the worker has no job that takes them.
+   * The integrated representation of a finished run, one row per image, of either
+   * - the samples of a dataset URI the worker can open (e.g. `synthetic:trifeature?n=100&seed=7`,
+   *   `npz:/data/images.npz`), or
+   * - raw images: a uint8 tensor [N, C, H, W] (channels first, values 0-255, C the channels of
+   *   the run's dataset), e.g. `tensor("uint8", [n, 3, 32, 32], pixels)`, sent to the worker in
+   *   one message (at most its max message size, 1 GiB by default).
+   * Images of another height or width are resized to the run's size. Bad images are refused
+   * with an MclError INVALID_INPUT naming the field before anything is sent.
    */
-  async embed(input: string): Promise<EmbedResult> {
+  async embed(input: string | Tensor): Promise<EmbedResult> {
     const executor = this.#ready("embed");
     if (this.#store.manifest.state.phase !== "done") {
       throw new MclError("INVALID_STATE", "embed: the run has not finished training; wait for result() first");
     }
     const jobs = new WorkerJobs(this.#worker!.client);
-    const opened = await jobs.openDataset(input, { signal: this.#abort.signal });
+    const options = { signal: this.#abort.signal };
+    let source: ImageSource;
+    if (typeof input === "string") source = { dataset: (await jobs.openDataset(input, options)).dataset };
+    else source = { images: await jobs.putTensor(checkImages(input, this.#data!.image_shape[0]!), options) };
+    const uploaded = "dataset" in source ? source.dataset : source.images;
     try {
-      const spec = resolveIntegrationSpec(this.config.integration, this.config.stages);
-      const integrated = await executor.integrated(spec, opened.dataset);
+      const spec = resolveIntegrationSpec(this.config.integration, scheduleFromConfig(this.config).stages);
+      const integrated = await executor.integrated(spec, source);
       try {
-        const tensor: Tensor = await jobs.fetchTensor(integrated.embedding, { signal: this.#abort.signal });
+        const tensor: Tensor = await jobs.fetchTensor(integrated.embedding, options);
         const [rows, dim] = integrated.shape;
         return { data: tensor.data as Float32Array, rows: rows!, dim: dim! };
       } finally {
         await jobs.free(integrated.embedding).catch(() => undefined);
       }
     } finally {
-      await jobs.free(opened.dataset).catch(() => undefined);
+      await jobs.free(uploaded).catch(() => undefined);
     }
   }
 
@@ -138,9 +170,11 @@ export class MclRun {
       const finished = this.#store.manifest.state.phase === "done" ? await readSummary(this.dir) : null;
       this.#worker = await this.#connect();
       const jobs = new WorkerJobs(this.#worker.client);
-      this.#data = await jobs.openDataset(this.config.dataset, { signal: this.#abort.signal });
+      const { dataset: uri, datasetArgs: args } = this.config;
+      this.#data = await jobs.openDataset(args === undefined ? uri : { uri, args }, { signal: this.#abort.signal });
       this.#checkAttributes(this.#data);
-      const executor = new WorkerExecutor(jobs, this.#store, this.#data, this.#log, this.#abort.signal);
+      const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : WorkerExecutor;
+      const executor = new Executor(jobs, this.#store, this.#data, this.#log, this.#abort.signal);
       this.#executor = executor;
       this.#log.push({
         type: "run-start",
@@ -153,28 +187,38 @@ export class MclRun {
       if (summary === null) {
         await driveRun(this.#store, executor, {
           numSamples: this.#data.size,
+          worldSize: this.#worker.worldSize,
           signal: this.#abort.signal,
           onTransition: (action, state) => this.#transition(action, state),
         });
+        await this.#losses.flush();
         summary = await this.#evaluate(executor);
       }
+      await writeReport(this.dir);
       this.#phase = "finished";
       this.#log.push({ type: "done", summary });
       this.#log.close();
       return summary;
     } catch (error) {
-      const stopped = this.#abort.signal.aborted;
-      this.#phase = stopped ? "stopped" : "failed";
-      if (stopped) this.#log.push({ type: "stopped", runDir: this.dir });
+      const reason: unknown = this.#abort.signal.reason;
+      const paused = reason instanceof MclError && reason.code === "PAUSED";
+      const stopped = this.#abort.signal.aborted && !paused;
+      this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
+      if (paused) this.#log.push({ type: "paused", runDir: this.dir, stage: this.#pauseAfterStage! });
+      else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir });
       else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
       this.#log.close();
+      await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
       await this.#release();
+      if (paused) throw reason;
       throw stopped ? new MclError("STOPPED", `the run was stopped; resume it with Mcl.resume(${JSON.stringify(this.dir)})`, { cause: error }) : error;
     }
   }
 
-  /** After each committed step: a clustering's statistics once its composite groups are recorded. */
+  /** After each committed step: an epoch's loss; a clustering's statistics once its composite groups are recorded. */
   #transition(action: Action, _state: SchedulerState): void {
+    if (action.kind === "train-epoch") this.#recordLoss(action.stage, action.epoch);
+    if (action.kind === "train-baseline-epoch") this.#recordLoss("baseline", action.epoch);
     if (action.kind !== "plan") return;
     const record = this.#store.manifest.stages[action.stage - 1];
     const composite = record?.composite;
@@ -190,19 +234,28 @@ export class MclRun {
         leftOut: typeof leftOut === "number" ? leftOut : null,
       },
     });
+    if (action.stage === this.#pauseAfterStage) {
+      // Between actions: nothing is in flight, and the driver checks the signal before the next one.
+      const resume = `Mcl.resume(${JSON.stringify(this.dir)})`;
+      this.#abort.abort(new MclError("PAUSED", `the run paused after stage ${action.stage}'s clustering, as asked; continue it with ${resume}`));
+    }
   }
 
   async #evaluate(executor: WorkerExecutor): Promise<Summary> {
     const config = this.config;
-    const epochs = perStage(config.epochsPerStage, config.stages);
+    const schedule = scheduleFromConfig(config);
+    // A CLIP run's scheduler stage 1 is the recipe's stage 0: summary.json numbers its stages from 0.
+    const first = schedule.stageZero === true ? 0 : 1;
+    const clip = executor instanceof ClipExecutor ? executor : null;
     const stages: Summary["stages"] = [];
-    for (let stage = 1; stage <= config.stages; stage++) {
+    for (let stage = 1; stage <= schedule.stages; stage++) {
       const probe = await executor.stageProbe(stage);
       // Stages 1…S-1 reported theirs when they were clustered in this session.
-      if (stage === config.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
-      stages.push({ stage, epochs: epochs[stage - 1]!, ...summaryScores(probe) });
+      if (stage === schedule.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
+      const clipScores = clip === null ? {} : await clip.trackScores(stage);
+      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...clipScores });
     }
-    const spec = resolveIntegrationSpec(config.integration, config.stages);
+    const spec = resolveIntegrationSpec(config.integration, schedule.stages);
     const integrated = await executor.integrated(spec);
     const integratedProbe = await executor.probe(integrated.embedding);
     this.#log.push({ type: "probe", stage: "integrated", probe: integratedProbe });
@@ -210,7 +263,8 @@ export class MclRun {
     if (config.baseline) {
       const probe = await executor.probe(await executor.embedding("baseline"));
       this.#log.push({ type: "probe", stage: "baseline", probe });
-      baseline = { epochs: epochs.reduce((a, b) => a + b, 0), ...summaryScores(probe) };
+      const clipScores = clip === null ? {} : await clip.trackScores("baseline");
+      baseline = { epochs: schedule.baselineEpochs, ...summaryScores(probe), ...clipScores };
     }
     const summary: Summary = {
       format: SUMMARY_FORMAT,
@@ -220,8 +274,9 @@ export class MclRun {
       attributes: Object.keys(stages[0]?.probe ?? {}),
       stages,
       integrated: {
-        spec: { stages: [...spec.stages], weights: [...spec.weights], normalize: spec.normalize },
+        spec: { stages: spec.stages.map((stage) => stage - 1 + first), weights: [...spec.weights], normalize: spec.normalize },
         ...summaryScores(integratedProbe),
+        ...(clip === null ? {} : await clip.integratedScores(spec)),
       },
       ...(baseline === undefined ? {} : { baseline }),
       seconds: (performance.now() - this.#started) / 1000,
@@ -230,6 +285,15 @@ export class MclRun {
     };
     await writeSummary(this.dir, summary);
     return summary;
+  }
+
+  /** Records a committed epoch's mean loss (from its epoch event) in losses.json, for the report. */
+  #recordLoss(track: Track, epoch: number): void {
+    const events = this.#log.snapshot();
+    for (let i = events.length - 1; i >= 0; i--) {
+      const event = events[i]!;
+      if (event.type === "epoch" && event.stage === track && event.epoch === epoch) return this.#losses.record(track, epoch, event.loss);
+    }
   }
 
   #reported(stage: number): boolean {
@@ -250,8 +314,9 @@ export class MclRun {
   }
 
   #ready(what: string): WorkerExecutor {
-    if (this.#executor === undefined || this.#worker === undefined || this.#phase === "failed" || this.#phase === "stopped" || this.#stopping !== undefined) {
-      throw new MclError("INVALID_STATE", `${what}: the run has no worker (it was stopped, failed or is still starting)`);
+    const ended = this.#phase !== "running" && this.#phase !== "finished";
+    if (this.#executor === undefined || this.#worker === undefined || ended || this.#stopping !== undefined) {
+      throw new MclError("INVALID_STATE", `${what}: the run has no worker (it was stopped, paused, failed or is still starting)`);
     }
     return this.#executor;
   }

@@ -9,6 +9,13 @@
  * <config.runDir>/<config.name> (refused when it already holds a run: resume it instead).
  * resume() reopens a run directory at its last commit and continues it with the config stored
  * there. Both launch a local worker unless `worker.endpoint` names one to connect to.
+ *
+ * Step by step (a notebook): pause after a stage's clustering, look at it, then go on:
+ *
+ *   const first = await Mcl.start({ ...config, stages: 3 }, { pauseAfterStage: 1 });
+ *   for await (const event of first.events()) show(event);      // ends with { type: "paused" }
+ *   const clusters = await readClusters(first.dir);             // k-means and composite groups
+ *   const rest = await Mcl.resume(first.dir);                   // stages 2 and 3, probes
  */
 
 import { readFileSync } from "node:fs";
@@ -19,13 +26,21 @@ import { parseConfig } from "../config/load-config.js";
 import type { MclConfig, MclConfigInput } from "../config/mcl-config.js";
 import { projectRoot } from "../transport/index.js";
 import { PROTOCOL_VERSION } from "../wire/index.js";
+import type { RunManifest } from "../control/run-store.js";
+import { MclError } from "./errors.js";
 import { MclRun } from "./mcl-run.js";
 import { openWorker, type WorkerOptions } from "./worker-connection.js";
 import { requireSupported } from "./worker-requests.js";
+import { checkRunPlugins } from "../plugins/plugin-check.js";
 
 export interface RunOptions {
   /** The worker: launched locally by default. */
   readonly worker?: WorkerOptions;
+  /**
+   * Pause once stage k's clustering is committed (1 <= k < stages): the session ends resumably
+   * with a `paused` event, result() rejects with MclError PAUSED, Mcl.resume(dir) continues.
+   */
+  readonly pauseAfterStage?: number;
 }
 
 export const Mcl = {
@@ -33,22 +48,39 @@ export const Mcl = {
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
     requireSupported(parsed);
+    checkPause(options.pauseAfterStage, parsed.stages, null);
+    const worker = await checkRunPlugins(parsed, options.worker); // plugins (py:…) pass their checks before anything starts
     const dir = join(parsed.runDir, parsed.name);
     const store = await RunStore.create(dir, {
       config: parsed,
       versions: { package: packageVersion(), protocol: PROTOCOL_VERSION },
       state: initialState(scheduleFromConfig(parsed)),
     });
-    return new MclRun(store, () => openWorker(options.worker), false);
+    return new MclRun(store, () => openWorker(worker), false, options.pauseAfterStage);
   },
 
   /** Continues the run in `runDir` from its last commit (a finished run only reports its summary). */
   async resume(runDir: string, options: RunOptions = {}): Promise<MclRun> {
     const store = await RunStore.open(runDir);
     requireSupported(store.manifest.config);
-    return new MclRun(store, () => openWorker(options.worker), true);
+    checkPause(options.pauseAfterStage, store.manifest.config.stages, store.manifest);
+    const worker = await checkRunPlugins(store.manifest.config, options.worker);
+    return new MclRun(store, () => openWorker(worker), true, options.pauseAfterStage);
   },
 } as const;
+
+/** pauseAfterStage names a clustering still ahead of the run (INVALID_INPUT otherwise). */
+function checkPause(stage: number | undefined, stages: number, manifest: RunManifest | null): void {
+  if (stage === undefined) return;
+  if (!Number.isInteger(stage) || stage < 1 || stage >= stages) {
+    const expected =
+      stages > 1 ? `expected an integer from 1 to ${stages - 1} (stages with a clustering after them)` : "a 1-stage run has no clustering to pause after; leave it out";
+    throw new MclError("INVALID_INPUT", `pauseAfterStage: ${expected}, got ${stage}`);
+  }
+  if (manifest?.stages[stage - 1]?.composite !== undefined) {
+    throw new MclError("INVALID_INPUT", `pauseAfterStage: the run is already past stage ${stage}'s clustering; leave it out or name a later stage`);
+  }
+}
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(join(projectRoot(), "package.json"), "utf8")) as { version: string };

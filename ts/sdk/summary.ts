@@ -8,7 +8,10 @@
  *     "seconds": 212.4, ... }
  *
  * `probe` holds linear-probe accuracies in [0, 1] (held-out split of the training set), `knn`
- * the kNN accuracies on the same split.
+ * the kNN accuracies on the same split. A CLIP run numbers its stages from 0 (the initial model)
+ * and adds to each representation `zeroShot` (accuracy per attribute), `mmvp` (pair score per
+ * category, from the training set's captions) and, when configured, `mmvpVlm` (the published
+ * benchmark, per category); its probes are of the image embeddings.
  */
 
 import { readFile } from "node:fs/promises";
@@ -34,7 +37,13 @@ const probeScoresSchema = z.strictObject({
 /** One representation's probe results. */
 export type ProbeScores = z.output<typeof probeScoresSchema>;
 
-const resultSchema = z.strictObject({ probe: accuracies, knn: accuracies.optional() });
+const resultSchema = z.strictObject({
+  probe: accuracies,
+  knn: accuracies.optional(),
+  zeroShot: accuracies.optional(),
+  mmvp: accuracies.optional(),
+  mmvpVlm: accuracies.optional(),
+});
 
 export const summarySchema = z.strictObject({
   format: z.literal(SUMMARY_FORMAT),
@@ -42,10 +51,11 @@ export const summarySchema = z.strictObject({
   dataset: z.strictObject({ uri: z.string(), samples: z.int().min(1) }),
   encoder: z.string(),
   attributes: z.array(z.string()),
-  stages: z.array(resultSchema.extend({ stage: z.int().min(1), epochs: z.int().min(1) })),
+  /** Stage 0 (with 0 epochs when it is the initial model as it is) only in a CLIP run. */
+  stages: z.array(resultSchema.extend({ stage: z.int().min(0), epochs: z.int().min(0) })),
   integrated: resultSchema.extend({
     spec: z.strictObject({
-      stages: z.array(z.int().min(1)),
+      stages: z.array(z.int().min(0)),
       weights: z.array(z.number()),
       normalize: z.string(),
     }),
@@ -59,7 +69,7 @@ export const summarySchema = z.strictObject({
 export type Summary = z.output<typeof summarySchema>;
 
 /** The JSON file at `path` checked against `schema`, or null when there is no such file. */
-async function readJsonFile<T extends z.ZodType>(path: string, schema: T): Promise<z.output<T> | null> {
+export async function readJsonFile<T extends z.ZodType>(path: string, schema: T): Promise<z.output<T> | null> {
   let text: string;
   try {
     text = await readFile(path, "utf8");

@@ -37,6 +37,7 @@ import type {
   ModelHandle,
   OptimizerHandle,
   ProbeResult,
+  TensorHandle,
   WorkerJobs,
 } from "../worker/index.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
@@ -49,6 +50,9 @@ export interface KMeansOutcome {
   readonly iterations: number;
   readonly converged: boolean;
 }
+
+/** What embed runs over: a dataset opened on the worker, or uint8 [N, C, H, W] images put there. */
+export type ImageSource = { readonly dataset: DatasetHandle } | { readonly images: TensorHandle };
 
 interface LiveModel {
   readonly track: Track;
@@ -122,7 +126,7 @@ export class WorkerExecutor implements StageExecutor {
     const held = this.#embeddings.get(track);
     if (held !== undefined) return held;
     const started = performance.now();
-    const result = await this.#embed(track, this.#data.dataset);
+    const result = await this.#embed(track, { dataset: this.#data.dataset });
     this.#embeddings.set(track, result.embedding);
     const [rows, dim] = result.shape;
     this.#log.push({ type: "embed", stage: track, rows: rows!, dim: dim!, seconds: (performance.now() - started) / 1000 });
@@ -131,16 +135,16 @@ export class WorkerExecutor implements StageExecutor {
 
   /**
    * The integrated representation (ts/control/integration.ts's formula) of the run's dataset, or
-   * of another dataset opened on the worker (its per-stage embeddings are freed afterwards).
+   * of other images on the worker (their per-stage embeddings are freed afterwards).
    */
-  async integrated(spec: IntegrationSpec, dataset?: DatasetHandle): Promise<EmbeddingResult> {
+  async integrated(spec: IntegrationSpec, source?: ImageSource): Promise<EmbeddingResult> {
     const embeddings: EmbeddingHandle[] = [];
     const temporary: EmbeddingHandle[] = [];
     try {
       for (const stage of spec.stages) {
-        if (dataset === undefined) embeddings.push(await this.embedding(stage));
+        if (source === undefined) embeddings.push(await this.embedding(stage));
         else {
-          const { embedding } = await this.#embed(stage, dataset);
+          const { embedding } = await this.#embed(stage, source);
           temporary.push(embedding);
           embeddings.push(embedding);
         }
@@ -306,10 +310,10 @@ export class WorkerExecutor implements StageExecutor {
     return model;
   }
 
-  async #embed(track: Track, dataset: DatasetHandle): Promise<EmbeddingResult> {
+  async #embed(track: Track, source: ImageSource): Promise<EmbeddingResult> {
     const model = await this.#modelAt(track, this.#finalCheckpoint(track));
     return this.#jobs.embed(
-      { model, dataset, augment: augmentOf(this.#config, this.#imageSize), normalize: true },
+      { model, ...source, augment: augmentOf(this.#config, this.#imageSize), normalize: true },
       { signal: this.#signal },
     );
   }

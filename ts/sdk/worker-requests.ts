@@ -4,16 +4,13 @@
  * (`unsupportedFields`), never silently ignored.
  */
 
-import { ENCODERS, type MclConfig } from "../config/mcl-config.js";
+import type { MclConfig } from "../config/mcl-config.js";
 import type { AugmentOptions, ModelCreateRequest, TrainRequest } from "../worker/index.js";
 import { MclError } from "./errors.js";
 
 /** `field: why` for every config value this version cannot run. */
 export function unsupportedFields(config: MclConfig): string[] {
   const problems: string[] = [];
-  if (!(ENCODERS as readonly string[]).includes(config.encoder)) {
-    problems.push(`encoder: Python plugin encoders (${config.encoder}) are not implemented by the worker yet; use one of ${ENCODERS.join(", ")}`);
-  }
   if (config.loss.name === "supcon") {
     problems.push("loss.name: supcon needs labels, which the worker's train job does not take yet; use nt-xent or dcl");
   }
@@ -53,13 +50,15 @@ export function augmentOf(config: MclConfig, imageSize: number): AugmentOptions 
 
 export function lossOf(config: MclConfig): TrainRequest["loss"] {
   if (config.loss.name === "supcon") throw new MclError("NOT_IMPLEMENTED", "loss.name: supcon is not implemented by the worker");
-  return { name: config.loss.name, temperature: config.loss.temperature };
+  const { name, temperature, args } = config.loss;
+  return { name, temperature, ...(args === undefined ? {} : { args }) };
 }
 
 /** The model.create request of a fresh (or pretrained) encoder; the seed gives its initial weights. */
 export function modelRequest(config: MclConfig, imageSize: number, seed: number, pretrained: string | null): ModelCreateRequest {
   return {
     arch: config.encoder,
+    ...(config.encoderArgs === undefined ? {} : { args: config.encoderArgs }),
     image_size: imageSize,
     seed,
     ...(pretrained === null ? {} : { pretrained }),

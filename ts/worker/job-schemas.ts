@@ -41,7 +41,9 @@ export const handleListResultSchema = z.strictObject({ handles: z.array(z.string
 
 // -- datasets and models -------------------------------------------------------------------------
 
-export const datasetOpenRequestSchema = z.strictObject({ uri: z.string() });
+/** The keyword arguments of a py:<module>:<attr> plugin: JSON values, never code. */
+export const pluginArgsSchema = z.looseObject({});
+export const datasetOpenRequestSchema = z.strictObject({ uri: z.string(), args: pluginArgsSchema.optional() });
 export const attributeInfoSchema = z.strictObject({
   name: z.string(),
   num_classes: z.int().min(1),
@@ -74,6 +76,8 @@ export const modelCreateRequestSchema = z.strictObject({
   /** A weight file on the worker's file system, for the backbone. */
   pretrained: z.string().optional(),
   seed: z.int().min(0),
+  /** A plugin arch's (py:<module>:<attr>) keyword arguments. */
+  args: pluginArgsSchema.optional(),
 });
 export const modelCreateResultSchema = z.strictObject({
   model: modelHandleSchema,
@@ -117,6 +121,7 @@ export const augmentSchema = z.strictObject({
   std: perChannel.optional(),
 });
 
+/** The built-in losses of the train job. */
 export const LOSSES = ["nt-xent", "dcl"] as const;
 export const trainRequestSchema = z.strictObject({
   model: modelHandleSchema,
@@ -127,7 +132,8 @@ export const trainRequestSchema = z.strictObject({
   /** int32 [steps + 1]: step t is indices[offsets[t], offsets[t + 1]) (BatchPlan.offsets). */
   offsets: tensorSchema,
   augment: augmentSchema.optional(),
-  loss: z.strictObject({ name: z.enum(LOSSES), temperature: z.number().min(0) }),
+  /** name: one of LOSSES or a plugin py:<module>:<attr> (the worker checks it), args: the plugin's keyword arguments. */
+  loss: z.strictObject({ name: z.string(), temperature: z.number().min(0), args: pluginArgsSchema.optional() }),
   /** Seeds the augmentation of this job: give every chunk of a run its own. */
   seed: z.int().min(0),
   /** Steps already run before this job: step numbers in progress and errors continue from it. */
@@ -155,9 +161,12 @@ export const trainProgressSchema = z.strictObject({
 // -- representations -----------------------------------------------------------------------------
 
 export const EMBEDDING_DTYPES = ["float32", "float16"] as const;
+/** Exactly one of `dataset`, `images` (the worker refuses both or neither, naming `dataset`). */
 export const embedRequestSchema = z.strictObject({
   model: modelHandleSchema,
-  dataset: datasetHandleSchema,
+  dataset: datasetHandleSchema.optional(),
+  /** uint8 [N, C, H, W] images uploaded with handle.put. */
+  images: tensorHandleSchema.optional(),
   batch_size: z.int().min(1).optional(),
   /** The training augmentation: its size, mean and std define the eval transform. */
   augment: augmentSchema.optional(),
@@ -236,6 +245,124 @@ export const checkpointLoadRequestSchema = z.strictObject({
 });
 export const checkpointLoadResultSchema = z.strictObject({ metadata: stringMap });
 
+// -- CLIP (mcl_worker/jobs/clip.py) --------------------------------------------------------------
+
+export const CLIP_CONFIGS = ["clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-tiny"] as const;
+export const TOKENIZERS = ["bpe", "words"] as const;
+export const clipCreateRequestSchema = z.strictObject({
+  config: z.enum(CLIP_CONFIGS),
+  seed: z.int().min(0),
+  /** bpe: `vocab` is the path of bpe_simple_vocab_16e6.txt(.gz); words: `dataset` whose captions give the vocabulary. */
+  tokenizer: z.strictObject({ kind: z.enum(TOKENIZERS), vocab: z.string().optional(), dataset: datasetHandleSchema.optional() }),
+  /** A local OpenAI / open_clip weight file (state dict, safetensors or OpenAI TorchScript). */
+  checkpoint: z.string().optional(),
+  image_size: z.int().min(1).optional(),
+  context_length: z.int().min(2).optional(),
+  /** Freeze the whole text tower. */
+  lock_text: z.boolean().optional(),
+  /** Freeze the image tower except its last N blocks and its head (0: all of it); absent: all trainable. */
+  image_unlocked_blocks: z.int().min(0).optional(),
+});
+export const clipCreateResultSchema = z.strictObject({
+  model: modelHandleSchema,
+  config: z.string(),
+  embed_dim: z.int().min(1),
+  image_size: z.int().min(1),
+  context_length: z.int().min(1),
+  vocab_size: z.int().min(1),
+  tokenizer: z.enum(TOKENIZERS),
+  parameters: z.int().min(0),
+  trainable_parameters: z.int().min(0),
+  device: z.string(),
+  checkpoint_loaded: z.int().min(0).optional(),
+});
+export const clipTrainRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  optimizer: optimizerHandleSchema,
+  dataset: datasetHandleSchema,
+  indices: tensorSchema,
+  offsets: tensorSchema,
+  augment: augmentSchema.optional(),
+  /** temperature: fixed instead of the learnable logit scale; xsample: graph "captions" (default) or "labels" of `attribute`. */
+  loss: z.strictObject({
+    name: z.enum(["clip", "xsample"]),
+    temperature: z.number().min(0).optional(),
+    target_temperature: z.number().min(0).optional(),
+    graph: z.enum(["captions", "labels"]).optional(),
+    attribute: z.string().optional(),
+  }),
+  seed: z.int().min(0),
+  first_step: z.int().min(0).optional(),
+  progress_every: z.int().min(1).optional(),
+});
+export const clipTrainResultSchema = trainResultSchema.extend({
+  truncated_captions: z.int().min(0),
+  /** exp(logit_scale) after the last step. */
+  logit_scale: z.number().min(0),
+});
+export const clipEmbedTextRequestSchema = z.strictObject({
+  model: modelHandleSchema,
+  dataset: datasetHandleSchema,
+  batch_size: z.int().min(1).optional(),
+  normalize: z.boolean().optional(),
+});
+export const clipEmbedTextResultSchema = z.strictObject({
+  embedding: embeddingHandleSchema,
+  shape: rowsByWidth,
+  dtype: z.enum(["float32"]),
+  truncated_captions: z.int().min(0),
+});
+/** One model, or the stage models of an MCL run integrated (both towers concatenated). */
+const integratedModels = {
+  models: z.array(modelHandleSchema).min(1),
+  weights: z.array(z.number().min(0)).min(1).optional(),
+  normalize: z.enum(["per-stage-l2", "concat-then-l2", "none"]).optional(),
+};
+export const clipZeroShotRequestSchema = z.strictObject({
+  ...integratedModels,
+  dataset: datasetHandleSchema,
+  attributes: z.array(z.string()).min(1).optional(),
+  /** For attributes the captions do not name, e.g. "a photo of a {}.". */
+  template: z.string().optional(),
+  batch_size: z.int().min(1).optional(),
+  augment: augmentSchema.optional(),
+});
+export const clipZeroShotScoreSchema = z.strictObject({
+  name: z.string(),
+  accuracy: z.number().min(0).max(1),
+  n: z.int().min(1),
+  n_classes: z.int().min(1),
+  prompts: z.enum(["captions", "template"]),
+});
+export const clipZeroShotResultSchema = z.strictObject({ attributes: z.array(clipZeroShotScoreSchema), truncated_captions: z.int().min(0) });
+export const clipMmvpRequestSchema = z.strictObject({
+  ...integratedModels,
+  dataset: datasetHandleSchema,
+  categories: z.array(z.string()).min(1).optional(),
+  pairs_per_category: z.int().min(1).optional(),
+  seed: z.int().min(0),
+  batch_size: z.int().min(1).optional(),
+  augment: augmentSchema.optional(),
+});
+export const pairScoreSchema = z.strictObject({ name: z.string(), score: z.number().min(0).max(1), pairs: z.int().min(1) });
+export const pairBenchmarkResultSchema = z.strictObject({
+  categories: z.array(pairScoreSchema),
+  /** Mean of the category scores (NaN when none). */
+  average: z.number(),
+  /** Categories with no valid pair. */
+  skipped: z.array(z.string()),
+  truncated_captions: z.int().min(0),
+});
+export const clipMmvpVlmRequestSchema = z.strictObject({
+  ...integratedModels,
+  /** The benchmark folder: Questions.csv and "MLLM_VLM Images/". */
+  path: z.string(),
+  /** Before every statement; default "a photo of ". */
+  prefix: z.string().optional(),
+  batch_size: z.int().min(1).optional(),
+  augment: augmentSchema.optional(),
+});
+
 export type HandleGetRequest = z.infer<typeof handleGetRequestSchema>;
 export type HandleGetResult = z.infer<typeof handleGetResultSchema>;
 export type HandlePutRequest = z.infer<typeof handlePutRequestSchema>;
@@ -267,6 +394,17 @@ export type CheckpointSaveRequest = z.infer<typeof checkpointSaveRequestSchema>;
 export type CheckpointSaveResult = z.infer<typeof checkpointSaveResultSchema>;
 export type CheckpointLoadRequest = z.infer<typeof checkpointLoadRequestSchema>;
 export type CheckpointLoadResult = z.infer<typeof checkpointLoadResultSchema>;
+export type ClipCreateRequest = z.infer<typeof clipCreateRequestSchema>;
+export type ClipCreateResult = z.infer<typeof clipCreateResultSchema>;
+export type ClipTrainRequest = z.infer<typeof clipTrainRequestSchema>;
+export type ClipTrainResult = z.infer<typeof clipTrainResultSchema>;
+export type ClipEmbedTextRequest = z.infer<typeof clipEmbedTextRequestSchema>;
+export type ClipEmbedTextResult = z.infer<typeof clipEmbedTextResultSchema>;
+export type ClipZeroShotRequest = z.infer<typeof clipZeroShotRequestSchema>;
+export type ClipZeroShotResult = z.infer<typeof clipZeroShotResultSchema>;
+export type ClipMmvpRequest = z.infer<typeof clipMmvpRequestSchema>;
+export type ClipMmvpVlmRequest = z.infer<typeof clipMmvpVlmRequestSchema>;
+export type PairBenchmarkResult = z.infer<typeof pairBenchmarkResultSchema>;
 
 /** The compute jobs of protocol.json "jobs", by type, in its order. */
 export const computeJobSchemas = {
@@ -284,6 +422,12 @@ export const computeJobSchemas = {
   probe: { request: probeRequestSchema, result: probeResultSchema, progress: null },
   "checkpoint.save": { request: checkpointSaveRequestSchema, result: checkpointSaveResultSchema, progress: null },
   "checkpoint.load": { request: checkpointLoadRequestSchema, result: checkpointLoadResultSchema, progress: null },
+  "clip.create": { request: clipCreateRequestSchema, result: clipCreateResultSchema, progress: null },
+  "clip.train": { request: clipTrainRequestSchema, result: clipTrainResultSchema, progress: trainProgressSchema },
+  "clip.embed_text": { request: clipEmbedTextRequestSchema, result: clipEmbedTextResultSchema, progress: null },
+  "clip.zero_shot": { request: clipZeroShotRequestSchema, result: clipZeroShotResultSchema, progress: null },
+  "clip.mmvp": { request: clipMmvpRequestSchema, result: pairBenchmarkResultSchema, progress: null },
+  "clip.mmvp_vlm": { request: clipMmvpVlmRequestSchema, result: pairBenchmarkResultSchema, progress: null },
 } as const satisfies { readonly [type: string]: JobSchemas };
 
 export type ComputeJobType = keyof typeof computeJobSchemas;
@@ -304,5 +448,11 @@ declare module "../transport/job-types.js" {
     probe: { request: ProbeRequest; result: ProbeResult; progress: never };
     "checkpoint.save": { request: CheckpointSaveRequest; result: CheckpointSaveResult; progress: never };
     "checkpoint.load": { request: CheckpointLoadRequest; result: CheckpointLoadResult; progress: never };
+    "clip.create": { request: ClipCreateRequest; result: ClipCreateResult; progress: never };
+    "clip.train": { request: ClipTrainRequest; result: ClipTrainResult; progress: TrainProgress };
+    "clip.embed_text": { request: ClipEmbedTextRequest; result: ClipEmbedTextResult; progress: never };
+    "clip.zero_shot": { request: ClipZeroShotRequest; result: ClipZeroShotResult; progress: never };
+    "clip.mmvp": { request: ClipMmvpRequest; result: PairBenchmarkResult; progress: never };
+    "clip.mmvp_vlm": { request: ClipMmvpVlmRequest; result: PairBenchmarkResult; progress: never };
   }
 }

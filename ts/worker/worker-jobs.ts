@@ -23,7 +23,19 @@ import {
   type CheckpointLoadResult,
   type CheckpointSaveRequest,
   type CheckpointSaveResult,
+  type ClipCreateRequest,
+  type ClipCreateResult,
+  type ClipEmbedTextRequest,
+  type ClipEmbedTextResult,
+  type ClipMmvpRequest,
+  type ClipMmvpVlmRequest,
+  type ClipTrainRequest,
+  type ClipTrainResult,
+  type ClipZeroShotRequest,
+  type ClipZeroShotResult,
+  type PairBenchmarkResult,
   type ComputeJobType,
+  type DatasetOpenRequest,
   type DatasetOpenResult,
   type EmbedRequest,
   type EmbeddingHandle,
@@ -53,6 +65,9 @@ export interface TrainPlan {
 /** The train job's arguments, with the plan as typed arrays instead of tensors. */
 export type TrainArgs = Omit<TrainRequest, "indices" | "offsets"> & { readonly plan: TrainPlan };
 
+/** The clip.train job's arguments, with the plan as typed arrays instead of tensors. */
+export type ClipTrainArgs = Omit<ClipTrainRequest, "indices" | "offsets"> & { readonly plan: TrainPlan };
+
 /** How long a job may take and how to stop it (see WorkerClient's RequestOptions). */
 export interface JobOptions {
   readonly timeoutMs?: number;
@@ -78,8 +93,9 @@ export class WorkerJobs {
   constructor(readonly client: WorkerClient) {}
 
   /** Opens a dataset URI on the worker (`synthetic:trifeature?n=6000`, `npz:/data/x.npz`, …). */
-  openDataset(uri: string, options: JobOptions = {}): Promise<DatasetOpenResult> {
-    return this.run("dataset.open", { uri }, options);
+  /** Opens a dataset URI; a plugin's keyword arguments come as { uri: "py:<module>:<attr>", args }. */
+  openDataset(dataset: string | DatasetOpenRequest, options: JobOptions = {}): Promise<DatasetOpenResult> {
+    return this.run("dataset.open", typeof dataset === "string" ? { uri: dataset } : dataset, options);
   }
 
   createModel(request: ModelCreateRequest, options: JobOptions = {}): Promise<ModelCreateResult> {
@@ -166,6 +182,41 @@ export class WorkerJobs {
     return this.run("checkpoint.load", request, options);
   }
 
+  /** A CLIP dual encoder with its tokenizer (held like any model: embed, optimizer and checkpoints work on it). */
+  createClip(request: ClipCreateRequest, options: JobOptions = {}): Promise<ClipCreateResult> {
+    return this.run("clip.create", request, options);
+  }
+
+  /** Runs the steps of `plan` on image-caption pairs with the CLIP or X-Sample loss. */
+  trainClip(args: ClipTrainArgs, options: TrainOptions = {}): Promise<ClipTrainResult> {
+    const { onProgress, ...rest } = options;
+    const { plan, ...body } = args;
+    return this.run("clip.train", { ...body, ...planTensors(plan) }, {
+      ...rest,
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+  }
+
+  /** Every caption of a dataset embedded with a CLIP text tower; the embedding stays on the worker. */
+  embedText(request: ClipEmbedTextRequest, options: JobOptions = {}): Promise<ClipEmbedTextResult> {
+    return this.run("clip.embed_text", request, options);
+  }
+
+  /** Zero-shot accuracy per attribute of one CLIP model, or of several integrated (both towers concatenated). */
+  zeroShot(request: ClipZeroShotRequest, options: JobOptions = {}): Promise<ClipZeroShotResult> {
+    return this.run("clip.zero_shot", request, options);
+  }
+
+  /** MMVP-style pairs drawn from a captioned dataset, scored per category. */
+  mmvp(request: ClipMmvpRequest, options: JobOptions = {}): Promise<PairBenchmarkResult> {
+    return this.run("clip.mmvp", request, options);
+  }
+
+  /** The published MMVP-VLM benchmark from a local folder, scored per category. */
+  mmvpVlm(request: ClipMmvpVlmRequest, options: JobOptions = {}): Promise<PairBenchmarkResult> {
+    return this.run("clip.mmvp_vlm", request, options);
+  }
+
   private async run<K extends ComputeJobType>(
     type: K,
     body: RequestOf<K>,
@@ -184,8 +235,11 @@ export class WorkerJobs {
 
 function trainBody(args: TrainArgs): TrainRequest {
   const { plan, ...rest } = args;
+  return { ...rest, ...planTensors(plan) };
+}
+
+function planTensors(plan: TrainPlan): Pick<TrainRequest, "indices" | "offsets"> {
   return {
-    ...rest,
     indices: tensor("int32", [plan.indices.length], plan.indices),
     offsets: tensor("int32", [plan.offsets.length], plan.offsets),
   };

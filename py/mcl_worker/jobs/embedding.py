@@ -1,16 +1,21 @@
 """embed and integrate: representations computed and kept on the worker.
 
-embed runs the eval transform (no augmentation: resize to augment.size, normalise with
-augment.mean / std, exactly as training does) and the model in eval mode without gradients.
+embed takes its images from a dataset handle, or from a tensor uploaded with handle.put (uint8
+[N, C, H, W], channels first, as datasets hand them out). It runs the eval transform (no
+augmentation: resize to augment.size, normalise with augment.mean / std, exactly as training
+does) and the model in eval mode without gradients.
 integrate applies the control plane's integration spec (ts/control/integration.ts) to bulk
 embeddings, so the integrated representation of N samples never crosses the wire unasked.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
 
+from .. import distributed
 from ..data import AugmentConfig, ImageDataset, eval_transform
 from ..wire import WireError
 from .handles import ModelEntry, held
@@ -20,7 +25,36 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16}
 DEFAULT_BATCH_SIZE = 512
 
 
-def augment_config(body: Body, dataset: ImageDataset, image_size: int) -> AugmentConfig:
+class ImageSource(Protocol):
+    """Images addressed by index: a dataset, or uploaded images (TensorImages)."""
+
+    def __len__(self) -> int: ...
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]: ...
+
+    def get_images(self, indices: torch.Tensor) -> torch.Tensor: ...
+
+
+class TensorImages:
+    """An uploaded uint8 [N, C, H, W] tensor, read like a dataset."""
+
+    def __init__(self, images: torch.Tensor) -> None:
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        _, c, h, w = self.images.shape
+        return c, h, w
+
+    def get_images(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.images[indices]
+
+
+def augment_config(body: Body, dataset: ImageSource, image_size: int) -> AugmentConfig:
     """body["augment"] as an AugmentConfig, checked against the size the model was built for."""
     cfg = AugmentConfig.from_dict(body.get("augment", {}))  # InvalidArgument "augment.<field>"
     _, h, w = dataset.image_shape
@@ -35,10 +69,32 @@ def augment_config(body: Body, dataset: ImageDataset, image_size: int) -> Augmen
     return cfg
 
 
+def image_source(body: Body, ctx: JobContext, in_channels: int) -> ImageSource:
+    """The images to embed: body["dataset"] or body["images"], exactly one of them."""
+    if ("dataset" in body) == ("images" in body):
+        given = "both" if "dataset" in body else "neither"
+        raise WireError(
+            "INVALID_BODY",
+            f"dataset: give a dataset handle or images: a tensor handle (handle.put), exactly one; got {given}",
+            details={"path": "dataset"},
+        )
+    if "dataset" in body:
+        return held(ctx, body, "dataset", ImageDataset)
+    images = held(ctx, body, "images", torch.Tensor)
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[0] == 0 or images.shape[1] != in_channels:
+        raise WireError(
+            "INVALID_BODY",
+            f"images: expected uint8 [N, C, H, W] images with N >= 1 and C = {in_channels} (the model's channels), "
+            f"got {str(images.dtype).removeprefix('torch.')} {list(images.shape)}",
+            details={"path": "images"},
+        )
+    return TensorImages(images)
+
+
 @job("embed")
 def embed(body: Body, ctx: JobContext) -> Body:
     entry = held(ctx, body, "model", ModelEntry)
-    dataset = held(ctx, body, "dataset", ImageDataset)
+    dataset = image_source(body, ctx, entry.model.spec.in_channels)
     cfg = augment_config(body, dataset, entry.model.spec.image_size)
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
     use_head, normalize = body.get("use_head", False), body.get("normalize", False)
@@ -51,12 +107,16 @@ def embed(body: Body, ctx: JobContext) -> Body:
         model.eval()
         try:
             with torch.no_grad():
-                for start in range(0, n, batch_size):
+                # With W ranks, each embeds its slice of every block of W batches; the slices are
+                # gathered in rank order, so every rank holds the whole embedding.
+                block = batch_size * distributed.world_size()
+                for start in range(0, n, block):
                     ctx.check_cancelled()
-                    stop = min(n, start + batch_size)
-                    images = dataset.get_images(torch.arange(start, stop)).to(entry.device, non_blocking=True)
+                    stop = min(n, start + block)
+                    indices = torch.arange(start, stop)[distributed.shard(stop - start)]
+                    images = dataset.get_images(indices).to(entry.device, non_blocking=True)
                     z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
-                    out[start:stop] = F.normalize(z, dim=1) if normalize else z
+                    out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z)
         finally:
             model.train(was_training)
     return {"embedding": ctx.state.put(out, "embedding"), "shape": [n, width], "dtype": dtype_name}

@@ -1,11 +1,12 @@
 // A tiny run through the SDK on a real worker (CPU): 2 stages and the baseline complete, every
 // event arrives in order, summary.json holds accuracies in [0, 1], and the integrated
-// representation of another dataset comes back with the right shape.
+// representation of another dataset comes back with the right shape; the run leaves its report
+// (report.html, the accuracy SVG, losses.json with the loss of every epoch event) behind.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Mcl, type MclEvent, type MclRun } from "../../../ts/index.js";
+import { ACCURACY_SVG_FILE, Mcl, type MclEvent, type MclRun, readLossHistory, REPORT_FILE } from "../../../ts/index.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-sdk-"));
@@ -52,6 +53,22 @@ describe("Mcl.start", () => {
     const replay: MclEvent[] = [];
     for await (const event of run.events()) replay.push(event);
     expect(replay).toEqual(events);
+  });
+
+  it("leaves report.html, the accuracy SVG and the loss history of every epoch", async () => {
+    const events: MclEvent[] = [];
+    for await (const event of run!.events()) events.push(event);
+    const epochs = events.filter((e): e is Extract<MclEvent, { type: "epoch" }> => e.type === "epoch");
+    const history = await readLossHistory(run!.dir);
+    const recorded = epochs.map((e) => history?.tracks[e.stage === "baseline" ? "baseline" : `stage-${e.stage}`]?.[e.epoch]);
+    expect(recorded).toEqual(epochs.map((e) => e.loss));
+    expect(Object.values(history!.tracks).map((losses) => losses.length)).toEqual([1, 1, 2]);
+
+    const html = readFileSync(join(run!.dir, REPORT_FILE), "utf8");
+    expect(html).toContain("Per-attribute accuracy across stages");
+    expect(html).not.toContain("no loss history");
+    expect(readFileSync(join(run!.dir, ACCURACY_SVG_FILE), "utf8")).toMatch(/^<svg /);
+    expect((await run!.report()).html).toBe(html);
   });
 
   it("embeds another dataset with the integrated representation", async () => {

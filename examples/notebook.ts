@@ -1,0 +1,76 @@
+// Notebook-style MCL, one step per cell: open the data, run stage 1, inspect its clusters, run
+// the next stages, chart the probes. Every cell is top-level code with top-level awaits, so the
+// file runs as a script (npm run build && node dist/examples/notebook.js) and each `// %%` block
+// pastes into a cell of a TypeScript notebook kernel on Node (e.g. tslab), in order.
+// Tiny settings for a quick look: MCL_EXAMPLE_SAMPLES=256 MCL_EXAMPLE_SIZE=16 MCL_EXAMPLE_EPOCHS=1
+// MCL_EXAMPLE_STAGES=2. The run goes to runs/notebook (MCL_EXAMPLE_RUN_DIR=runs); delete it to start over.
+
+// %% [1] Settings. One worker serves every step: launched here, reached by its endpoint.
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ACCURACY_SVG_FILE,
+  Mcl,
+  type MclConfigInput,
+  type MclEvent,
+  WorkerJobs,
+  formatProbeTable,
+  launchWorker,
+  readClusters,
+} from "../ts/index.js";
+import { batchSize, datasetUri, exampleSettings } from "./settings.js";
+
+const settings = exampleSettings();
+const endpoint = `ipc://${join(tmpdir(), `mcl-notebook-${process.pid}.sock`)}`;
+const worker = await launchWorker({ bind: endpoint });
+const dataset = datasetUri(settings);
+const config: MclConfigInput = {
+  name: "notebook",
+  runDir: settings.runDir,
+  dataset,
+  encoder: "small-cnn",
+  stages: settings.stages,
+  clusters: 8,
+  epochsPerStage: settings.epochs,
+  batchSize: batchSize(settings),
+  baseline: true,
+};
+const show = (event: MclEvent): void => {
+  if (event.type === "epoch") console.log(`  ${event.stage === "baseline" ? "baseline" : `stage ${event.stage}`} epoch ${event.epoch + 1}: loss ${event.loss.toFixed(3)}`);
+  if (event.type === "probe") console.log(`  probe ${event.stage}: ${JSON.stringify(event.probe.linear)}`);
+  if (event.type === "paused") console.log(`  paused after stage ${event.stage}`);
+};
+
+// %% [2] Open the data: what the worker sees (size, image shape, labelled attributes).
+const jobs = new WorkerJobs(worker.client);
+const data = await jobs.openDataset(dataset);
+console.log(`dataset ${data.uri}: ${data.size} images of ${data.image_shape.join("x")}`);
+console.table(data.attributes.map((a) => ({ attribute: a.name, classes: a.num_classes })));
+await jobs.free(data.dataset);
+
+// %% [3] Run stage 1, pausing once its clustering is committed.
+const first = await Mcl.start(config, { worker: { endpoint }, pauseAfterStage: 1 });
+for await (const event of first.events()) show(event);
+
+// %% [4] Inspect the clusters stage 1 found: k-means cluster sizes and the composite groups.
+const [stage1] = await readClusters(first.dir);
+if (stage1 === undefined) throw new Error(`${first.dir} holds no clustering`);
+console.log(`stage 1: k=${stage1.k}, cluster sizes ${[...stage1.clusterSizes].join(", ")}`);
+console.log(`composite groups: ${JSON.stringify(stage1.composite?.stats)}`);
+
+// %% [5] Run the next stages (2…S), the baseline and the probes.
+const rest = await Mcl.resume(first.dir, { worker: { endpoint } });
+for await (const event of rest.events()) show(event);
+const summary = await rest.result();
+console.log(formatProbeTable(summary));
+
+// %% [6] Chart the probes: per-attribute accuracy of every stage, the integrated representation
+// and the baseline. The finished run wrote the chart (report-accuracy.svg) and a self-contained
+// page (report.html) into its directory; run.report() gives them as strings for a notebook to
+// show, e.g. tslab.display.html(report.charts.accuracy).
+const report = await rest.report();
+console.log(`accuracy chart: ${report.charts.accuracy.length} bytes of SVG, also in ${join(rest.dir, ACCURACY_SVG_FILE)}`);
+
+// %% [7] Done: release the worker.
+await rest.stop();
+await worker.close();
