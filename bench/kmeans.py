@@ -19,13 +19,11 @@ Writes bench/results/kmeans.json and prints it as the last line.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +35,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from threadpoolctl import threadpool_limits
 
 from mcl_worker.kmeans import kmeans
+from result_file import write_result
 
 N, D, BLOBS, DATA_SEED = 200_000, 128, 50, 0
 KS = (10, 100)
@@ -138,12 +137,7 @@ def main() -> None:
             "load_average_after": os.getloadavg()[0],
         },
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=RESULT.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(report, tmp, indent=2)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, RESULT)
-    print(json.dumps(report), flush=True)
+    write_result(RESULT, report)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,7 @@ import torch
 from mcl_worker.data import AugmentConfig, augment, open_dataset
 from mcl_worker.losses import get_loss
 from mcl_worker.models import create_model
-
-
-def step_seed(seed: int, step: int) -> int:
-    """The worker's per-step augmentation seed (mcl_worker.train), so both sides draw the same views."""
-    return (seed * 0x9E3779B1 + step * 0x85EBCA77) % 2**32
+from mcl_worker.train import step_seed  # the worker's per-step augmentation seed: both sides draw the same views
 
 
 def main() -> None:

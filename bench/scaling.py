@@ -23,12 +23,12 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+from result_file import write_result
 
 RESULT = Path(__file__).resolve().parent / "results" / "scaling.json"
 
@@ -151,12 +151,7 @@ def main() -> int:
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "cpu_count": cores,
                         "load_average_before": load_before, "load_average_after": os.getloadavg()[0]},
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=RESULT.parent, suffix=".tmp", delete=False) as tmp:
-        json.dump(report, tmp, indent=2)
-    os.chmod(tmp.name, 0o644)
-    os.replace(tmp.name, RESULT)
-    print(json.dumps(report), flush=True)
+    write_result(RESULT, report)
     return 0
 
 

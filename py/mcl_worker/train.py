@@ -92,7 +92,7 @@ def train_steps(
     A NaN or infinite loss raises NonFiniteLoss(step) before backward, with the model's
     buffers restored, so the model and the optimizer keep their state from before that step.
     """
-    batches = _batches(plan)
+    batches = plan_batches(plan)
     if isinstance(progress_every, bool) or not isinstance(progress_every, int) or progress_every < 1:
         raise InvalidArgument("progress_every", f"must be an integer >= 1, got {progress_every!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
@@ -120,7 +120,7 @@ def train_steps(
             break
         step = first_step + position
         images = get_images(batch).to(device, non_blocking=True)
-        generator.manual_seed(_step_seed(seed, step))
+        generator.manual_seed(step_seed(seed, step))
         view_a, view_b = augment(images, generator), augment(images, generator)
         mine = distributed.shard(batch.numel())
         views = torch.cat([view_a[mine], view_b[mine]])
@@ -169,13 +169,13 @@ def train_steps(
     )
 
 
-def _step_seed(seed: int, step: int) -> int:
+def step_seed(seed: int, step: int) -> int:
     """A distinct 32-bit seed for every step of a run (the CPU generator keeps only 32 bits);
     odd multipliers make it a bijection of the step for a given seed."""
     return (seed * 0x9E3779B1 + step * 0x85EBCA77) % 2**32
 
 
-def _batches(plan: BatchPlan) -> list[Tensor]:
+def plan_batches(plan: BatchPlan) -> list[Tensor]:
     """The plan's batches as int64 CPU index tensors, each checked to hold >= 2 samples."""
     if isinstance(plan, Tensor):
         if plan.dim() != 2 or plan.is_floating_point() or plan.shape[1] < 2:

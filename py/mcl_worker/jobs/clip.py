@@ -35,13 +35,13 @@ from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, label_graph, xsample
 from ..models import ModelConfigError, count_parameters
 from ..models.clip import CLIP, create_clip, load_clip_weights
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
-from ..train import _batches, _step_seed
+from ..train import plan_batches, step_seed
 from ..wire import WireError
 from .embedding import augment_config
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
-from .models import _seeding  # torch.manual_seed is global: no model.create may interleave
+from .models import seeded
 from .registry import Body, JobContext, job
-from .training import _plan
+from .training import checked_plan
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_PAIRS = 100
@@ -105,8 +105,7 @@ def _tokenizer(body: Body, ctx: JobContext) -> Tokenizer:
 def clip_create(body: Body, ctx: JobContext) -> Body:
     tokenizer = _tokenizer(body, ctx)
     try:
-        with _seeding:
-            torch.manual_seed(body["seed"])
+        with seeded(body["seed"]):
             model = create_clip(
                 body["config"], vocab_size=tokenizer.vocab_size,
                 context_length=body.get("context_length"), image_size=body.get("image_size"),
@@ -153,9 +152,9 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     if not dataset.has_captions:
         raise _no_captions(dataset, "dataset", "clip.train")
     cfg = augment_config(body, dataset, entry.clip.spec.image_size)
-    indices, offsets = _plan(body, len(dataset))
+    indices, offsets = checked_plan(body, len(dataset))
     try:
-        batches = _batches((indices, offsets))
+        batches = plan_batches((indices, offsets))
     except InvalidArgument as exc:
         raise _invalid("offsets", exc.reason) from None
     loss = body["loss"]
@@ -193,7 +192,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             step = first_step + position
             # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
             mine = batch[distributed.shard(batch.numel())]
-            generator.manual_seed(_step_seed(seed, step))
+            generator.manual_seed(step_seed(seed, step))
             images = augment(dataset.get_images(mine).to(entry.device), cfg, generator)
             captions = dataset.captions(mine)
             assert captions is not None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -13,9 +15,17 @@ from ..wire import WireError
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
 from .registry import Body, JobContext, job
 
-# torch.manual_seed sets the global generator: two model.create jobs must not interleave.
-_seeding = threading.Lock()
 _OPTIONS = ("widths", "stem", "patch_size")
+# torch.manual_seed sets the global generator: two seeded creations (model.create, clip.create) must not interleave.
+_seeding = threading.Lock()
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seeds torch's global generator for the parameters created inside, holding the lock while they are."""
+    with _seeding:
+        torch.manual_seed(seed)
+        yield
 
 
 @job("model.create")
@@ -29,8 +39,7 @@ def model_create(body: Body, ctx: JobContext) -> Body:
     options = body.get("args", {}) if plugin else body.get("options", {})
     device = worker_device()
     try:
-        with _seeding:
-            torch.manual_seed(body["seed"])
+        with seeded(body["seed"]):
             model = create_model(
                 body["arch"],
                 image_size=body["image_size"],

@@ -32,7 +32,8 @@ _FIELDS = {"plan": "indices", "plan.offsets": "offsets", "temperature": "loss.te
 _TRAIN_LOSSES = ("nt-xent", "dcl")
 
 
-def _plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def checked_plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The request's (indices, offsets), checked as int32 [n] with every index inside a dataset of `size`."""
     indices, offsets = body["indices"], body["offsets"]
     for name, t in (("indices", indices), ("offsets", offsets)):
         if t.dtype != torch.int32 or t.dim() != 1:
@@ -64,7 +65,7 @@ def train(body: Body, ctx: JobContext) -> Body:
         )
     dataset = held(ctx, body, "dataset", ImageDataset)
     cfg = augment_config(body, dataset, entry.model.spec.image_size)
-    indices, offsets = _plan(body, len(dataset))
+    indices, offsets = checked_plan(body, len(dataset))
     first_step = body.get("first_step", 0)
     loss = body["loss"]
     if loss["name"] not in _TRAIN_LOSSES and not is_plugin(loss["name"]):

@@ -48,10 +48,6 @@ class ClipConfig:
     text_heads: int
     text_layers: int
 
-    @property
-    def is_resnet(self) -> bool:
-        return isinstance(self.vision_layers, tuple)
-
 
 _OPENAI_TEXT = dict(context_length=77, vocab_size=49408, text_heads=8, text_layers=12)
 # The published shapes (OpenAI's clip/model.py build_model reads the same numbers off a state dict).

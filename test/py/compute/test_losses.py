@@ -7,7 +7,7 @@ from mcl_worker.errors import InvalidArgument
 from mcl_worker.losses import LOSSES, MAX_LOGIT_SCALE, clip_loss, dcl, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss
 
 
-def naive_loss(name: str, z_a: torch.Tensor, z_b: torch.Tensor, tau: float, labels=None) -> float:
+def naive_loss(name: str, z_a: torch.Tensor, z_b: torch.Tensor, tau: float, labels: torch.Tensor | None = None) -> float:
     """Per-anchor loop straight from the papers' definitions, in Python floats."""
     z = torch.nn.functional.normalize(torch.cat([z_a, z_b]).double(), dim=1).tolist()
     n, b = len(z), z_a.shape[0]
