@@ -37,7 +37,8 @@ export interface RunOptions {
   /** The worker: launched locally by default. */
   readonly worker?: WorkerOptions;
   /**
-   * Pause once stage k's clustering is committed (1 <= k < stages): the session ends resumably
+   * Pause once stage k's clustering is committed (1 <= k < stages; a CLIP run counts its stage 0
+   * as 1, as its run files do): the session ends resumably
    * with a `paused` event, result() rejects with MclError PAUSED, Mcl.resume(dir) continues.
    */
   readonly pauseAfterStage?: number;
@@ -48,7 +49,7 @@ export const Mcl = {
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
     requireSupported(parsed);
-    checkPause(options.pauseAfterStage, parsed.stages, null);
+    checkPause(options.pauseAfterStage, scheduleFromConfig(parsed).stages, null);
     const worker = await checkRunPlugins(parsed, options.worker); // plugins (py:…) pass their checks before anything starts
     const dir = join(parsed.runDir, parsed.name);
     const store = await RunStore.create(dir, {
@@ -63,7 +64,7 @@ export const Mcl = {
   async resume(runDir: string, options: RunOptions = {}): Promise<MclRun> {
     const store = await RunStore.open(runDir);
     requireSupported(store.manifest.config);
-    checkPause(options.pauseAfterStage, store.manifest.config.stages, store.manifest);
+    checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config).stages, store.manifest);
     const worker = await checkRunPlugins(store.manifest.config, options.worker);
     return new MclRun(store, () => openWorker(worker), true, options.pauseAfterStage);
   },

@@ -38,6 +38,9 @@ import type {
   OptimizerHandle,
   ProbeResult,
   TensorHandle,
+  TrainArgs,
+  TrainOptions,
+  TrainResult,
   WorkerJobs,
 } from "../worker/index.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
@@ -54,7 +57,7 @@ export interface KMeansOutcome {
 /** What embed runs over: a dataset opened on the worker, or uint8 [N, C, H, W] images put there. */
 export type ImageSource = { readonly dataset: DatasetHandle } | { readonly images: TensorHandle };
 
-interface LiveModel {
+export interface LiveModel {
   readonly track: Track;
   readonly model: ModelHandle;
   /** Absent when the encoder was loaded only to embed. */
@@ -66,26 +69,31 @@ interface LiveModel {
 /** How long release() waits for each handle to be freed (the worker may be gone). */
 const RELEASE_TIMEOUT_MS = 5000;
 
+/**
+ * Another kind of model (ClipExecutor) reuses the epoch, checkpoint, embedding and release logic
+ * and overrides the protected hooks: trainJob, imageSize, freshModel, modelAt, heldHandles, forgetModels.
+ */
 export class WorkerExecutor implements StageExecutor {
-  readonly #jobs: WorkerJobs;
-  readonly #store: RunStore;
-  readonly #data: DatasetOpenResult;
-  readonly #log: EventLog;
-  readonly #signal: AbortSignal;
-  readonly #config: MclConfig;
+  protected readonly jobs: WorkerJobs;
+  protected readonly store: RunStore;
+  protected readonly data: DatasetOpenResult;
+  protected readonly log: EventLog;
+  protected readonly signal: AbortSignal;
+  protected readonly config: MclConfig;
   readonly #imageSize: number;
-  #live: LiveModel | undefined;
+  /** The encoder on the worker (one at a time): the one training, or the last one loaded to embed. */
+  protected live: LiveModel | undefined;
   readonly #embeddings = new Map<Track, EmbeddingHandle>();
   readonly #started = new Set<Track>();
   readonly #kmeans = new Map<number, KMeansOutcome>();
 
   constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
-    this.#jobs = jobs;
-    this.#store = store;
-    this.#data = data;
-    this.#log = log;
-    this.#signal = signal;
-    this.#config = store.manifest.config;
+    this.jobs = jobs;
+    this.store = store;
+    this.data = data;
+    this.log = log;
+    this.signal = signal;
+    this.config = store.manifest.config;
     this.#imageSize = data.image_shape[1]!;
   }
 
@@ -100,14 +108,14 @@ export class WorkerExecutor implements StageExecutor {
   /** Embeds the stage's samples for its clustering, and probes them (the stage's curve point). */
   async embed(action: EmbedAction): Promise<void> {
     const probe = await this.stageProbe(action.stage);
-    this.#log.push({ type: "probe", stage: action.stage, probe });
+    this.log.push({ type: "probe", stage: action.stage, probe });
   }
 
   async cluster(action: ClusterAction): Promise<Int32Array> {
     const embedding = await this.embedding(action.stage);
-    const result = await this.#jobs.kmeans(
-      { embedding, k: action.k, seed: deriveSeed(this.#config.seed, action.stage) & 0x7fffffff },
-      { signal: this.#signal },
+    const result = await this.jobs.kmeans(
+      { embedding, k: action.k, seed: deriveSeed(this.config.seed, action.stage) & 0x7fffffff },
+      { signal: this.signal },
     );
     this.#kmeans.set(action.stage, { inertia: result.inertia, iterations: result.iterations, converged: result.converged });
     return result.assignments;
@@ -126,10 +134,10 @@ export class WorkerExecutor implements StageExecutor {
     const held = this.#embeddings.get(track);
     if (held !== undefined) return held;
     const started = performance.now();
-    const result = await this.#embed(track, { dataset: this.#data.dataset });
+    const result = await this.#embed(track, { dataset: this.data.dataset });
     this.#embeddings.set(track, result.embedding);
     const [rows, dim] = result.shape;
-    this.#log.push({ type: "embed", stage: track, rows: rows!, dim: dim!, seconds: (performance.now() - started) / 1000 });
+    this.log.push({ type: "embed", stage: track, rows: rows!, dim: dim!, seconds: (performance.now() - started) / 1000 });
     return result.embedding;
   }
 
@@ -149,18 +157,18 @@ export class WorkerExecutor implements StageExecutor {
           embeddings.push(embedding);
         }
       }
-      return await this.#jobs.integrate(
+      return await this.jobs.integrate(
         { embeddings, weights: [...spec.weights], normalize: spec.normalize },
-        { signal: this.#signal },
+        { signal: this.signal },
       );
     } finally {
-      await Promise.allSettled(temporary.map((handle) => this.#jobs.free(handle)));
+      await Promise.allSettled(temporary.map((handle) => this.jobs.free(handle)));
     }
   }
 
   /** A stage's probe scores: read from the run directory, or measured once and written there. */
   async stageProbe(stage: number): Promise<ProbeScores> {
-    const file = this.#store.path(`probes/stage-${stage}.json`);
+    const file = this.store.path(`probes/stage-${stage}.json`);
     const cached = await readProbeFile(file);
     if (cached !== null) return cached;
     const scores = await this.probe(await this.embedding(stage));
@@ -170,16 +178,16 @@ export class WorkerExecutor implements StageExecutor {
 
   /** Linear-probe (and kNN) accuracy per attribute of an embedding held on the worker. */
   async probe(embedding: EmbeddingHandle): Promise<ProbeScores> {
-    const { attributes, knn } = this.#config.probe;
-    const result: ProbeResult = await this.#jobs.probe(
+    const { attributes, knn } = this.config.probe;
+    const result: ProbeResult = await this.jobs.probe(
       {
         embedding,
-        dataset: this.#data.dataset,
-        seed: this.#config.seed,
+        dataset: this.data.dataset,
+        seed: this.config.seed,
         ...(attributes === "all" ? {} : { attributes: [...attributes] }),
         ...(knn > 0 ? { knn_k: knn } : {}),
       },
-      { signal: this.#signal },
+      { signal: this.signal },
     );
     const linear: Record<string, number> = {};
     const nearest: Record<string, number> = {};
@@ -192,34 +200,33 @@ export class WorkerExecutor implements StageExecutor {
 
   /** Frees what this session put on the worker (best effort: the worker may be gone). */
   async release(): Promise<void> {
-    const handles = [...this.#embeddings.values(), ...this.#liveHandles()];
+    const handles = [...this.#embeddings.values(), ...this.heldHandles()];
     this.#embeddings.clear();
-    this.#live = undefined;
-    await Promise.allSettled(handles.map((handle) => this.#jobs.free(handle, { timeoutMs: RELEASE_TIMEOUT_MS })));
+    this.forgetModels();
+    await Promise.allSettled(handles.map((handle) => this.jobs.free(handle, { timeoutMs: RELEASE_TIMEOUT_MS })));
   }
 
   async #train(track: Track, epoch: number, epochs: number, start: StartFrom, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
     if (!this.#started.has(track)) {
       this.#started.add(track);
-      this.#log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
+      this.log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
     }
     const { model, optimizer } = await this.#trainable(track, start, epoch > 0);
     const steps = plan.offsets.length - 1;
-    const result = await this.#jobs.train(
+    const result = await this.trainJob(
       {
         model,
         optimizer,
-        dataset: this.#data.dataset,
+        dataset: this.data.dataset,
         plan,
-        augment: augmentOf(this.#config, this.#imageSize),
-        loss: lossOf(this.#config),
-        seed: deriveSeed(this.#config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
+        augment: augmentOf(this.config, this.imageSize()),
+        seed: deriveSeed(this.config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
         progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
       },
       {
-        signal: this.#signal,
+        signal: this.signal,
         onProgress: (p) =>
-          this.#log.push({
+          this.log.push({
             type: "train-progress",
             stage: track,
             epoch,
@@ -231,14 +238,14 @@ export class WorkerExecutor implements StageExecutor {
       },
     );
     const checkpoint = `checkpoints/${trackName(track)}-epoch-${epoch + 1}.safetensors`;
-    await this.#jobs.saveCheckpoint(
-      { model, optimizer, path: this.#absolute(checkpoint), metadata: { track: trackName(track), epoch: String(epoch + 1) } },
-      { signal: this.#signal },
+    await this.jobs.saveCheckpoint(
+      { model, optimizer, path: this.absolute(checkpoint), metadata: { track: trackName(track), epoch: String(epoch + 1) } },
+      { signal: this.signal },
     );
-    this.#live!.checkpoint = checkpoint;
+    this.live!.checkpoint = checkpoint;
     // The manifest references the previous epoch's file until this one is committed; older ones are unused.
-    if (epoch >= 1) await rm(this.#absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
-    this.#log.push({
+    if (epoch >= 1) await rm(this.absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
+    this.log.push({
       type: "epoch",
       stage: track,
       epoch,
@@ -248,13 +255,13 @@ export class WorkerExecutor implements StageExecutor {
       seconds: result.seconds,
       samples: result.samples,
     });
-    if (epoch + 1 === epochs) this.#log.push({ type: "stage-end", stage: track });
+    if (epoch + 1 === epochs) this.log.push({ type: "stage-end", stage: track });
     return { checkpoint };
   }
 
   /** The encoder and optimizer to train `track` from `start`, reusing the live one when it is there. */
   async #trainable(track: Track, start: StartFrom, continuing: boolean): Promise<{ model: ModelHandle; optimizer: OptimizerHandle }> {
-    const live = this.#live;
+    const live = this.live;
     if (
       live !== undefined &&
       live.track === track &&
@@ -264,9 +271,9 @@ export class WorkerExecutor implements StageExecutor {
     ) {
       return { model: live.model, optimizer: live.optimizer };
     }
-    const model = await this.#createModel(track, start.kind === "pretrained" ? start.path : null);
-    const { optimizer: settings } = this.#config;
-    const { optimizer } = await this.#jobs.createOptimizer(
+    const model = await this.freshModel(track, start.kind === "pretrained" ? start.path : null);
+    const { optimizer: settings } = this.config;
+    const { optimizer } = await this.jobs.createOptimizer(
       {
         model,
         name: settings.name,
@@ -274,52 +281,63 @@ export class WorkerExecutor implements StageExecutor {
         weight_decay: settings.weightDecay,
         ...(settings.name === "sgd" ? { momentum: settings.momentum } : {}),
       },
-      { signal: this.#signal },
+      { signal: this.signal },
     );
-    this.#live = { track, model, optimizer, checkpoint: null };
+    this.live = { track, model, optimizer, checkpoint: null };
     if (start.kind === "checkpoint") {
       // Within a stage the optimizer state continues; a new stage (init 'previous') starts a fresh optimizer.
-      await this.#jobs.loadCheckpoint(
-        { path: this.#absolute(start.path), model, ...(continuing ? { optimizer } : {}) },
-        { signal: this.#signal },
+      await this.jobs.loadCheckpoint(
+        { path: this.absolute(start.path), model, ...(continuing ? { optimizer } : {}) },
+        { signal: this.signal },
       );
-      if (continuing) this.#live.checkpoint = start.path;
+      if (continuing) this.live.checkpoint = start.path;
     }
     return { model, optimizer };
   }
 
-  /** An encoder holding `checkpoint` (the live one when it matches), for embedding. */
-  async #modelAt(track: Track, checkpoint: string): Promise<ModelHandle> {
-    const live = this.#live;
+  /** An encoder holding the final weights of `track` (the live one when it holds them), for embedding. */
+  protected async modelAt(track: Track): Promise<ModelHandle> {
+    const checkpoint = this.finalCheckpoint(track);
+    const live = this.live;
     if (live !== undefined && live.track === track && live.checkpoint === checkpoint) return live.model;
-    const model = await this.#createModel(track, null);
-    this.#live = { track, model, optimizer: undefined, checkpoint };
-    await this.#jobs.loadCheckpoint({ path: this.#absolute(checkpoint), model }, { signal: this.#signal });
+    const model = await this.freshModel(track, null);
+    this.live = { track, model, optimizer: undefined, checkpoint };
+    await this.jobs.loadCheckpoint({ path: this.absolute(checkpoint), model }, { signal: this.signal });
     return model;
   }
 
-  async #createModel(track: Track, pretrained: string | null): Promise<ModelHandle> {
-    const previous = this.#liveHandles();
-    this.#live = undefined;
-    await Promise.all(previous.map((handle) => this.#jobs.free(handle, { signal: this.#signal })));
+  /** The train job of this kind of run, given everything but the loss. */
+  protected trainJob(args: Omit<TrainArgs, "loss">, options: TrainOptions): Promise<TrainResult> {
+    return this.jobs.train({ ...args, loss: lossOf(this.config) }, options);
+  }
+
+  /** The input resolution the augmentation resizes to. */
+  protected imageSize(): number {
+    return this.#imageSize;
+  }
+
+  /** Frees the models held (one encoder at a time on the worker), then builds `track`'s initial encoder. */
+  protected async freshModel(track: Track, pretrained: string | null): Promise<ModelHandle> {
+    await this.dropModels();
     // The baseline starts from the same initial weights as stage 1: only the schedule differs.
-    const seed = deriveSeed(this.#config.seed, track === "baseline" ? 1 : track) & 0x7fffffff;
-    const { model } = await this.#jobs.createModel(modelRequest(this.#config, this.#imageSize, seed, pretrained), {
-      signal: this.#signal,
+    const seed = deriveSeed(this.config.seed, track === "baseline" ? 1 : track) & 0x7fffffff;
+    const { model } = await this.jobs.createModel(modelRequest(this.config, this.#imageSize, seed, pretrained), {
+      signal: this.signal,
     });
     return model;
   }
 
   async #embed(track: Track, source: ImageSource): Promise<EmbeddingResult> {
-    const model = await this.#modelAt(track, this.#finalCheckpoint(track));
-    return this.#jobs.embed(
-      { model, ...source, augment: augmentOf(this.#config, this.#imageSize), normalize: true },
-      { signal: this.#signal },
+    const model = await this.modelAt(track);
+    return this.jobs.embed(
+      { model, ...source, augment: augmentOf(this.config, this.imageSize()), normalize: true },
+      { signal: this.signal },
     );
   }
 
-  #finalCheckpoint(track: Track): string {
-    const state = this.#store.manifest.state;
+  /** The run-relative checkpoint of `track`'s final weights. */
+  protected finalCheckpoint(track: Track): string {
+    const state = this.store.manifest.state;
     const path = track === "baseline" ? state.baselineCheckpoint : state.checkpoints[track - 1];
     if (path === null || path === undefined) {
       throw new Error(`${trackName(track)} has no checkpoint yet: it cannot be embedded before it is trained`);
@@ -327,14 +345,28 @@ export class WorkerExecutor implements StageExecutor {
     return path;
   }
 
-  #liveHandles(): (ModelHandle | OptimizerHandle)[] {
-    const live = this.#live;
+  /** Frees every model held, before another one is built. */
+  protected async dropModels(): Promise<void> {
+    const handles = this.heldHandles();
+    this.forgetModels();
+    await Promise.all(handles.map((handle) => this.jobs.free(handle, { signal: this.signal })));
+  }
+
+  /** The model and optimizer handles held on the worker. */
+  protected heldHandles(): (ModelHandle | OptimizerHandle)[] {
+    const live = this.live;
     if (live === undefined) return [];
     return live.optimizer === undefined ? [live.model] : [live.model, live.optimizer];
   }
 
-  #absolute(path: string): string {
-    return isAbsolute(path) ? path : resolve(this.#store.dir, path);
+  /** Drops the references to the models held (after their handles are taken to be freed). */
+  protected forgetModels(): void {
+    this.live = undefined;
+  }
+
+  /** A run-relative path as the worker must see it. */
+  protected absolute(path: string): string {
+    return isAbsolute(path) ? path : resolve(this.store.dir, path);
   }
 }
 

@@ -123,7 +123,8 @@ export const augmentSchema = z.strictObject({
 
 /** The built-in losses of the train job. */
 export const LOSSES = ["nt-xent", "dcl"] as const;
-export const trainRequestSchema = z.strictObject({
+/** What the train and clip.train jobs step through: a model, its optimizer and a batch plan over a dataset. */
+const batchPlanFields = {
   model: modelHandleSchema,
   optimizer: optimizerHandleSchema,
   dataset: datasetHandleSchema,
@@ -132,6 +133,9 @@ export const trainRequestSchema = z.strictObject({
   /** int32 [steps + 1]: step t is indices[offsets[t], offsets[t + 1]) (BatchPlan.offsets). */
   offsets: tensorSchema,
   augment: augmentSchema.optional(),
+};
+export const trainRequestSchema = z.strictObject({
+  ...batchPlanFields,
   /** name: one of LOSSES or a plugin py:<module>:<attr> (the worker checks it), args: the plugin's keyword arguments. */
   loss: z.strictObject({ name: z.string(), temperature: z.number().min(0), args: pluginArgsSchema.optional() }),
   /** Seeds the augmentation of this job: give every chunk of a run its own. */
@@ -277,12 +281,7 @@ export const clipCreateResultSchema = z.strictObject({
   checkpoint_loaded: z.int().min(0).optional(),
 });
 export const clipTrainRequestSchema = z.strictObject({
-  model: modelHandleSchema,
-  optimizer: optimizerHandleSchema,
-  dataset: datasetHandleSchema,
-  indices: tensorSchema,
-  offsets: tensorSchema,
-  augment: augmentSchema.optional(),
+  ...batchPlanFields,
   /** temperature: fixed instead of the learnable logit scale; xsample: graph "captions" (default) or "labels" of `attribute`. */
   loss: z.strictObject({
     name: z.enum(["clip", "xsample"]),

@@ -92,8 +92,10 @@ export interface KMeansResult {
 export class WorkerJobs {
   constructor(readonly client: WorkerClient) {}
 
-  /** Opens a dataset URI on the worker (`synthetic:trifeature?n=6000`, `npz:/data/x.npz`, …). */
-  /** Opens a dataset URI; a plugin's keyword arguments come as { uri: "py:<module>:<attr>", args }. */
+  /**
+   * Opens a dataset URI on the worker (`synthetic:trifeature?n=6000`, `npz:/data/x.npz`, …); a
+   * plugin's keyword arguments come as { uri: "py:<module>:<attr>", args }.
+   */
   openDataset(dataset: string | DatasetOpenRequest, options: JobOptions = {}): Promise<DatasetOpenResult> {
     return this.run("dataset.open", typeof dataset === "string" ? { uri: dataset } : dataset, options);
   }

@@ -10,30 +10,11 @@ import {
   scheduleFromConfig,
   schedulerStateSchema,
   type Action,
-  type Event,
   type SchedulerState,
   type StageSchedule,
 } from "../../../ts/control/stage-scheduler.js";
+import { answer } from "../control/scheduler-answer.js";
 import { SchedulerError } from "../../../ts/control/errors.js";
-
-function answer(action: Action): Event {
-  switch (action.kind) {
-    case "save-initial":
-      return { kind: "initial-saved", stage: action.stage, checkpoint: `s${action.stage}init` };
-    case "train-epoch":
-      return { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint: `s${action.stage}e${action.epoch}` };
-    case "embed":
-      return { kind: "embedded", stage: action.stage };
-    case "cluster":
-      return { kind: "clustered", stage: action.stage };
-    case "plan":
-      return { kind: "planned", stage: action.stage };
-    case "train-baseline-epoch":
-      return { kind: "baseline-epoch-trained", epoch: action.epoch, checkpoint: `b${action.epoch}` };
-    case "done":
-      throw new Error("nothing to answer");
-  }
-}
 
 const from = (start: { kind: string; path?: string }) => (start.kind === "scratch" ? "scratch" : `${start.kind}:${start.path}`);
 

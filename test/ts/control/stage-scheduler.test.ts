@@ -8,30 +8,10 @@ import {
   scheduleFromConfig,
   schedulerStateSchema,
   type Action,
-  type Event,
   type SchedulerState,
   type StageSchedule,
 } from "../../../ts/control/stage-scheduler.js";
-
-/** The event that confirms `action` (checkpoint names encode stage and epoch). */
-function answer(action: Action): Event {
-  switch (action.kind) {
-    case "train-epoch":
-      return { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint: `s${action.stage}e${action.epoch}` };
-    case "save-initial":
-      return { kind: "initial-saved", stage: action.stage, checkpoint: `s${action.stage}init` };
-    case "embed":
-      return { kind: "embedded", stage: action.stage };
-    case "cluster":
-      return { kind: "clustered", stage: action.stage };
-    case "plan":
-      return { kind: "planned", stage: action.stage };
-    case "train-baseline-epoch":
-      return { kind: "baseline-epoch-trained", epoch: action.epoch, checkpoint: `b${action.epoch}` };
-    case "done":
-      throw new Error("nothing to answer");
-  }
-}
+import { answer } from "./scheduler-answer.js";
 
 /** Every action until done; `persist` round-trips the state as the run store would. */
 function walk(schedule: StageSchedule, persist: boolean): Action[] {
