@@ -110,11 +110,14 @@ interface ClipCheckedConfig {
   readonly integration: { readonly stages?: readonly number[] | undefined };
 }
 
-/** Defaults of the top-level `loss` section: a CLIP run takes its loss from clip.loss instead. */
-const DEFAULT_LOSS = { name: "nt-xent", temperature: 0.2 } as const;
-
-/** `[path, message]` for every field that makes no sense with (or without) a CLIP encoder. */
-export function clipProblems(config: ClipCheckedConfig): [(string | number)[], string][] {
+/**
+ * `[path, message]` for every field that makes no sense with (or without) a CLIP encoder.
+ * `defaultLoss` is the top-level `loss` section's default (a CLIP run takes its loss from clip.loss).
+ */
+export function clipProblems(
+  config: ClipCheckedConfig,
+  defaultLoss: { readonly name: string; readonly temperature: number },
+): [(string | number)[], string][] {
   const problems: [(string | number)[], string][] = [];
   if (!isClipEncoder(config.encoder)) {
     if (config.clip !== undefined) {
@@ -129,7 +132,7 @@ export function clipProblems(config: ClipCheckedConfig): [(string | number)[], s
   if (config.init !== "scratch") {
     problems.push([["init"], "a CLIP run starts every stage from stage 0's weights (or the previous stage's: clip.stageInit); remove init"]);
   }
-  if (config.loss.name !== DEFAULT_LOSS.name || config.loss.temperature !== DEFAULT_LOSS.temperature || config.loss.args !== undefined) {
+  if (config.loss.name !== defaultLoss.name || config.loss.temperature !== defaultLoss.temperature || config.loss.args !== undefined) {
     problems.push([["loss"], "a CLIP run takes its loss from clip.loss (clip or xsample); remove loss"]);
   }
   if (config.integration.stages !== undefined) {

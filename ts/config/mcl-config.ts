@@ -62,6 +62,9 @@ const lossSchema = z
     args: pluginArgs("loss"),
   });
 
+/** The `loss` section as parsed from nothing: what a CLIP run (whose loss is clip.loss) must leave alone. */
+const DEFAULT_LOSS = lossSchema.parse({});
+
 const optimizerSchema = z
   .strictObject({
     name: z.enum(OPTIMIZERS).default("adamw").describe("Optimiser"),
@@ -195,7 +198,7 @@ export const mclConfigSchema = z
       const after = clip ? `stages 0…${config.stages - 1}` : `stages 1…${config.stages - 1}`;
       issue(["clusters"], `expected ${clusterings} entries (one per clustering, after ${after}), got ${config.clusters.length}`);
     }
-    for (const [path, message] of clipProblems(config)) issue(path, message);
+    for (const [path, message] of clipProblems(config, DEFAULT_LOSS)) issue(path, message);
     if (Array.isArray(config.epochsPerStage) && config.epochsPerStage.length !== config.stages) {
       issue(["epochsPerStage"], `expected ${config.stages} entries (one per stage), got ${config.epochsPerStage.length}`);
     }
