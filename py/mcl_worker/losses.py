@@ -115,6 +115,18 @@ def dcl(
 # or two views): only cross pairs are compared, s_ij = cos(a_i, b_j) · scale, a [B, B] matrix.
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its learnable inverse temperature at 100
+MIN_FIXED_TEMPERATURE = 0.01  # = 1 / 100: a lower fixed temperature would be clamped, not used
+
+
+def fixed_logit_scale(temperature: float) -> float:
+    """The log inverse temperature of a fixed `temperature`, which must be >= 0.01: logits are
+    capped at 100 × the cosine, as CLIP caps its learnable scale, so a lower one would not apply."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= MIN_FIXED_TEMPERATURE):
+        raise InvalidArgument(
+            "temperature",
+            f"must be a finite number >= {MIN_FIXED_TEMPERATURE} (logits are capped at 100 × the cosine), got {temperature!r}",
+        )
+    return -math.log(temperature)
 
 
 def _cross_similarities(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
@@ -166,10 +178,8 @@ def xsample(
 ) -> Tensor:
     if labels is None or labels.shape != (z_a.shape[0],) or labels.is_floating_point():
         raise InvalidArgument("labels", f"xsample needs one integer label per sample, [{z_a.shape[0]}], for its similarity graph")
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise InvalidArgument("temperature", f"must be a finite number > 0, got {temperature!r}")
     graph = label_graph(labels.to(z_a.device))
-    return xsample_loss(z_a, z_b, graph, logit_scale=-math.log(temperature), target_temperature=target_temperature)
+    return xsample_loss(z_a, z_b, graph, logit_scale=fixed_logit_scale(temperature), target_temperature=target_temperature)
 
 
 LOSSES: dict[str, ContrastiveLoss] = {"nt-xent": nt_xent, "supcon": supcon, "dcl": dcl, "xsample": xsample}

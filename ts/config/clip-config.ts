@@ -41,9 +41,9 @@ const clipLossSchema = z.strictObject({
   name: z.enum(CLIP_LOSSES).default("clip").describe("CLIP's symmetric InfoNCE, or X-Sample contrastive (soft targets)"),
   temperature: z
     .number()
-    .positive()
+    .min(0.01)
     .optional()
-    .describe("A fixed temperature instead of the model's learnable logit scale"),
+    .describe("A fixed temperature instead of the model's learnable logit scale; at least 0.01, as logits are capped at 100"),
   targetTemperature: z.number().positive().optional().describe("xsample: temperature of the target distribution"),
   graph: z
     .enum(["captions", "labels"])

@@ -285,7 +285,8 @@ export const clipTrainRequestSchema = z.strictObject({
   /** temperature: fixed instead of the learnable logit scale; xsample: graph "captions" (default) or "labels" of `attribute`. */
   loss: z.strictObject({
     name: z.enum(["clip", "xsample"]),
-    temperature: z.number().min(0).optional(),
+    /** At least 0.01: logits are capped at 100 × the cosine, so a lower temperature would not apply. */
+    temperature: z.number().min(0.01).optional(),
     target_temperature: z.number().min(0).optional(),
     graph: z.enum(["captions", "labels"]).optional(),
     attribute: z.string().optional(),

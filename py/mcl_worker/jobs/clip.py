@@ -31,7 +31,7 @@ from ..errors import InvalidArgument, NonFiniteLoss
 from ..evaluation.integrated import IntegratedClip
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
 from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
-from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, label_graph, xsample_loss
+from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, label_graph, xsample_loss
 from ..models import ModelConfigError, count_parameters
 from ..models.clip import CLIP, create_clip, load_clip_weights
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
@@ -158,9 +158,13 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     except InvalidArgument as exc:
         raise _invalid("offsets", exc.reason) from None
     loss = body["loss"]
-    for name in ("temperature", "target_temperature"):
-        if name in loss and not loss[name] > 0:
-            raise _invalid(f"loss.{name}", f"must be > 0, got {loss[name]}")
+    if "target_temperature" in loss and not loss["target_temperature"] > 0:
+        raise _invalid("loss.target_temperature", f"must be > 0, got {loss['target_temperature']}")
+    if "temperature" in loss:
+        try:
+            fixed_logit_scale(loss["temperature"])
+        except InvalidArgument as exc:
+            raise _invalid("loss.temperature", exc.reason) from None
     if loss["name"] == "clip":
         extra = next((name for name in ("target_temperature", "graph", "attribute") if name in loss), None)
         if extra is not None:
@@ -243,7 +247,7 @@ def _loss(
 ) -> torch.Tensor:
     """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples."""
     # A fixed temperature replaces the learnable one (which then gets no gradient).
-    scale: torch.Tensor | float = -math.log(spec["temperature"]) if "temperature" in spec else logit_scale
+    scale: torch.Tensor | float = fixed_logit_scale(spec["temperature"]) if "temperature" in spec else logit_scale
     if spec["name"] == "clip":
         return clip_loss(image_z, text_z, scale)
     if graph_labels is not None:

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from mcl_worker.errors import InvalidArgument
-from mcl_worker.losses import LOSSES, MAX_LOGIT_SCALE, clip_loss, dcl, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss
+from mcl_worker.losses import (
+    LOSSES, MAX_LOGIT_SCALE, clip_loss, dcl, fixed_logit_scale, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss,
+)
 
 
 def naive_loss(name: str, z_a: torch.Tensor, z_b: torch.Tensor, tau: float, labels: torch.Tensor | None = None) -> float:
@@ -180,3 +182,8 @@ def test_xsample_bad_input_is_named() -> None:
         xsample_loss(z, z, torch.ones(4, 4), logit_scale=1.0, target_temperature=0.0)
     with pytest.raises(InvalidArgument, match="xsample needs one integer label"):
         get_loss("xsample")(z, z, temperature=0.2)
+    # A fixed temperature below 0.01 would be lost to the logit cap of 100: refused, not clamped.
+    for tau in (0.005, 0.0, math.nan):
+        with pytest.raises(InvalidArgument, match=r"temperature: must be a finite number >= 0.01"):
+            xsample(z, z, temperature=tau, labels=torch.arange(4))
+    assert fixed_logit_scale(0.01) == pytest.approx(math.log(100.0))

@@ -58,6 +58,7 @@ describe("CLIP run config", () => {
     [clip({ clip: { imageUnlockedBlocks: -1 } }), "clip.imageUnlockedBlocks"],
     [clip({ clip: { loss: { name: "infonce" } } }), "clip.loss.name"],
     [clip({ clip: { stage0Epochs: 1.5 } }), "clip.stage0Epochs"],
+    [clip({ clip: { loss: { name: "clip", temperature: 0.005 } } }), "clip.loss.temperature"],
     [clip({ clip: { evaluation: { zeroShotTemplate: "a photo" } } }), "clip.evaluation.zeroShotTemplate: expected a template with {}"],
     [clip({ clip: { loss: { name: "clip", graph: "labels" } } }), "clip.loss.graph: only the xsample loss takes it"],
     [clip({ clip: { loss: { name: "xsample", graph: "labels" } } }), "clip.loss.attribute: the 'labels' graph needs the attribute"],
