@@ -14,6 +14,7 @@ import {
   validateBody,
 } from "../wire/index.js";
 import { Channel } from "./channel.js";
+import { JobTable } from "./job-table.js";
 import { CancelledError, JobTimeoutError, type JobRef, RemoteJobError, WorkerError, WorkerLostError } from "./errors.js";
 import type { ProgressOf, RequestOf, ResultOf } from "./job-types.js";
 
@@ -72,7 +73,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   readonly heartbeatTimeoutMs: number;
   private readonly encodeOptions: EncodeOptions;
   private readonly decodeOptions: DecodeOptions;
-  private readonly pending = new Map<number, PendingJob>();
+  private readonly pending = new JobTable<PendingJob>();
   private readonly heartbeatTimer: NodeJS.Timeout;
   private jobs!: Channel;
   private beats!: Channel;
@@ -131,7 +132,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
         timeoutMs === undefined ? undefined : setTimeout(() => this.abandon(id, new JobTimeoutError(ref, timeoutMs)), timeoutMs);
       const onAbort = (): void => this.abandon(id, new CancelledError(ref, "its signal was aborted", signal?.reason));
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.pending.set(id, {
+      this.pending.add(id, {
         ref,
         resolve,
         reject,
@@ -218,7 +219,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeatTimer);
-    for (const job of [...this.pending.values()]) this.settle(job.ref.id, new CancelledError(job.ref, "the client was closed"));
+    for (const job of this.pending.values()) this.settle(job.ref.id, new CancelledError(job.ref, "the client was closed"));
     this.detach();
   }
 
@@ -321,13 +322,12 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   // -- settling ---------------------------------------------------------------------------------
 
   private rejectInFlight(error: WorkerLostError): void {
-    for (const job of [...this.pending.values()]) this.settle(job.ref.id, error.forJob(job.ref));
+    for (const job of this.pending.values()) this.settle(job.ref.id, error.forJob(job.ref));
   }
 
   private settle(id: number, outcome: Body | WorkerError): void {
-    const job = this.pending.get(id);
+    const job = this.pending.remove(id);
     if (job === undefined) return;
-    this.pending.delete(id);
     job.dispose();
     if (outcome instanceof WorkerError) job.reject(outcome);
     else job.resolve(outcome);
