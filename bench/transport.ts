@@ -18,10 +18,15 @@
  * hits both alike; each block is a few reps of one side, which keeps that side's path warm.
  * Goals: latency_ratio (ours p50 / raw p50) <= 1.3; throughput_ratio_min_1mib (lowest ours / raw
  * over sizes >= 1 MiB, directions up and down) >= 0.8.
+ * Wall-clock ratios move with the machine's load and with where the scheduler puts the four
+ * threads of a round trip; CPU time does not. So each side also reports the CPU time per round
+ * trip of the Node process and of the Python process serving it (`cpu_us_per_trip`, Linux only,
+ * not for `up`, whose untimed clean-up would be counted), which says where the protocol's cost is.
  */
 
 import { spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
@@ -49,6 +54,8 @@ type Direction = (typeof DIRECTIONS)[number];
 type RoundTrip = () => Promise<void>;
 
 interface Side {
+  /** The Python process answering this side (the raw peer or the worker), for its CPU time. */
+  readonly pythonPid: number;
   /** One timed round trip. */
   readonly trip: RoundTrip;
   /** Untimed clean-up after each trip (frees what it stored, as the raw peer drops its frame). */
@@ -62,6 +69,7 @@ interface SizeResult {
   raw_mib_s: number;
   ours_mib_s: number;
   ratio: number;
+  cpu_us_per_trip: { raw: CpuTotals | null; ours: CpuTotals | null };
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -72,40 +80,83 @@ function median(values: readonly number[]): number {
   return quantile([...values].sort((a, b) => a - b), 0.5);
 }
 
-/** Runs `reps` timed round trips, appending each time (ms) to `into`. */
-async function block(side: Side, reps: number, into: number[]): Promise<void> {
-  for (let i = 0; i < reps; i++) {
-    const start = performance.now();
-    await side.trip();
-    into.push(performance.now() - start);
-    await side.after?.();
+/** CPU microseconds spent so far by this process and by the Python process `pid`. */
+interface CpuTotals {
+  node: number;
+  python: number;
+}
+
+/** CPU time of every thread of process `pid` in µs (Linux: /proc/PID/task/TID/schedstat, in ns); NaN elsewhere. */
+function processCpuUs(pid: number): number {
+  try {
+    let ns = 0;
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    }
+    return ns / 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function cpuTotals(pythonPid: number): CpuTotals {
+  const { user, system } = process.cpuUsage();
+  return { node: user + system, python: processCpuUs(pythonPid) };
+}
+
+/** One side's round trips: wall times (ms) and, when measured, the CPU they cost. */
+class Tally {
+  readonly ms: number[] = [];
+  private readonly cpu: CpuTotals = { node: 0, python: 0 };
+  private cpuTrips = 0;
+
+  /** Runs `reps` timed round trips of `side`; counts their CPU unless the side cleans up after each. */
+  async run(side: Side, reps: number): Promise<void> {
+    const before = side.after === undefined ? cpuTotals(side.pythonPid) : undefined;
+    for (let i = 0; i < reps; i++) {
+      const start = performance.now();
+      await side.trip();
+      this.ms.push(performance.now() - start);
+      await side.after?.();
+    }
+    if (before === undefined) return;
+    const after = cpuTotals(side.pythonPid);
+    this.cpu.node += after.node - before.node;
+    this.cpu.python += after.python - before.python;
+    this.cpuTrips += reps;
+  }
+
+  /** CPU µs per round trip of the Node process and of the Python process; null when not measured. */
+  cpuPerTrip(): CpuTotals | null {
+    if (this.cpuTrips === 0 || Number.isNaN(this.cpu.python)) return null;
+    return { node: round(this.cpu.node / this.cpuTrips), python: round(this.cpu.python / this.cpuTrips) };
   }
 }
 
 /**
  * Alternates blocks of `blockReps` round trips, raw then ours, until each side has at least
- * `minReps` and the budget is spent (or `maxReps`); returns each side's round-trip times in ms.
+ * `minReps` and the budget is spent (or `maxReps`); returns each side's tally.
  */
 async function alternate(raw: Side, ours: Side, blockReps: number, minReps: number, maxReps: number, budgetMs: number) {
-  const rawMs: number[] = [];
-  const oursMs: number[] = [];
-  await block(raw, 1, []);
-  await block(ours, 1, []); // warm both paths (allocations, first touch of pages)
+  const rawTally = new Tally();
+  const oursTally = new Tally();
+  await new Tally().run(raw, 1);
+  await new Tally().run(ours, 1); // warm both paths (allocations, first touch of pages)
   const start = performance.now();
-  while (rawMs.length < maxReps && (rawMs.length < minReps || performance.now() - start < budgetMs)) {
-    await block(raw, blockReps, rawMs);
-    await block(ours, blockReps, oursMs);
+  while (rawTally.ms.length < maxReps && (rawTally.ms.length < minReps || performance.now() - start < budgetMs)) {
+    await rawTally.run(raw, blockReps);
+    await oursTally.run(ours, blockReps);
   }
-  return { rawMs, oursMs };
+  return { raw: rawTally, ours: oursTally };
 }
 
-async function startPeer(): Promise<{ endpoint: string; stop: () => void }> {
+async function startPeer(): Promise<{ endpoint: string; pid: number; stop: () => void }> {
   const child = spawn(venvPython(), [join(projectRoot(), "bench", "transport_peer.py")], { stdio: ["pipe", "pipe", "inherit"] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout }).once("line", resolve);
     child.once("exit", (code) => reject(new Error(`transport_peer.py exited with ${code}`)));
   });
-  return { endpoint: (JSON.parse(line) as { endpoint: string }).endpoint, stop: () => child.kill() };
+  return { endpoint: (JSON.parse(line) as { endpoint: string }).endpoint, pid: child.pid as number, stop: () => child.kill() };
 }
 
 function log(message: string): void {
@@ -133,22 +184,23 @@ async function main(): Promise<void> {
     // -- latency ---------------------------------------------------------------------------
     log(`latency: ${LATENCY_BLOCKS} blocks of ${LATENCY_BLOCK_REPS} round trips each side`);
     const rounds = LATENCY_BLOCKS * LATENCY_BLOCK_REPS;
-    const { rawMs, oursMs } = await alternate(
-      { trip: () => rawCall(["ping"]).then(() => undefined) },
-      { trip: () => client.request("ping", {}).then(() => undefined) },
+    const pings = await alternate(
+      { pythonPid: peer.pid, trip: () => rawCall(["ping"]).then(() => undefined) },
+      { pythonPid: worker.pid as number, trip: () => client.request("ping", {}).then(() => undefined) },
       LATENCY_BLOCK_REPS,
       rounds,
       rounds,
       0,
     );
-    const rawSorted = rawMs.sort((a, b) => a - b);
-    const oursSorted = oursMs.sort((a, b) => a - b);
+    const rawSorted = pings.raw.ms.sort((a, b) => a - b);
+    const oursSorted = pings.ours.ms.sort((a, b) => a - b);
     const latency = {
       rounds,
       raw_p50_us: round(quantile(rawSorted, 0.5) * 1000),
       raw_p99_us: round(quantile(rawSorted, 0.99) * 1000),
       ours_p50_us: round(quantile(oursSorted, 0.5) * 1000),
       ours_p99_us: round(quantile(oursSorted, 0.99) * 1000),
+      cpu_us_per_trip: { raw: pings.raw.cpuPerTrip(), ours: pings.ours.cpuPerTrip() },
     };
     log(JSON.stringify(latency));
 
@@ -161,10 +213,13 @@ async function main(): Promise<void> {
       const sent = tensor("uint8", [bytes], new Uint8Array(payload.buffer, payload.byteOffset, bytes));
       const held = (await client.request("handle.put", { tensor: sent })).handle; // what "down" fetches
       const stored: TensorHandle[] = [];
+      const rawPid = peer.pid;
+      const workerPid = worker.pid as number;
       const sides: Record<Direction, { raw: Side; ours: Side }> = {
         up: {
-          raw: { trip: async () => check((await rawCall(["up", payload])).byteLength, 0) },
+          raw: { pythonPid: rawPid, trip: async () => check((await rawCall(["up", payload])).byteLength, 0) },
           ours: {
+            pythonPid: workerPid,
             trip: async () => {
               const put = await client.request("handle.put", { tensor: sent });
               check(put.shape[0] as number, bytes);
@@ -176,12 +231,16 @@ async function main(): Promise<void> {
           },
         },
         down: {
-          raw: { trip: async () => check((await rawCall(["down", sizeFrame])).byteLength, bytes) },
-          ours: { trip: async () => check((await client.request("handle.get", { handle: held })).tensor.data.byteLength, bytes) },
+          raw: { pythonPid: rawPid, trip: async () => check((await rawCall(["down", sizeFrame])).byteLength, bytes) },
+          ours: {
+            pythonPid: workerPid,
+            trip: async () => check((await client.request("handle.get", { handle: held })).tensor.data.byteLength, bytes),
+          },
         },
         echo: {
-          raw: { trip: async () => check((await rawCall(["echo", payload])).byteLength, bytes) },
+          raw: { pythonPid: rawPid, trip: async () => check((await rawCall(["echo", payload])).byteLength, bytes) },
           ours: {
+            pythonPid: workerPid,
             trip: async () => check(((await client.request("echo", { x: sent })).x as { data: Uint8Array }).data.byteLength, bytes),
           },
         },
@@ -190,16 +249,17 @@ async function main(): Promise<void> {
       const blockReps = Math.max(1, Math.min(50, Math.floor((8 * MIB) / bytes)));
       for (const direction of DIRECTIONS) {
         const { raw: rawSide, ours: oursSide } = sides[direction];
-        const times = await alternate(rawSide, oursSide, blockReps, MIN_REPS, MAX_REPS, TIME_PER_SIZE_MS);
-        const rawRate = bytes / MIB / (median(times.rawMs) / 1000);
-        const oursRate = bytes / MIB / (median(times.oursMs) / 1000);
+        const tallies = await alternate(rawSide, oursSide, blockReps, MIN_REPS, MAX_REPS, TIME_PER_SIZE_MS);
+        const rawRate = bytes / MIB / (median(tallies.raw.ms) / 1000);
+        const oursRate = bytes / MIB / (median(tallies.ours.ms) / 1000);
         const result = {
           direction,
           bytes,
-          reps: times.rawMs.length,
+          reps: tallies.raw.ms.length,
           raw_mib_s: round(rawRate),
           ours_mib_s: round(oursRate),
           ratio: round(oursRate / rawRate, 3),
+          cpu_us_per_trip: { raw: tallies.raw.cpuPerTrip(), ours: tallies.ours.cpuPerTrip() },
         };
         log(JSON.stringify(result));
         throughput.push(result);
@@ -227,6 +287,8 @@ async function main(): Promise<void> {
         down: "Py -> TS: `handle.get` of a tensor the worker holds vs the raw peer answering a tiny request with a buffer it holds",
         echo: "both ways: `echo` job (runs on a pool thread) vs the raw peer sending the frame back; not part of the goal",
         rate: "payload bytes / median round-trip time; raw and ours alternate in blocks",
+        cpu_us_per_trip:
+          "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux",
       },
       latency,
       throughput,
