@@ -69,7 +69,7 @@ interface SizeResult {
   raw_mib_s: number;
   ours_mib_s: number;
   ratio: number;
-  cpu_us_per_trip: { raw: CpuTotals | null; ours: CpuTotals | null };
+  cpu_us_per_trip: { raw: CpuTotals; ours: CpuTotals } | null;
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -86,22 +86,41 @@ interface CpuTotals {
   python: number;
 }
 
-/** CPU time of every thread of process `pid` in µs (Linux: /proc/PID/task/TID/schedstat, in ns); NaN elsewhere. */
+/**
+ * CPU time of the threads of process `pid` in µs (Linux: /proc/PID/task/TID/schedstat, in ns);
+ * NaN where there is no /proc. A thread that ends between two readings takes its time with it;
+ * the worker's and the peer's threads live as long as the process, so none does here.
+ */
 function processCpuUs(pid: number): number {
+  let tasks: string[];
   try {
-    let ns = 0;
-    for (const task of readdirSync(`/proc/${pid}/task`)) {
-      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
-    }
-    return ns / 1000;
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return Number.NaN;
   }
+  let ns = 0;
+  for (const task of tasks) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // the thread ended after the listing
+    }
+  }
+  return ns / 1000;
 }
 
-function cpuTotals(pythonPid: number): CpuTotals {
-  const { user, system } = process.cpuUsage();
-  return { node: user + system, python: processCpuUs(pythonPid) };
+/** Both processes' CPU time; `pythonFirst` orders the readings so that neither scan of /proc is charged to Node. */
+function cpuTotals(pythonPid: number, pythonFirst: boolean): CpuTotals {
+  const nodeUs = (): number => {
+    const { user, system } = process.cpuUsage();
+    return user + system;
+  };
+  if (pythonFirst) {
+    const python = processCpuUs(pythonPid);
+    return { node: nodeUs(), python };
+  }
+  const node = nodeUs();
+  return { node, python: processCpuUs(pythonPid) };
 }
 
 /** One side's round trips: wall times (ms) and, when measured, the CPU they cost. */
@@ -112,7 +131,7 @@ class Tally {
 
   /** Runs `reps` timed round trips of `side`; counts their CPU unless the side cleans up after each. */
   async run(side: Side, reps: number): Promise<void> {
-    const before = side.after === undefined ? cpuTotals(side.pythonPid) : undefined;
+    const before = side.after === undefined ? cpuTotals(side.pythonPid, true) : undefined;
     for (let i = 0; i < reps; i++) {
       const start = performance.now();
       await side.trip();
@@ -120,7 +139,7 @@ class Tally {
       await side.after?.();
     }
     if (before === undefined) return;
-    const after = cpuTotals(side.pythonPid);
+    const after = cpuTotals(side.pythonPid, false);
     this.cpu.node += after.node - before.node;
     this.cpu.python += after.python - before.python;
     this.cpuTrips += reps;
@@ -131,6 +150,13 @@ class Tally {
     if (this.cpuTrips === 0 || Number.isNaN(this.cpu.python)) return null;
     return { node: round(this.cpu.node / this.cpuTrips), python: round(this.cpu.python / this.cpuTrips) };
   }
+}
+
+/** Both sides' CPU per trip, or null when either was not measured: one side alone compares with nothing. */
+function cpuPair(raw: Tally, ours: Tally): { raw: CpuTotals; ours: CpuTotals } | null {
+  const rawCpu = raw.cpuPerTrip();
+  const oursCpu = ours.cpuPerTrip();
+  return rawCpu === null || oursCpu === null ? null : { raw: rawCpu, ours: oursCpu };
 }
 
 /**
@@ -186,7 +212,7 @@ async function main(): Promise<void> {
     const rounds = LATENCY_BLOCKS * LATENCY_BLOCK_REPS;
     const pings = await alternate(
       { pythonPid: peer.pid, trip: () => rawCall(["ping"]).then(() => undefined) },
-      { pythonPid: worker.pid as number, trip: () => client.request("ping", {}).then(() => undefined) },
+      { pythonPid: alivePid(worker.pid), trip: () => client.request("ping", {}).then(() => undefined) },
       LATENCY_BLOCK_REPS,
       rounds,
       rounds,
@@ -200,7 +226,7 @@ async function main(): Promise<void> {
       raw_p99_us: round(quantile(rawSorted, 0.99) * 1000),
       ours_p50_us: round(quantile(oursSorted, 0.5) * 1000),
       ours_p99_us: round(quantile(oursSorted, 0.99) * 1000),
-      cpu_us_per_trip: { raw: pings.raw.cpuPerTrip(), ours: pings.ours.cpuPerTrip() },
+      cpu_us_per_trip: cpuPair(pings.raw, pings.ours),
     };
     log(JSON.stringify(latency));
 
@@ -214,7 +240,7 @@ async function main(): Promise<void> {
       const held = (await client.request("handle.put", { tensor: sent })).handle; // what "down" fetches
       const stored: TensorHandle[] = [];
       const rawPid = peer.pid;
-      const workerPid = worker.pid as number;
+      const workerPid = alivePid(worker.pid);
       const sides: Record<Direction, { raw: Side; ours: Side }> = {
         up: {
           raw: { pythonPid: rawPid, trip: async () => check((await rawCall(["up", payload])).byteLength, 0) },
@@ -259,7 +285,7 @@ async function main(): Promise<void> {
           raw_mib_s: round(rawRate),
           ours_mib_s: round(oursRate),
           ratio: round(oursRate / rawRate, 3),
-          cpu_us_per_trip: { raw: tallies.raw.cpuPerTrip(), ours: tallies.ours.cpuPerTrip() },
+          cpu_us_per_trip: cpuPair(tallies.raw, tallies.ours),
         };
         log(JSON.stringify(result));
         throughput.push(result);
@@ -288,7 +314,7 @@ async function main(): Promise<void> {
         echo: "both ways: `echo` job (runs on a pool thread) vs the raw peer sending the frame back; not part of the goal",
         rate: "payload bytes / median round-trip time; raw and ours alternate in blocks",
         cpu_us_per_trip:
-          "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux",
+          "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux. Raw and ours share the Node process: a garbage collection lands on whichever side's block triggers it",
       },
       latency,
       throughput,
@@ -305,6 +331,11 @@ async function main(): Promise<void> {
     await worker.close();
     peer.stop();
   }
+}
+
+function alivePid(pid: number | undefined): number {
+  if (pid === undefined) throw new Error("the worker is not running (it crashed during the benchmark)");
+  return pid;
 }
 
 function check(got: number, want: number): void {

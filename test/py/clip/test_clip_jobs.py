@@ -193,7 +193,7 @@ def test_loss_options_are_checked(peer: Peer, trained: dict[str, Any]) -> None:
     base = {"model": trained["model"]["model"], "optimizer": trained["optimizer"]["optimizer"],
             "dataset": trained["data"]["dataset"], **plan(384, 4, 1, seed=0), "seed": 0}
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0}}, "INVALID_BODY", "loss.temperature")
-    # Below 0.01 the logit cap (100) would silently replace it.
+    # Below 0.01 the logit cap (100) would silently replace it: the schema refuses it.
     error = peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0.005}}, "INVALID_BODY", "loss.temperature")
     assert ">= 0.01" in error["message"]
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "graph": "labels"}}, "INVALID_BODY", "loss.graph")
