@@ -158,8 +158,9 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     except InvalidArgument as exc:
         raise _invalid("offsets", exc.reason) from None
     loss = body["loss"]
-    # protocol.json's schema has already refused a temperature below 0.01 (the logit cap) and a
-    # target temperature of 0, naming the field.
+    # protocol.json's schema has already refused a fixed temperature below 0.01 (the logit cap).
+    if "target_temperature" in loss and not loss["target_temperature"] > 0:
+        raise _invalid("loss.target_temperature", f"must be > 0, got {loss['target_temperature']}")
     if loss["name"] == "clip":
         extra = next((name for name in ("target_temperature", "graph", "attribute") if name in loss), None)
         if extra is not None:

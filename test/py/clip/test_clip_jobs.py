@@ -196,6 +196,7 @@ def test_loss_options_are_checked(peer: Peer, trained: dict[str, Any]) -> None:
     # Below 0.01 the logit cap (100) would silently replace it: the schema refuses it.
     error = peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0.005}}, "INVALID_BODY", "loss.temperature")
     assert ">= 0.01" in error["message"]
+    peer.fail("clip.train", {**base, "loss": {"name": "xsample", "target_temperature": 0}}, "INVALID_BODY", "loss.target_temperature")
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "graph": "labels"}}, "INVALID_BODY", "loss.graph")
     peer.fail("clip.train", {**base, "loss": {"name": "xsample", "graph": "labels", "attribute": "size"}},
               "INVALID_BODY", "loss.attribute")
