@@ -22,12 +22,10 @@
  * MCL_BENCH_OVERHEAD_ROUNDS (default 3) and MCL_BENCH_OVERHEAD_THREADS (default: the cores) size it.
  */
 
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { writeFileAtomic, bytesOf } from "../ts/control/atomic-file.js";
 import { planMcl, type BatchPlan } from "../ts/control/batch-planner.js";
 import { ClusterBook } from "../ts/control/cluster-book.js";
@@ -38,7 +36,8 @@ import type { MclConfig } from "../ts/config/mcl-config.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import { augmentOf } from "../ts/sdk/worker-requests.js";
-import { choosePython, projectRoot } from "../ts/transport/index.js";
+import { PlainScript } from "./plain-script.js";
+import { projectRoot } from "../ts/transport/index.js";
 
 const N = positive("MCL_BENCH_OVERHEAD_N", 2048);
 const EPOCHS = positive("MCL_BENCH_OVERHEAD_EPOCHS", 3);
@@ -118,47 +117,24 @@ async function stagePlans(runDir: string): Promise<BatchPlan[]> {
   );
 }
 
-/** The plain script's process: one JSON line in per stage, one JSON line out. */
-class PlainStage {
-  private readonly lines: AsyncIterator<string>;
+/** Starts bench/overhead_plain.py on the run's dataset, model, views, loss and optimizer. */
+async function startPlain(): Promise<{ plain: PlainScript; threads: number }> {
+  const args = [
+    ...["--uri", config.dataset, "--arch", config.encoder, "--threads", String(THREADS)],
+    ...["--augment", JSON.stringify(augmentOf(config, SIZE))],
+    ...["--loss", config.loss.name, "--temperature", String(config.loss.temperature)],
+    ...["--lr", String(config.optimizer.lr), "--weight-decay", String(config.optimizer.weightDecay)],
+  ];
+  const { plain, ready } = await PlainScript.start("overhead_plain.py", args, env);
+  return { plain, threads: Number(ready["threads"]) };
+}
 
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  }
-
-  static async start(): Promise<{ plain: PlainStage; threads: number }> {
-    const root = projectRoot();
-    const args = [
-      join(root, "bench", "overhead_plain.py"),
-      ...["--uri", config.dataset, "--arch", config.encoder, "--threads", String(THREADS)],
-      ...["--augment", JSON.stringify(augmentOf(config, SIZE))],
-      ...["--loss", config.loss.name, "--temperature", String(config.loss.temperature)],
-      ...["--lr", String(config.optimizer.lr), "--weight-decay", String(config.optimizer.weightDecay)],
-    ];
-    const child = spawn(choosePython().path, args, { cwd: root, env, stdio: ["pipe", "pipe", "pipe"] });
-    child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
-    const plain = new PlainStage(child);
-    const ready = await plain.read();
-    return { plain, threads: Number(ready["threads"]) };
-  }
-
-  async stage(folder: string): Promise<StageTiming> {
-    const seeds = Array.from({ length: EPOCHS }, (_, epoch) => deriveSeed(config.seed, STAGE, epoch) & 0x7fffffff);
-    const modelSeed = deriveSeed(config.seed, STAGE) & 0x7fffffff;
-    this.child.stdin.write(`${JSON.stringify({ plans: folder, epochs: EPOCHS, seeds, model_seed: modelSeed })}\n`);
-    const answer = await this.read();
-    return { seconds: Number(answer["seconds"]), samples: Number(answer["samples"]) };
-  }
-
-  close(): void {
-    this.child.stdin.end();
-  }
-
-  private async read(): Promise<Record<string, unknown>> {
-    const next = await this.lines.next();
-    if (next.done === true) throw new Error("bench/overhead_plain.py exited early; its stderr is above");
-    return JSON.parse(next.value) as Record<string, unknown>;
-  }
+/** The plain script trains the stage on the plans in `folder`, with the seeds the SDK derives. */
+async function plainStage(plain: PlainScript, folder: string): Promise<StageTiming> {
+  const seeds = Array.from({ length: EPOCHS }, (_, epoch) => deriveSeed(config.seed, STAGE, epoch) & 0x7fffffff);
+  const modelSeed = deriveSeed(config.seed, STAGE) & 0x7fffffff;
+  const answer = await plain.ask({ plans: folder, epochs: EPOCHS, seeds, model_seed: modelSeed });
+  return { seconds: Number(answer["seconds"]), samples: Number(answer["samples"]) };
 }
 
 async function writePlans(folder: string, plans: readonly BatchPlan[]): Promise<void> {
@@ -184,7 +160,7 @@ function median(xs: readonly number[]): number {
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 const work = await mkdtemp(join(tmpdir(), "mcl-bench-overhead-"));
-const { plain, threads } = await PlainStage.start();
+const { plain, threads } = await startPlain();
 try {
   // Warm-up: page cache, allocator; the warm-up run's plans are the reference.
   const warm = await sdkStage(join(work, "runs"), 0);
@@ -193,7 +169,7 @@ try {
   await writePlans(planFolder, plans);
   const planned = plans.reduce((sum, p) => sum + p.offsets[p.offsets.length - 1]!, 0);
   if (warm.samples !== planned) throw new Error(`the rebuilt plans hold ${planned} samples, the SDK trained on ${warm.samples}`);
-  await plain.stage(planFolder);
+  await plainStage(plain, planFolder);
 
   const sdkSeconds: number[] = [];
   const plainSeconds: number[] = [];
@@ -206,7 +182,7 @@ try {
         plansMatch &&= samePlans(timing.plans, plans);
         sdkSeconds.push(timing.seconds);
       } else {
-        const timing = await plain.stage(planFolder);
+        const timing = await plainStage(plain, planFolder);
         if (timing.samples !== planned) throw new Error(`the plain stage trained on ${timing.samples} samples, expected ${planned}`);
         plainSeconds.push(timing.seconds);
       }

@@ -12,15 +12,14 @@
  * epoch size; one job per epoch, as the SDK sends them) and
  * MCL_BENCH_TRAIN_ROUNDS (default 3) size it; on a busy 2-core machine a step of 256 takes seconds.
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { createInterface } from "node:readline";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
 import { planUniform } from "../ts/control/batch-planner.js";
-import { choosePython, launchWorker, projectRoot } from "../ts/transport/index.js";
+import { launchWorker, projectRoot } from "../ts/transport/index.js";
 import { WorkerJobs } from "../ts/worker/index.js";
+import { PlainScript } from "./plain-script.js";
 
 const N = Number(process.env.MCL_BENCH_TRAIN_N ?? 2048);
 const ROUNDS = Number(process.env.MCL_BENCH_TRAIN_ROUNDS ?? 3);
@@ -36,42 +35,15 @@ interface Epoch {
   readonly seconds: number;
 }
 
-/** The plain loop's process: one JSON line in per epoch, one JSON line out. */
-class PlainLoop {
-  private readonly lines: AsyncIterator<string>;
-
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  }
-
-  static async start(): Promise<PlainLoop> {
-    const root = projectRoot();
-    const args = [join(root, "bench", "train_plain.py"), "--uri", URI, "--batch-size", String(BATCH_SIZE), "--lr", String(LR), "--temperature", String(TEMPERATURE)];
-    const child = spawn(choosePython().path, args, { cwd: root, stdio: ["pipe", "pipe", "pipe"] });
-    child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
-    const loop = new PlainLoop(child);
-    await loop.read();
-    return loop;
-  }
-
-  async epoch(seed: number): Promise<Epoch> {
-    this.child.stdin.write(`${JSON.stringify({ epoch: seed })}\n`);
-    return (await this.read()) as unknown as Epoch;
-  }
-
-  close(): void {
-    this.child.stdin.end();
-  }
-
-  private async read(): Promise<Record<string, unknown>> {
-    const next = await this.lines.next();
-    if (next.done === true) throw new Error("bench/train_plain.py exited early; its stderr is above");
-    return JSON.parse(next.value) as Record<string, unknown>;
-  }
+/** One epoch of the plain loop (bench/train_plain.py), shuffled by `seed`. */
+async function plainEpoch(plain: PlainScript, seed: number): Promise<Epoch> {
+  return (await plain.ask({ epoch: seed })) as unknown as Epoch;
 }
 
 const worker = await launchWorker();
-const plain = await PlainLoop.start();
+const { plain } = await PlainScript.start("train_plain.py", [
+  "--uri", URI, "--batch-size", String(BATCH_SIZE), "--lr", String(LR), "--temperature", String(TEMPERATURE),
+]);
 try {
   const jobs = new WorkerJobs(worker.client);
   const { dataset } = await jobs.openDataset(URI);
@@ -86,13 +58,13 @@ try {
   };
 
   await ours(0); // warm-up: allocator, kernels, page cache
-  await plain.epoch(0);
+  await plainEpoch(plain, 0);
   const oursRates: number[] = [];
   const plainRates: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? (["ours", "plain"] as const) : (["plain", "ours"] as const);
     for (const who of order) {
-      const epoch = who === "ours" ? await ours(round) : await plain.epoch(round);
+      const epoch = who === "ours" ? await ours(round) : await plainEpoch(plain, round);
       (who === "ours" ? oursRates : plainRates).push(epoch.samples / epoch.seconds);
     }
   }
