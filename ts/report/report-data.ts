@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import type { GroupStats } from "../control/cluster-book.js";
 import { RunStore } from "../control/run-store.js";
-import { perStage } from "../config/mcl-config.js";
+import { scheduleFromConfig } from "../control/stage-scheduler.js";
 import { type Accuracies, readProbeFile, readSummary, type Summary } from "../sdk/summary.js";
 import { type LossHistory, readLossHistory } from "./loss-history.js";
 
@@ -78,12 +78,14 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   const { manifest } = store;
   const config = manifest.config;
   const summary = await readSummary(runDir);
+  // The scheduler's stages, epochs and clusterings: a CLIP run's stage 0 is its stage 1 there.
+  const schedule = scheduleFromConfig(config);
 
   let stages: { stage: number; probe: Accuracies }[];
   if (summary !== null) stages = summary.stages.map((s) => ({ stage: s.stage, probe: s.probe }));
   else {
     stages = [];
-    for (let stage = 1; stage <= config.stages; stage++) {
+    for (let stage = 1; stage <= schedule.stages; stage++) {
       const probe = await readProbeFile(join(runDir, "probes", `stage-${stage}.json`));
       if (probe !== null) stages.push({ stage, probe: probe.linear });
     }
@@ -98,7 +100,6 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   }
 
   const { state } = manifest;
-  const epochs = perStage(config.epochsPerStage, config.stages);
   return {
     facts: {
       name: manifest.name,
@@ -106,9 +107,9 @@ export async function readReportData(runDir: string): Promise<ReportData> {
       dataset: config.dataset,
       encoder: config.encoder,
       numSamples: manifest.numSamples,
-      stages: config.stages,
-      epochs,
-      clusters: perStage(config.clusters, config.stages - 1),
+      stages: schedule.stages,
+      epochs: schedule.epochs,
+      clusters: schedule.clusters,
       batchSize: config.batchSize,
       sampling:
         config.sampling.policy === "mcl" ? `mcl (small groups: ${config.sampling.smallGroups})` : config.sampling.policy,

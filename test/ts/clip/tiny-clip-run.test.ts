@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { Mcl, type MclEvent, type MclRun } from "../../../ts/index.js";
+import { readReportData } from "../../../ts/report/report-data.js";
 import { projectRoot } from "../../../ts/transport/index.js";
 import { tinyClipConfig } from "./tiny-clip-config.js";
 
@@ -56,6 +57,9 @@ describe("a CLIP run", () => {
       inUnitRange(result.probe);
     }
     expect(existsSync(join(run.dir, "report.html"))).toBe(true);
+    // The report counts as the scheduler does: stage 0 too (its loss chart offsets come from these epochs).
+    const { facts } = await readReportData(run.dir);
+    expect([facts.stages, facts.epochs, facts.clusters]).toEqual([3, [0, 1, 1], [2, 2]]);
   });
 
   it("refuses a dataset without captions before training", { timeout: 60_000 }, async () => {
