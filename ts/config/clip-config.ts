@@ -100,6 +100,13 @@ export const clipSchema = z.strictObject({
 
 export type ClipOptions = z.output<typeof clipSchema>;
 
+const DEFAULT_CLIP_OPTIONS: ClipOptions = clipSchema.parse({});
+
+/** A CLIP run's options: its `clip` section, or every default when it has none. */
+export function clipOptionsOf(config: { readonly clip?: ClipOptions | undefined }): ClipOptions {
+  return config.clip ?? DEFAULT_CLIP_OPTIONS;
+}
+
 /** The fields of a run config that `clipProblems` looks at. */
 interface ClipCheckedConfig {
   readonly encoder: string;
@@ -125,7 +132,7 @@ export function clipProblems(
     }
     return problems;
   }
-  const clip = config.clip ?? clipSchema.parse({});
+  const clip = clipOptionsOf(config);
   if (config.pretrained !== undefined) {
     problems.push([["pretrained"], "a CLIP run loads its initial weights from clip.checkpoint; move the path there"]);
   }

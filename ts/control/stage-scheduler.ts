@@ -17,7 +17,7 @@
 
 import { z } from "zod";
 import { perStage, type MclConfig } from "../config/mcl-config.js";
-import { clipSchema, isClipEncoder } from "../config/clip-config.js";
+import { clipOptionsOf, isClipEncoder } from "../config/clip-config.js";
 import type { SamplingPolicy } from "./batch-planner.js";
 import { SchedulerError } from "./errors.js";
 
@@ -62,7 +62,7 @@ export function scheduleFromConfig(config: MclConfig): StageSchedule {
 
 /** A CLIP run: stage 0 (the initial model) and then `config.stages` MCL stages, each clustered but the last. */
 function clipSchedule(config: MclConfig): StageSchedule {
-  const clip = config.clip ?? clipSchema.parse({});
+  const clip = clipOptionsOf(config);
   const epochs = perStage(config.epochsPerStage, config.stages);
   return validateSchedule({
     stages: config.stages + 1,

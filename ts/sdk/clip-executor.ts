@@ -18,7 +18,7 @@ import type { SaveInitialAction } from "../control/run-driver.js";
 import type { RunStore } from "../control/run-store.js";
 import { writeFileAtomic } from "../control/atomic-file.js";
 import type { IntegrationSpec, Normalization } from "../control/integration.js";
-import { clipSchema, isClipEncoder, type ClipEncoder, type ClipOptions } from "../config/clip-config.js";
+import { clipOptionsOf, isClipEncoder, type ClipEncoder, type ClipOptions } from "../config/clip-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import type {
   ClipCreateRequest,
@@ -71,7 +71,7 @@ export class ClipExecutor extends WorkerExecutor {
   constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
     super(jobs, store, data, log, signal);
     requireCaptions(this.config, data);
-    this.#clip = this.config.clip ?? clipSchema.parse({});
+    this.#clip = clipOptionsOf(this.config);
   }
 
   /** Stage 0 as it is: the initial weights (clip.checkpoint, or seeded random ones) saved as its checkpoint. */
