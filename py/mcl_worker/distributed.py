@@ -172,11 +172,13 @@ def _global_batch_norm(self: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tens
     # mean = Σx / n, var = Σx² / n − mean², the sums and n taken over every rank's batch.
     dims = [0, *range(2, x.dim())]
     channels = x.shape[1]
-    local = torch.cat([x.sum(dims), x.square().sum(dims)]).float()
+    # The count travels with the sums: one collective for the three.
+    count = torch.tensor([x.numel() // channels], device=x.device, dtype=torch.float32)
+    local = torch.cat([x.sum(dims).float(), x.square().sum(dims).float(), count])
     totals = all_gather_with_grad(local[None]).sum(0)
-    n = all_reduce_sum(torch.tensor([x.numel() // channels], device=x.device, dtype=torch.float32))
+    n = totals[-1:].detach()
     mean = totals[:channels] / n
-    var = totals[channels:] / n - mean.square()
+    var = totals[channels : 2 * channels] / n - mean.square()
     if self.track_running_stats and self.running_mean is not None and self.running_var is not None:
         with torch.no_grad():
             assert self.num_batches_tracked is not None
