@@ -287,13 +287,10 @@ export class MclRun {
     return summary;
   }
 
-  /** Records a committed epoch's mean loss (from its epoch event) in losses.json, for the report. */
+  /** Records a committed epoch's mean loss in losses.json, for the report. */
   #recordLoss(track: Track, epoch: number): void {
-    const events = this.#log.snapshot();
-    for (let i = events.length - 1; i >= 0; i--) {
-      const event = events[i]!;
-      if (event.type === "epoch" && event.stage === track && event.epoch === epoch) return this.#losses.record(track, epoch, event.loss);
-    }
+    const loss = this.#executor?.epochLoss(track, epoch) ?? null;
+    if (loss !== null) this.#losses.record(track, epoch, loss);
   }
 
   #reported(stage: number): boolean {

@@ -86,6 +86,8 @@ export class WorkerExecutor implements StageExecutor {
   readonly #embeddings = new Map<Track, EmbeddingHandle>();
   readonly #started = new Set<Track>();
   readonly #kmeans = new Map<number, KMeansOutcome>();
+  /** Mean loss of each epoch trained in this session, by `${track}:${epoch}`. */
+  readonly #epochLosses = new Map<string, number>();
 
   constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
     this.jobs = jobs;
@@ -119,6 +121,11 @@ export class WorkerExecutor implements StageExecutor {
     );
     this.#kmeans.set(action.stage, { inertia: result.inertia, iterations: result.iterations, converged: result.converged });
     return result.assignments;
+  }
+
+  /** The mean loss of `track`'s `epoch` in this session (null when it was trained in an earlier one). */
+  epochLoss(track: Track, epoch: number): number | null {
+    return this.#epochLosses.get(`${track}:${epoch}`) ?? null;
   }
 
   /** The k-means outcome of `stage` in this session (null when it was clustered in an earlier one). */
@@ -245,6 +252,7 @@ export class WorkerExecutor implements StageExecutor {
     this.live!.checkpoint = checkpoint;
     // The manifest references the previous epoch's file until this one is committed; older ones are unused.
     if (epoch >= 1) await rm(this.absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
+    this.#epochLosses.set(`${track}:${epoch}`, result.mean_loss);
     this.log.push({
       type: "epoch",
       stage: track,
