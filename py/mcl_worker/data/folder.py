@@ -108,11 +108,15 @@ class FolderDataset(ImageDataset):
             raise DatasetContentError(
                 f"{path}: cannot decode the image ({exc})", scheme="folder", file=str(path)
             ) from None
-        w, h = rgb.size
-        side = min(w, h)
-        box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-        square = rgb.resize((self._size, self._size), Image.Resampling.BICUBIC, box=box)
-        return np.asarray(square)
+        return center_square(rgb, self._size)
+
+
+def center_square(rgb: Image.Image, size: int) -> np.ndarray:
+    """The centred square of `rgb` resized to size × size (bicubic), as uint8 [size, size, 3]."""
+    w, h = rgb.size
+    side = min(w, h)
+    box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
+    return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, box=box))
 
 
 def _index(root: Path) -> tuple[list[str], np.ndarray, np.ndarray, bool]:

@@ -26,6 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..data import ImageDataset
+from ..data.folder import center_square
 from ..errors import InvalidArgument
 
 MMVP_COLUMNS = ("Question ID", "Type", "Statement")
@@ -132,7 +133,4 @@ def _square(path: Path, size: int) -> np.ndarray:
             rgb = image.convert("RGB")
     except (OSError, ValueError) as exc:
         raise InvalidArgument("path", f"{path}: cannot decode the image ({exc})") from None
-    w, h = rgb.size
-    side = min(w, h)
-    box = ((w - side) / 2, (h - side) / 2, (w + side) / 2, (h + side) / 2)
-    return np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC, box=box))
+    return center_square(rgb, size)
