@@ -66,13 +66,23 @@ class IntegratedClip:
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str], batch_size: int, check: Callable[[], None] = lambda: None) -> Encoded:
-        blocks, truncated = [], 0
-        for model, tokenizer in zip(self.models, self.tokenizers):
-            batch = tokenize(tokenizer, texts, model.context_length)
-            truncated = max(truncated, batch.truncated)
-            parts = []
-            for start in range(0, len(texts), batch_size):
-                check()
-                parts.append(model.encode_text(batch.tokens[start : start + batch_size].to(self.device)).float())
-            blocks.append(torch.cat(parts))
-        return Encoded(_combine(blocks, self.weights, self.normalize), truncated)
+        encoded = [
+            encode_text_batches(model, tokenizer, texts, batch_size, self.device, check)
+            for model, tokenizer in zip(self.models, self.tokenizers)
+        ]
+        blocks = [z for z, _ in encoded]
+        return Encoded(_combine(blocks, self.weights, self.normalize), max(truncated for _, truncated in encoded))
+
+
+def encode_text_batches(
+    model: CLIP, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int, device: torch.device,
+    check: Callable[[], None] = lambda: None,
+) -> tuple[Tensor, int]:
+    """One model's text embeddings [N, width] in float32, as they come (not normalised), and the
+    number of texts cut to its context length."""
+    batch = tokenize(tokenizer, texts, model.context_length)
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        check()
+        parts.append(model.encode_text(batch.tokens[start : start + batch_size].to(device)).float())
+    return torch.cat(parts), batch.truncated

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from .. import distributed
 from ..checkpoint import CheckpointError
 from ..data import AugmentConfig, ImageDataset, augment, eval_transform
 from ..errors import InvalidArgument, NonFiniteLoss
-from ..evaluation.integrated import IntegratedClip
+from ..evaluation.integrated import IntegratedClip, encode_text_batches
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
 from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
 from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, label_graph, xsample_loss
@@ -37,7 +38,7 @@ from ..models.clip import CLIP, create_clip, load_clip_weights
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
 from ..train import plan_batches, step_seed
 from ..wire import WireError
-from .embedding import augment_config
+from .embedding import ImageSource, TensorImages, augment_config
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
 from .models import seeded
 from .registry import Body, JobContext, job
@@ -266,23 +267,12 @@ def clip_embed_text(body: Body, ctx: JobContext) -> Body:
     dataset = held(ctx, body, "dataset", ImageDataset)
     captions = _all_captions(dataset, "dataset", "clip.embed_text")
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
-    with entry.use(body["model"], "clip.embed_text") as model:
-        tokens = tokenize(entry.tokens, captions, entry.clip.context_length)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                parts = []
-                for start in range(0, len(captions), batch_size):
-                    ctx.check_cancelled()
-                    parts.append(entry.clip.encode_text(tokens.tokens[start : start + batch_size].to(entry.device)).float())
-        finally:
-            model.train(was_training)
-    z = torch.cat(parts)
+    with entry.use(body["model"], "clip.embed_text"), _eval_mode(entry.clip), torch.no_grad():
+        z, truncated = encode_text_batches(entry.clip, entry.tokens, captions, batch_size, entry.device, ctx.check_cancelled)
     if body.get("normalize", False):
         z = torch.nn.functional.normalize(z, dim=1)
     return {"embedding": ctx.state.put(z, "embedding"), "shape": list(z.shape), "dtype": "float32",
-            "truncated_captions": tokens.truncated}
+            "truncated_captions": truncated}
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -301,42 +291,33 @@ def _integrated(body: Body, ctx: JobContext) -> tuple[IntegratedClip, list[ClipE
     return towers, entries
 
 
-class _Using:
+@contextmanager
+def _using(body: Body, entries: list[ClipEntry], job_type: str) -> Iterator[None]:
     """Holds every model of an evaluation (BUSY if one is in use) in eval mode."""
-
-    def __init__(self, body: Body, entries: list[ClipEntry], job_type: str) -> None:
-        self._contexts = [e.use(h, job_type) for e, h in zip(entries, body["models"])]
-        self._models = [e.clip for e in entries]
-        self._modes: list[bool] = []
-
-    def __enter__(self) -> None:
-        entered = []
-        try:
-            for c in self._contexts:
-                c.__enter__()
-                entered.append(c)
-        except BaseException:
-            for c in reversed(entered):
-                c.__exit__(None, None, None)
-            raise
-        self._modes = [m.training for m in self._models]
-        for m in self._models:
-            m.eval()
-
-    def __exit__(self, *exc: Any) -> None:
-        for m, mode in zip(self._models, self._modes):
-            m.train(mode)
-        for c in reversed(self._contexts):
-            c.__exit__(None, None, None)
+    with ExitStack() as stack:
+        for entry, handle in zip(entries, body["models"]):
+            stack.enter_context(entry.use(handle, job_type))
+            stack.enter_context(_eval_mode(entry.clip))
+        yield
 
 
-def _encode_dataset_images(towers: IntegratedClip, dataset: ImageDataset, cfg: AugmentConfig, batch_size: int,
-                           ctx: JobContext) -> torch.Tensor:
+@contextmanager
+def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _encode_images(towers: IntegratedClip, images: ImageSource, cfg: AugmentConfig, batch_size: int,
+                   ctx: JobContext) -> torch.Tensor:
     parts = []
-    for start in range(0, len(dataset), batch_size):
+    for start in range(0, len(images), batch_size):
         ctx.check_cancelled()
-        images = dataset.get_images(torch.arange(start, min(len(dataset), start + batch_size)))
-        parts.append(towers.encode_images(eval_transform(images.to(towers.device), cfg)))
+        batch = images.get_images(torch.arange(start, min(len(images), start + batch_size)))
+        parts.append(towers.encode_images(eval_transform(batch.to(towers.device), cfg)))
     return torch.cat(parts)
 
 
@@ -358,8 +339,8 @@ def clip_zero_shot(body: Body, ctx: JobContext) -> Body:
     captions = dataset.captions(np.arange(len(dataset))) if dataset.has_captions else None
     named = set(determined_by_captions(dataset, captions))
     scores, truncated = [], 0
-    with _Using(body, entries, "clip.zero_shot"):
-        images = _encode_dataset_images(towers, dataset, cfg, batch_size, ctx)
+    with _using(body, entries, "clip.zero_shot"):
+        images = _encode_images(towers, dataset, cfg, batch_size, ctx)
         for name in names:
             info = dataset.attributes[name]
             prompts = class_prompts(info, captions if name in named else None, template)
@@ -407,7 +388,7 @@ def clip_mmvp(body: Body, ctx: JobContext) -> Body:
     pairs, skipped = synthetic_pairs(dataset, captions, categories, body.get("pairs_per_category", DEFAULT_PAIRS), body["seed"])
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
     used = np.unique(np.concatenate([pairs.first, pairs.second]))
-    with _Using(body, entries, "clip.mmvp"):
+    with _using(body, entries, "clip.mmvp"):
         image_z = torch.zeros(len(dataset), sum(m.feature_dim for m in towers.models), device=towers.device)
         text_z = torch.zeros_like(image_z)
         for start in range(0, used.size, batch_size):
@@ -428,10 +409,7 @@ def clip_mmvp_vlm(body: Body, ctx: JobContext) -> Body:
     except InvalidArgument as exc:
         raise _invalid(exc.field, exc.reason) from None
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
-    with _Using(body, entries, "clip.mmvp_vlm"):
-        parts = []
-        for start in range(0, bench.images.shape[0], batch_size):
-            ctx.check_cancelled()
-            parts.append(towers.encode_images(eval_transform(bench.images[start : start + batch_size].to(towers.device), cfg)))
+    with _using(body, entries, "clip.mmvp_vlm"):
+        image_z = _encode_images(towers, TensorImages(bench.images), cfg, batch_size, ctx)
         texts = towers.encode_texts(bench.statements, batch_size, ctx.check_cancelled)
-    return _pair_reply(_pair_scores(torch.cat(parts), texts.z, bench.pairs), [], texts.truncated)
+    return _pair_reply(_pair_scores(image_z, texts.z, bench.pairs), [], texts.truncated)
