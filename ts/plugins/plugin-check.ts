@@ -60,9 +60,14 @@ export class PluginCheckError extends Error {
   }
 }
 
+/** What the config names in the slots a plugin can fill: dataset, encoder, loss. */
+function pluginSlots(config: MclConfig): string[] {
+  return [config.dataset, config.encoder, config.loss.name];
+}
+
 /** The check request for mcl_worker.plugins.check_plugins, or null when the config names no plugin. */
 export function pluginCheckRequest(config: MclConfig): Record<string, unknown> | null {
-  if (![config.dataset, config.encoder, config.loss.name].some(isPluginRef)) return null;
+  if (!pluginSlots(config).some(isPluginRef)) return null;
   return {
     seed: config.seed,
     dataset: config.dataset,
@@ -159,7 +164,7 @@ type PyObject = any;
 
 /** The modules the config's plugins come from, e.g. ["my_plugins.encoders", "my_plugins.data"]. */
 export function pluginModules(config: MclConfig): string[] {
-  const modules = [config.dataset, config.encoder, config.loss.name].flatMap((name) => parsePluginRef(name)?.module ?? []);
+  const modules = pluginSlots(config).flatMap((name) => parsePluginRef(name)?.module ?? []);
   return [...new Set(modules)];
 }
 

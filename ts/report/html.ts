@@ -3,7 +3,7 @@
  * table and the run's facts. No script, no external font, stylesheet or image: it opens offline.
  */
 
-import type { Accuracies } from "../sdk/summary.js";
+import { type Accuracies, baselineLabel, formatPercent, summaryRows } from "../sdk/summary.js";
 import type { ReportData } from "./report-data.js";
 
 export interface ChartSvgs {
@@ -84,11 +84,10 @@ function probeTable(data: ReportData): string {
   if (data.stages.length === 0) return "";
   const rows: [string, Accuracies][] = data.stages.map((s) => [`stage ${s.stage}`, s.probe]);
   if (data.integrated !== null) rows.push(["integrated", data.integrated]);
-  if (data.baseline !== null) rows.push([`baseline (${data.baseline.epochs} epochs)`, data.baseline.probe]);
-  const cell = (value: number | undefined) => (value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
+  if (data.baseline !== null) rows.push([baselineLabel(data.baseline.epochs), data.baseline.probe]);
   return table(
     ["representation", ...data.attributes],
-    rows.map(([name, probe]) => [name, ...data.attributes.map((a) => cell(probe[a]))]),
+    rows.map(([name, probe]) => [name, ...data.attributes.map((a) => formatPercent(probe[a], "–"))]),
     "Linear-probe accuracy per attribute, held-out split of the training set.",
   );
 }
@@ -97,10 +96,7 @@ function probeTable(data: ReportData): string {
 function clipTables(data: ReportData): string {
   const summary = data.summary;
   if (summary === null) return "";
-  const rows: [string, Partial<Record<"zeroShot" | "mmvp" | "mmvpVlm", Accuracies>>][] = summary.stages.map((s) => [`stage ${s.stage}`, s]);
-  rows.push(["integrated", summary.integrated]);
-  if (summary.baseline !== undefined) rows.push([`baseline (${summary.baseline.epochs} epochs)`, summary.baseline]);
-  const cell = (value: number | undefined) => (value === undefined ? "–" : `${(100 * value).toFixed(1)}%`);
+  const rows = summaryRows(summary);
   const captions = {
     zeroShot: "Zero-shot accuracy per attribute (classes as text prototypes).",
     mmvp: "MMVP-style pairs per category: a pair counts only when both images match their own caption.",
@@ -110,7 +106,7 @@ function clipTables(data: ReportData): string {
     .map((key) => {
       const columns = [...new Set(rows.flatMap(([, r]) => Object.keys(r[key] ?? {})))];
       if (columns.length === 0) return "";
-      return table(["representation", ...columns], rows.map(([name, r]) => [name, ...columns.map((c) => cell(r[key]?.[c]))]), captions[key]);
+      return table(["representation", ...columns], rows.map(([name, r]) => [name, ...columns.map((c) => formatPercent(r[key]?.[c], "–"))]), captions[key]);
     })
     .join("\n");
 }

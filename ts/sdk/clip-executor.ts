@@ -89,7 +89,7 @@ export class ClipExecutor extends WorkerExecutor {
   }
 
   /** Zero-shot and MMVP scores of one stage (cached in the run directory) or of the baseline. */
-  async trackScores(track: Track): Promise<ClipScores> {
+  override async trackScores(track: Track): Promise<ClipScores> {
     const file = track === "baseline" ? null : this.store.path(`probes/clip-${trackName(track)}.json`);
     const cached = file === null ? null : await readJsonFile(file, clipScoresSchema);
     if (cached !== null) return cached;
@@ -99,7 +99,7 @@ export class ClipExecutor extends WorkerExecutor {
   }
 
   /** Zero-shot and MMVP scores of the integrated model: both towers of `spec.stages` concatenated. */
-  async integratedScores(spec: IntegrationSpec): Promise<ClipScores> {
+  override async integratedScores(spec: IntegrationSpec): Promise<ClipScores> {
     const models: ModelHandle[] = [];
     for (const stage of spec.stages) models.push(await this.modelAt(stage));
     return this.#scores(models, { weights: [...spec.weights], normalize: spec.normalize });

@@ -7,7 +7,7 @@
  *   stage 0             62.0%   10.0%    8.0%    26.7%
  */
 
-import type { Accuracies, Summary } from "./summary.js";
+import { type Summary, formatPercent, summaryRows } from "./summary.js";
 
 type Scores = "zeroShot" | "mmvp" | "mmvpVlm";
 
@@ -18,24 +18,19 @@ export function formatClipTables(summary: Summary): string {
 }
 
 function table(summary: Summary, key: Scores, title: string, average: boolean): string {
-  const rows: [string, Accuracies | undefined][] = [
-    ...summary.stages.map((s): [string, Accuracies | undefined] => [`stage ${s.stage}`, s[key]]),
-    ["integrated", summary.integrated[key]],
-  ];
-  if (summary.baseline !== undefined) rows.push([`baseline (${summary.baseline.epochs} epochs)`, summary.baseline[key]]);
+  const rows = summaryRows(summary).map(([name, result]) => [name, result[key]] as const);
   const columns = [...new Set(rows.flatMap(([, scores]) => Object.keys(scores ?? {})))];
   const header = average ? [...columns, "average"] : columns;
   const first = Math.max(title.length, ...rows.map(([name]) => name.length));
   const widths = header.map((c) => Math.max(c.length, 6));
   const line = (name: string, cells: string[]) => [name.padEnd(first), ...cells.map((c, i) => c.padStart(widths[i]!))].join("  ");
-  const percent = (value: number | undefined) => (value === undefined ? "-" : `${(100 * value).toFixed(1)}%`);
   return [
     line(title, header),
     ...rows.map(([name, scores]) => {
       const values = columns.map((c) => scores?.[c]);
       const known = values.filter((v): v is number => v !== undefined);
-      const cells = values.map(percent);
-      if (average) cells.push(percent(known.length === columns.length && known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined));
+      const cells = values.map((v) => formatPercent(v));
+      if (average) cells.push(formatPercent(known.length === columns.length && known.length > 0 ? known.reduce((a, b) => a + b, 0) / known.length : undefined));
       return line(name, cells);
     }),
   ].join("\n");

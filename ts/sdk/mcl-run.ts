@@ -246,14 +246,13 @@ export class MclRun {
     const schedule = scheduleFromConfig(config);
     // A CLIP run's scheduler stage 1 is the recipe's stage 0: summary.json numbers its stages from 0.
     const first = schedule.stageZero === true ? 0 : 1;
-    const clip = executor instanceof ClipExecutor ? executor : null;
     const stages: Summary["stages"] = [];
     for (let stage = 1; stage <= schedule.stages; stage++) {
       const probe = await executor.stageProbe(stage);
       // Stages 1…S-1 reported theirs when they were clustered in this session.
       if (stage === schedule.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
-      const clipScores = clip === null ? {} : await clip.trackScores(stage);
-      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...clipScores });
+      const extra = await executor.trackScores(stage);
+      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...extra });
     }
     const spec = resolveIntegrationSpec(config.integration, schedule.stages);
     const integrated = await executor.integrated(spec);
@@ -263,8 +262,8 @@ export class MclRun {
     if (config.baseline) {
       const probe = await executor.probe(await executor.embedding("baseline"));
       this.#log.push({ type: "probe", stage: "baseline", probe });
-      const clipScores = clip === null ? {} : await clip.trackScores("baseline");
-      baseline = { epochs: schedule.baselineEpochs, ...summaryScores(probe), ...clipScores };
+      const extra = await executor.trackScores("baseline");
+      baseline = { epochs: schedule.baselineEpochs, ...summaryScores(probe), ...extra };
     }
     const summary: Summary = {
       format: SUMMARY_FORMAT,
@@ -276,7 +275,7 @@ export class MclRun {
       integrated: {
         spec: { stages: spec.stages.map((stage) => stage - 1 + first), weights: [...spec.weights], normalize: spec.normalize },
         ...summaryScores(integratedProbe),
-        ...(clip === null ? {} : await clip.integratedScores(spec)),
+        ...(await executor.integratedScores(spec)),
       },
       ...(baseline === undefined ? {} : { baseline }),
       seconds: (performance.now() - this.#started) / 1000,

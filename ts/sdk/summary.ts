@@ -67,6 +67,31 @@ export const summarySchema = z.strictObject({
   finishedAt: z.string(),
 });
 export type Summary = z.output<typeof summarySchema>;
+/** What a summary holds for one representation (a stage, the integrated one, the baseline). */
+export type RepresentationResult = z.output<typeof resultSchema>;
+
+/** What a kind of run measures of a representation besides the probes (a CLIP run: zero-shot and MMVP scores). */
+export type ExtraScores = Pick<RepresentationResult, "zeroShot" | "mmvp" | "mmvpVlm">;
+
+/** The label of the equal-compute baseline's row in every table. */
+export function baselineLabel(epochs: number): string {
+  return `baseline (${epochs} epochs)`;
+}
+
+/** A summary's representations in table order, each with its row label: every stage, the integrated one, the baseline. */
+export function summaryRows(summary: Summary): [string, RepresentationResult][] {
+  const rows: [string, RepresentationResult][] = [
+    ...summary.stages.map((s): [string, RepresentationResult] => [`stage ${s.stage}`, s]),
+    ["integrated", summary.integrated],
+  ];
+  if (summary.baseline !== undefined) rows.push([baselineLabel(summary.baseline.epochs), summary.baseline]);
+  return rows;
+}
+
+/** An accuracy in [0, 1] as a percentage with one decimal ("41.2%"), or `missing`. */
+export function formatPercent(value: number | undefined, missing = "-"): string {
+  return value === undefined ? missing : `${(100 * value).toFixed(1)}%`;
+}
 
 /** The JSON file at `path` checked against `schema`, or null when there is no such file. */
 export async function readJsonFile<T extends z.ZodType>(path: string, schema: T): Promise<z.output<T> | null> {
@@ -109,19 +134,14 @@ export function readSummary(runDir: string): Promise<Summary | null> {
  *   ...
  */
 export function formatProbeTable(summary: Summary): string {
-  const rows: [string, Accuracies][] = [
-    ...summary.stages.map((s): [string, Accuracies] => [`stage ${s.stage}`, s.probe]),
-    ["integrated", summary.integrated.probe],
-  ];
-  if (summary.baseline !== undefined) rows.push([`baseline (${summary.baseline.epochs} epochs)`, summary.baseline.probe]);
+  const rows = summaryRows(summary);
   const attributes = summary.attributes;
   const first = Math.max("representation".length, ...rows.map(([name]) => name.length));
   const widths = attributes.map((a) => Math.max(a.length, 6));
   const line = (name: string, cells: string[]) =>
     [name.padEnd(first), ...cells.map((c, i) => c.padStart(widths[i]!))].join("  ");
-  const percent = (value: number | undefined) => (value === undefined ? "-" : `${(100 * value).toFixed(1)}%`);
   return [
     line("representation", attributes),
-    ...rows.map(([name, probe]) => line(name, attributes.map((a) => percent(probe[a])))),
+    ...rows.map(([name, result]) => line(name, attributes.map((a) => formatPercent(result.probe[a])))),
   ].join("\n");
 }

@@ -44,7 +44,7 @@ import type {
   WorkerJobs,
 } from "../worker/index.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
-import { readProbeFile, type ProbeScores } from "./summary.js";
+import { readProbeFile, type ExtraScores, type ProbeScores } from "./summary.js";
 import { augmentOf, lossOf, modelRequest } from "./worker-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
@@ -181,6 +181,16 @@ export class WorkerExecutor implements StageExecutor {
     const scores = await this.probe(await this.embedding(stage));
     await writeFileAtomic(file, `${JSON.stringify(scores, null, 2)}\n`);
     return scores;
+  }
+
+  /** Scores besides the probes of one stage or the baseline: none for an image-only run. */
+  async trackScores(_track: Track): Promise<ExtraScores> {
+    return {};
+  }
+
+  /** Scores besides the probes of the integrated representation: none for an image-only run. */
+  async integratedScores(_spec: IntegrationSpec): Promise<ExtraScores> {
+    return {};
   }
 
   /** Linear-probe (and kNN) accuracy per attribute of an embedding held on the worker. */
