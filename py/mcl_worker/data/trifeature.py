@@ -14,15 +14,15 @@ colour per instance (`palette=0&backgrounds=0`, the earlier default) every sampl
 still has its own colour, colour stays the easy separator in every stage and MCL gains
 nothing (measured through the SDK, n=4096: texture 0.26 at stage 1, 0.19 at stage 2).
 
-Shape (8 classes, random position, scale in [0.28, 0.40] of the side and any rotation, so it is
-no pixel template) and texture (8 patterns in image coordinates, random period and phase,
+Shape (8 classes, random position, scale in [0.28, 0.40] of the side and, by default, any
+rotation, so it is no pixel template; `rotation=0` draws shapes upright) and texture (8 patterns in image coordinates, random period and phase,
 chosen to survive a horizontal flip) are the harder features. Colour is labelled for
 evaluation by binning the foreground hue into 8 named bins (exact with the default palette);
 with discrete backgrounds the background's index is labelled too (`background`).
 
 Rendering is vectorised: every image is drawn at twice the resolution (loops run over the 8
 shape and 8 texture classes, never over samples) and average-pooled, which anti-aliases edges.
-The output depends only on (n, size, seed, palette, backgrounds).
+The output depends only on (n, size, seed, palette, backgrounds, rotation).
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ PARAMS = {
     "backgrounds": Param(
         int, 16, 0, 64, "dark background colours: k (default 16), 0 = continuous per instance"
     ),
+    "rotation": Param(
+        float, 360.0, 0.0, 360.0, "shapes turn by a uniform angle in [0, rotation) degrees: 360 (default) any, 0 upright"
+    ),
 }
 
 _SUPERSAMPLE = 2
@@ -74,7 +77,7 @@ def open_trifeature(uri: DatasetUri) -> ArrayDataset:
     n, size, seed, palette, backgrounds = (
         int(params[k]) for k in ("n", "size", "seed", "palette", "backgrounds")
     )
-    images, labels = render_trifeature(n, size, seed, palette, backgrounds)
+    images, labels = render_trifeature(n, size, seed, palette, backgrounds, float(params["rotation"]))
     attributes = {
         "shape": AttributeInfo("shape", labels["shape"], SHAPES),
         "color": AttributeInfo("color", labels["color"], HUE_NAMES),
@@ -94,7 +97,7 @@ def open_trifeature(uri: DatasetUri) -> ArrayDataset:
 
 
 def render_trifeature(
-    n: int, size: int, seed: int, palette: int, backgrounds: int
+    n: int, size: int, seed: int, palette: int, backgrounds: int, rotation: float = 360.0
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """uint8 images [n, size, size, 3] and int64 labels [n] of shape, texture, colour (the
     foreground hue bin) and background (the background's index; 0 when continuous)."""
@@ -116,7 +119,7 @@ def render_trifeature(
         radius=radius,
         cx=0.8 * radius + (size - 1.6 * radius) * u[:, 1],
         cy=0.8 * radius + (size - 1.6 * radius) * u[:, 2],
-        angle=2 * math.pi * u[:, 3],
+        angle=math.radians(rotation) * u[:, 3],
         # Texture: period in pixels, phases, and the direction of the diagonal stripes.
         period=size * (0.16 + 0.06 * u[:, 4]),
         phase_x=u[:, 5],

@@ -147,3 +147,34 @@ def test_every_texture_but_solid_marks_the_foreground(dataset):
 def test_other_sizes_render():
     ds = open_dataset("synthetic:trifeature?n=3&size=17")
     assert ds.image_shape == (3, 17, 17) and ds.get_images([0, 1, 2]).shape == (3, 3, 17, 17)
+
+
+def _square_fill(images: np.ndarray) -> np.ndarray:
+    """Per image, the share of its lit-pixel bounding box that is lit (1.0 for an upright solid square)."""
+    lit = images.max(axis=3) > 160  # foreground (value 0.9) against a dark background (<= 0.34)
+    fill = np.zeros(len(images))
+    for i, mask in enumerate(lit):
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        fill[i] = mask.sum() / ((rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1))
+    return fill
+
+
+def test_rotation_sets_how_far_shapes_turn():
+    upright = open_dataset("synthetic:trifeature?n=600&seed=4&rotation=0")
+    turned = open_dataset("synthetic:trifeature?n=600&seed=4")
+    labels = {name: info.labels for name, info in upright.attributes.items()}
+    assert all(np.array_equal(labels[name], info.labels) for name, info in turned.attributes.items())
+    shape, texture = labels["shape"], labels["texture"]
+    # A circle looks the same at every angle (textures lie in image coordinates): only the shape turns.
+    circles = shape == SHAPES.index("circle")
+    assert np.array_equal(upright.images[circles], turned.images[circles])
+    squares = (shape == SHAPES.index("square")) & (texture == TEXTURES.index("solid"))
+    assert squares.sum() >= 5
+    assert np.all(_square_fill(upright.images[squares]) == 1.0)  # axis-aligned: the box is full
+    assert np.mean(_square_fill(turned.images[squares]) < 0.9) > 0.5
+
+
+def test_rotation_outside_a_turn_is_refused():
+    with pytest.raises(Exception) as err:
+        open_dataset("synthetic:trifeature?n=4&rotation=400")
+    assert "'rotation' of synthetic:trifeature must be in [0, 360]" in str(err.value)
