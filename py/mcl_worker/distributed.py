@@ -91,6 +91,23 @@ class _AllGatherWithGrad(torch.autograd.Function):
         return grad[start : start + sizes[ctx.rank]]  # type: ignore[attr-defined]
 
 
+class _AllReduceSumWithGrad(torch.autograd.Function):
+    """Σ over ranks of `t`, on every rank. Each rank's loss reads the same sum, so the gradient
+    of a rank's `t` is the sum over ranks of the gradients of the sum: another all-reduce."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, t: Tensor) -> Tensor:  # type: ignore[override]
+        total = t.contiguous().clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 def _gather_sizes(n: int, device: torch.device) -> list[int]:
     mine = torch.tensor([n], dtype=torch.int64, device=device)
     sizes = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
@@ -125,6 +142,14 @@ def all_reduce_sum(t: Tensor) -> Tensor:
     if is_distributed():
         dist.all_reduce(t)
     return t
+
+
+def all_reduce_sum_with_grad(t: Tensor) -> Tensor:
+    """The sum of `t` over ranks as a new tensor, with the gradient flowing back to every rank's
+    `t` (see all_gather_with_grad for why no rescaling); `t` itself when not distributed."""
+    if not is_distributed():
+        return t
+    return _AllReduceSumWithGrad.apply(t)
 
 
 def any_rank(flag: bool) -> bool:
@@ -172,10 +197,10 @@ def _global_batch_norm(self: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tens
     # mean = Σx / n, var = Σx² / n − mean², the sums and n taken over every rank's batch.
     dims = [0, *range(2, x.dim())]
     channels = x.shape[1]
-    # The count travels with the sums: one collective for the three.
+    # The count travels with the sums: one all-reduce for the three.
     count = torch.tensor([x.numel() // channels], device=x.device, dtype=torch.float32)
     local = torch.cat([x.sum(dims).float(), x.square().sum(dims).float(), count])
-    totals = all_gather_with_grad(local[None]).sum(0)
+    totals = all_reduce_sum_with_grad(local)
     n = totals[-1:].detach()
     mean = totals[:channels] / n
     var = totals[channels : 2 * channels] / n - mean.square()
