@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -150,6 +150,23 @@ def all_reduce_sum_with_grad(t: Tensor) -> Tensor:
     if not is_distributed():
         return t
     return _AllReduceSumWithGrad.apply(t)
+
+
+def average_gradients(params: Iterable[Tensor]) -> None:
+    """Replaces each parameter's gradient by its mean over ranks, one all-reduce per dtype over
+    the gradients flattened together (as DDP buckets them); nothing when not distributed."""
+    if not is_distributed():
+        return
+    by_dtype: dict[torch.dtype, list[Tensor]] = {}
+    for p in params:
+        if p.grad is not None:
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+    for grads in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        for g, mean in zip(grads, flat.split([g.numel() for g in grads])):
+            g.copy_(mean.view_as(g))
 
 
 def any_rank(flag: bool) -> bool:

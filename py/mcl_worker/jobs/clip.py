@@ -192,10 +192,12 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
                 break
             step = first_step + position
             # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
-            mine = batch[distributed.shard(batch.numel())]
+            # Every rank draws the views of the whole batch, as train.py does, so that a sample's
+            # view does not depend on the rank that encodes it.
+            mine = distributed.shard(batch.numel())
             generator.manual_seed(step_seed(seed, step))
-            images = augment(dataset.get_images(mine).to(entry.device), cfg, generator)
-            captions = dataset.captions(mine)
+            images = augment(dataset.get_images(batch).to(entry.device), cfg, generator)[mine]
+            captions = dataset.captions(batch[mine])
             assert captions is not None
             tokens = tokenize(tokenizer, captions, model.context_length)
             truncated += tokens.truncated
@@ -208,11 +210,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
                 raise NonFiniteLoss(step, value)  # before backward: the step is not applied
             optimizer.optimizer.zero_grad(set_to_none=True)
             value_t.backward()
-            if distributed.world_size() > 1:
-                for p in trainable:  # every rank computed the loss of the whole gathered batch
-                    if p.grad is not None:
-                        torch.distributed.all_reduce(p.grad)
-                        p.grad /= distributed.world_size()
+            distributed.average_gradients(trainable)  # every rank computed the loss of the whole gathered batch
             optimizer.optimizer.step()
             losses.append(value)
             samples += batch.numel()

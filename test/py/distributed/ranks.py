@@ -6,7 +6,8 @@ broadcasts each collective job to the other ranks (mcl_worker.distributed.follow
 `python -m mcl_worker` under torchrun does. Rank 0 writes what the jobs answered to OUT (JSON).
 
 Scenarios: `flow` (open, create, train, embed, k-means, with a rank-0-only uploaded tensor and a
-free in between); `die` (rank 1 fails an embed with an error of its own and leaves: rank 0 must
+free in between); `clip` (clip.create and 3 steps of clip.train: gathered negatives, averaged
+gradients); `die` (rank 1 fails an embed with an error of its own and leaves: rank 0 must
 answer RANK_LOST naming it, and refuse later collective jobs).
 """
 
@@ -24,6 +25,7 @@ from mcl_worker import distributed  # noqa: E402
 from mcl_worker.jobs import JobContext, WorkerConfig, WorkerState, lookup, registry  # noqa: E402
 
 DATA = "synthetic:trifeature?n=48&size=16&seed=3"
+CLIP_DATA = "synthetic:trifeature?n=48&size=32&seed=3"  # clip-tiny takes 32-pixel images
 STEPS, BATCH = 3, 16
 
 
@@ -64,6 +66,17 @@ def flow(state: WorkerState) -> dict[str, Any]:
         "inertia": clusters["inertia"],
         "leftover": sorted(state.handles()),
     }
+
+
+def clip(state: WorkerState) -> dict[str, Any]:
+    data = call(state, "dataset.open", {"uri": CLIP_DATA})["dataset"]
+    model = call(state, "clip.create", {"config": "clip-tiny", "seed": 0,
+                                        "tokenizer": {"kind": "words", "dataset": data}})["model"]
+    optimizer = call(state, "optimizer.create", {"model": model, "name": "sgd", "lr": 0.1, "momentum": 0.9})["optimizer"]
+    progress: list[Any] = []
+    call(state, "clip.train", {"model": model, "optimizer": optimizer, "dataset": data, **plan(),
+                               "loss": {"name": "clip"}, "seed": 1, "progress_every": 1}, progress)
+    return {"losses": [p["loss"] for p in progress]}
 
 
 def die(state: WorkerState) -> dict[str, Any]:
@@ -115,11 +128,11 @@ def main() -> int:
             sabotage()
         return distributed.follow(WorkerState())
     state = WorkerState()
-    result = flow(state) if scenario == "flow" else die(state)
+    result = {"flow": flow, "clip": clip, "die": die}[scenario](state)
     result["world_size"] = distributed.world_size()
     with open(out, "w", encoding="utf-8") as f:
         json.dump(result, f)
-    if scenario == "flow":
+    if scenario != "die":
         distributed.shutdown()
     return 0
 
