@@ -220,7 +220,7 @@ export function quick(config: (seed: number) => MclConfigInput): (seed: number) 
       ...full,
       dataset: full.dataset!.startsWith("digits:")
         ? `digits:colored?repeat=1&size=16&seed=${seed}`
-        : `synthetic:trifeature?n=256&size=16&seed=${seed}`,
+        : `synthetic:trifeature?n=256&size=16&seed=${seed}&rotation=0`,
       stages: 2,
       clusters: 4,
       epochsPerStage: 1,

@@ -4,7 +4,8 @@ Rank 0 serves ZeroMQ as a single worker does; ranks > 0 run `follow()`. Every `c
 job (see jobs/registry.py) that rank 0 starts is first broadcast to all ranks, each of which
 runs the same job function on the same body; only rank 0 replies. Inside such a job the
 functions below let the compute code split its work: `rank()`/`world_size()`, `shard()` for a
-rank's contiguous slice, `all_gather_with_grad` for contrastive negatives across ranks.
+rank's contiguous slice, `all_gather_with_grad` for contrastive negatives across ranks,
+`average_gradients` where no DistributedDataParallel wraps the model (clip.train).
 Outside torch.distributed (a single worker) they are identities: rank 0 of 1.
 
 A job crosses from rank 0 to the others as msgpack in torch.distributed's key-value store
@@ -153,20 +154,35 @@ def all_reduce_sum_with_grad(t: Tensor) -> Tensor:
 
 
 def average_gradients(params: Iterable[Tensor]) -> None:
-    """Replaces each parameter's gradient by its mean over ranks, one all-reduce per dtype over
-    the gradients flattened together (as DDP buckets them); nothing when not distributed."""
+    """Replaces each parameter's gradient by its mean over ranks; nothing when not distributed.
+    Gradients of one device and dtype go flattened into buckets of about 25 MiB (DDP's default),
+    one all-reduce a bucket: few collectives, and never more than a bucket copied at once."""
     if not is_distributed():
         return
-    by_dtype: dict[torch.dtype, list[Tensor]] = {}
+    buckets: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    filled: dict[tuple[torch.device, torch.dtype], int] = {}
     for p in params:
-        if p.grad is not None:
-            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
-    for grads in by_dtype.values():
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= dist.get_world_size()
-        for g, mean in zip(grads, flat.split([g.numel() for g in grads])):
-            g.copy_(mean.view_as(g))
+        if p.grad is None:
+            continue
+        key = (p.grad.device, p.grad.dtype)
+        buckets.setdefault(key, []).append(p.grad)
+        filled[key] = filled.get(key, 0) + p.grad.numel() * p.grad.element_size()
+        if filled[key] >= _GRADIENT_BUCKET_BYTES:
+            _average(buckets.pop(key))
+            del filled[key]
+    for grads in buckets.values():
+        _average(grads)
+
+
+_GRADIENT_BUCKET_BYTES = 25 << 20
+
+
+def _average(grads: list[Tensor]) -> None:
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    for g, mean in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(mean.view_as(g))
 
 
 def any_rank(flag: bool) -> bool:

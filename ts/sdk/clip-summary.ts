@@ -7,9 +7,9 @@
  *   stage 0             62.0%   10.0%    8.0%    26.7%
  */
 
-import { type Summary, formatPercent, summaryRows } from "./summary.js";
+import { type ExtraScores, type Summary, formatPercent, summaryRows } from "./summary.js";
 
-type Scores = "zeroShot" | "mmvp" | "mmvpVlm";
+type Scores = keyof ExtraScores;
 
 export function formatClipTables(summary: Summary): string {
   const tables = [table(summary, "zeroShot", "zero-shot", false), table(summary, "mmvp", "MMVP (pairs)", true)];

@@ -67,6 +67,7 @@ export const summarySchema = z.strictObject({
   finishedAt: z.string(),
 });
 export type Summary = z.output<typeof summarySchema>;
+
 /** What a summary holds for one representation (a stage, the integrated one, the baseline). */
 export type RepresentationResult = z.output<typeof resultSchema>;
 

@@ -5,7 +5,8 @@
     views = augment(x.to(device), AugmentConfig(), generator)  # float, normalised, on device
 
 Dataset URIs (`scheme:path?key=value&…`):
-    synthetic:trifeature?n=&size=&seed=&palette=&backgrounds=  shape × colour × texture, generated
+    synthetic:trifeature?n=&size=&seed=&palette=&backgrounds=&rotation=
+                                                                 shape × colour × texture, generated
     digits:colored?size=&seed=&repeat=&shift=&colors=            scikit-learn's digits, coloured
     npz:<path>                                                   a user's .npz archive (see npz.py)
     folder:<path>?size=&workers=                                 an img2dataset folder, streamed

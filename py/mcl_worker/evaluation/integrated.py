@@ -74,6 +74,7 @@ class IntegratedClip:
         return Encoded(_combine(blocks, self.weights, self.normalize), max(truncated for _, truncated in encoded))
 
 
+@torch.no_grad()
 def encode_text_batches(
     model: CLIP, tokenizer: Tokenizer, texts: Sequence[str], batch_size: int, device: torch.device,
     check: Callable[[], None] = lambda: None,

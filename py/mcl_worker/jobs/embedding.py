@@ -26,7 +26,7 @@ DEFAULT_BATCH_SIZE = 512
 
 
 class ImageSource(Protocol):
-    """Images addressed by index: a dataset, or uploaded images (TensorImages)."""
+    """Images addressed by index: a dataset, or a tensor of images on the worker (TensorImages)."""
 
     def __len__(self) -> int: ...
 
@@ -37,7 +37,7 @@ class ImageSource(Protocol):
 
 
 class TensorImages:
-    """An uploaded uint8 [N, C, H, W] tensor, read like a dataset."""
+    """A uint8 [N, C, H, W] tensor (uploaded with handle.put, or a benchmark's images), read like a dataset."""
 
     def __init__(self, images: torch.Tensor) -> None:
         self.images = images

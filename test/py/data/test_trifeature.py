@@ -112,9 +112,10 @@ def test_palette_and_backgrounds_set_the_number_of_colour_combinations(query, lo
         ("palette=65", "'palette' of synthetic:trifeature must be in [0, 64]"),
         ("backgrounds=-1", "'backgrounds' of synthetic:trifeature must be in [0, 64]"),
         ("colors=4", "unknown query parameter 'colors'"),
+        ("rotation=400", "'rotation' of synthetic:trifeature must be in [0, 360]"),
     ],
 )
-def test_bad_colour_parameters_are_refused(query, message):
+def test_bad_parameters_are_refused(query, message):
     with pytest.raises(Exception) as err:
         open_dataset(f"synthetic:trifeature?n=4&{query}")
     assert message in str(err.value) and getattr(err.value, "code", None) is not None
@@ -150,7 +151,7 @@ def test_other_sizes_render():
 
 
 def _square_fill(images: np.ndarray) -> np.ndarray:
-    """Per image, the share of its lit-pixel bounding box that is lit (1.0 for an upright solid square)."""
+    """Per image, the lit share of its lit pixels' bounding box (1.0: an upright solid square)."""
     lit = images.max(axis=3) > 160  # foreground (value 0.9) against a dark background (<= 0.34)
     fill = np.zeros(len(images))
     for i, mask in enumerate(lit):
@@ -163,18 +164,12 @@ def test_rotation_sets_how_far_shapes_turn():
     upright = open_dataset("synthetic:trifeature?n=600&seed=4&rotation=0")
     turned = open_dataset("synthetic:trifeature?n=600&seed=4")
     labels = {name: info.labels for name, info in upright.attributes.items()}
-    assert all(np.array_equal(labels[name], info.labels) for name, info in turned.attributes.items())
+    assert all(np.array_equal(labels[k], info.labels) for k, info in turned.attributes.items())
     shape, texture = labels["shape"], labels["texture"]
-    # A circle looks the same at every angle (textures lie in image coordinates): only the shape turns.
+    # A circle looks the same at every angle (textures lie in image coordinates, not the shape's).
     circles = shape == SHAPES.index("circle")
     assert np.array_equal(upright.images[circles], turned.images[circles])
     squares = (shape == SHAPES.index("square")) & (texture == TEXTURES.index("solid"))
     assert squares.sum() >= 5
     assert np.all(_square_fill(upright.images[squares]) == 1.0)  # axis-aligned: the box is full
     assert np.mean(_square_fill(turned.images[squares]) < 0.9) > 0.5
-
-
-def test_rotation_outside_a_turn_is_refused():
-    with pytest.raises(Exception) as err:
-        open_dataset("synthetic:trifeature?n=4&rotation=400")
-    assert "'rotation' of synthetic:trifeature must be in [0, 360]" in str(err.value)
