@@ -11,6 +11,10 @@ import numpy as np
 import pytest
 import torch
 
+from mcl_worker.jobs.clip import ClipEntry, _using
+from mcl_worker.models.clip import create_clip
+from mcl_worker.wire import WireError
+
 from .conftest import Peer
 from .test_evaluation import write_mmvp
 
@@ -212,3 +216,20 @@ def test_a_clip_model_is_refused_by_the_unimodal_train_job(peer: Peer, trained: 
                                 "dataset": trained["data"]["dataset"], **plan(384, 4, 1, seed=0),
                                 "loss": {"name": "nt-xent", "temperature": 0.2}, "seed": 0}, "INVALID_BODY", "model")
     assert "clip.train" in error["message"]
+
+
+def test_an_evaluation_finding_a_model_busy_releases_and_restores_the_others() -> None:
+    entries = [ClipEntry(create_clip("clip-tiny"), torch.device("cpu")) for _ in range(3)]
+    entries[0].clip.train()
+    entries[1].clip.eval()
+    body = {"models": ["m:0", "m:1", "m:2"]}
+    with _using(body, entries, "clip.zero_shot"):
+        assert not any(e.clip.training for e in entries) and all(e.busy.locked() for e in entries)
+    assert (entries[0].clip.training, entries[1].clip.training) == (True, False)
+    assert not any(e.busy.locked() for e in entries)
+
+    entries[2].busy.acquire()  # another job holds the last model
+    with pytest.raises(WireError) as err, _using(body, entries, "clip.zero_shot"):
+        pass
+    assert err.value.code == "BUSY" and "m:2" in err.value.message
+    assert entries[0].clip.training and not entries[0].busy.locked() and not entries[1].busy.locked()
