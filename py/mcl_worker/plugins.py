@@ -49,6 +49,7 @@ from torch import Tensor, nn
 from .data.augmentation import AugmentConfig, eval_transform
 from .data.base import AttributeInfo, ImageDataset, Indices, check_indices
 from .errors import InvalidArgument
+from .eval_mode import eval_mode
 
 PREFIX = "py:"
 ALLOW_ENV = "MCL_WORKER_PLUGINS"
@@ -131,10 +132,8 @@ def build_encoder(ref: str, args: JsonArgs, *, image_size: int, in_channels: int
         raise PluginError("encoder", ref, "feature_dim", "feature_dim to be a positive int (or absent)", repr(declared))
     if declared is None:
         blank = torch.zeros(1, in_channels, image_size, image_size)
-        was_training = module.training
-        with torch.no_grad():
-            out = _forward("encoder", ref, module.eval(), blank)
-        module.train(was_training)
+        with eval_mode(module), torch.no_grad():
+            out = _forward("encoder", ref, module, blank)
         module.feature_dim = int(out.shape[1])
     return module
 

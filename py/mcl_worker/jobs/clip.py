@@ -29,6 +29,7 @@ from .. import distributed
 from ..checkpoint import CheckpointError
 from ..data import AugmentConfig, ImageDataset, augment, eval_transform
 from ..errors import InvalidArgument, NonFiniteLoss
+from ..eval_mode import eval_mode
 from ..evaluation.integrated import IntegratedClip, encode_text_batches
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
 from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
@@ -265,7 +266,7 @@ def clip_embed_text(body: Body, ctx: JobContext) -> Body:
     dataset = held(ctx, body, "dataset", ImageDataset)
     captions = _all_captions(dataset, "dataset", "clip.embed_text")
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
-    with entry.use(body["model"], "clip.embed_text"), _eval_mode(entry.clip), torch.no_grad():
+    with entry.use(body["model"], "clip.embed_text"), eval_mode(entry.clip), torch.no_grad():
         z, truncated = encode_text_batches(entry.clip, entry.tokens, captions, batch_size, entry.device, ctx.check_cancelled)
     if body.get("normalize", False):
         z = torch.nn.functional.normalize(z, dim=1)
@@ -295,18 +296,8 @@ def _using(body: Body, entries: list[ClipEntry], job_type: str) -> Iterator[None
     with ExitStack() as stack:
         for entry, handle in zip(entries, body["models"]):
             stack.enter_context(entry.use(handle, job_type))
-            stack.enter_context(_eval_mode(entry.clip))
+            stack.enter_context(eval_mode(entry.clip))
         yield
-
-
-@contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _encode_images(towers: IntegratedClip, images: ImageSource, cfg: AugmentConfig, batch_size: int,

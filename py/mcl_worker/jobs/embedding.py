@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .. import distributed
 from ..data import AugmentConfig, ImageDataset, eval_transform
+from ..eval_mode import eval_mode
 from ..wire import WireError
 from .handles import ModelEntry, held
 from .registry import Body, JobContext, job
@@ -100,25 +101,19 @@ def embed(body: Body, ctx: JobContext) -> Body:
     use_head, normalize = body.get("use_head", False), body.get("normalize", False)
     dtype_name = body.get("dtype", "float32")
     n = len(dataset)
-    with entry.use(body["model"], "embed") as model:
+    with entry.use(body["model"], "embed") as model, eval_mode(model), torch.no_grad():
         width = model.proj_dim if use_head else model.feature_dim
         out = torch.empty(n, width, dtype=_DTYPES[dtype_name], device=entry.device)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                # With W ranks, each embeds its slice of every block of W batches; the slices are
-                # gathered in rank order, so every rank holds the whole embedding.
-                block = batch_size * distributed.world_size()
-                for start in range(0, n, block):
-                    ctx.check_cancelled()
-                    stop = min(n, start + block)
-                    indices = torch.arange(start, stop)[distributed.shard(stop - start)]
-                    images = dataset.get_images(indices).to(entry.device, non_blocking=True)
-                    z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
-                    out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z)
-        finally:
-            model.train(was_training)
+        # With W ranks, each embeds its slice of every block of W batches; the slices are
+        # gathered in rank order, so every rank holds the whole embedding.
+        block = batch_size * distributed.world_size()
+        for start in range(0, n, block):
+            ctx.check_cancelled()
+            stop = min(n, start + block)
+            indices = torch.arange(start, stop)[distributed.shard(stop - start)]
+            images = dataset.get_images(indices).to(entry.device, non_blocking=True)
+            z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
+            out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z)
     return {"embedding": ctx.state.put(out, "embedding"), "shape": [n, width], "dtype": dtype_name}
 
 
