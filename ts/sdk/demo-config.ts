@@ -25,18 +25,20 @@
  * images of 32 px. The small CNN trained supervised on shape alone (seed-1 data, 80/20 split,
  * 8 epochs of AdamW, no augmentation) peaked at 65 % held out with any rotation, 98 % upright;
  * MCL's integrated representation topped out at 47–55 %, so its gain over stage 1 (34–41 %) was
- * +11 to +19 by seed and missed the +15 on two seeds of three. Nothing else we tried made it hold (each a single
- * change, seeds 1/2 unless noted): crop scale [0.5, 1] (+10.5, +15.9, +13.4 with seed 0), a fourth
- * stage (+13.0), K = 4 (+12.8), n = 4096 (+17.3, +11.5), epochs [2, 10, 10] (+14.0, +15.4), the
- * `shrink` small-group policy (+13.9/+7.5/+6.1, seeds 0–2), fainter texture marks (shape +14.2 but
- * texture only +18.3), marks that lighten instead of darken (+13.2); the last two were
- * experimental renderer options, not kept. Texture gained +40 to +50 with every other one.
+ * +11 to +19 by seed and missed the +15 on two seeds of three. Nothing else we tried made it
+ * hold (each a single change, seeds 1/2 unless noted): crop scale [0.5, 1] (+10.5, +15.9, +13.4
+ * with seed 0), a fourth stage (+13.0), K = 4 (+12.8), n = 4096 (+17.3, +11.5), epochs
+ * [2, 10, 10] (+14.0, +15.4), the `shrink` small-group policy (+13.9/+7.5/+6.1, seeds 0–2),
+ * fainter texture marks (shape +14.2 but texture only +18.3), marks that lighten instead of
+ * darken (+13.2); the last two were experimental renderer options, not kept. Texture gained +40
+ * to +50 with every other one.
  *
  * Why these values: stage 1 needs only 2 epochs to learn colour (what its clustering needs);
  * the later stages get the epochs, and temperature 0.1 weighs the hard same-cluster negatives
  * more (0.2 with 3 epochs everywhere: shape only +9 points, with any rotation). K = 8 with
- * batch 128 keeps the stage-1 clusters (~256 samples) at two batches each. Under merge-to-parent a quarter of the
- * samples sit out every stage-2/3 epoch (remainders of stage-1 clusters that cannot fill a batch).
+ * batch 128 keeps the stage-1 clusters (~256 samples) at two batches each. Under merge-to-parent
+ * a quarter of the samples sit out every stage-2/3 epoch (remainders of stage-1 clusters that
+ * cannot fill a batch).
  */
 
 import type { MclConfigInput } from "../config/mcl-config.js";
