@@ -70,12 +70,13 @@ def shard(n: int, of_rank: int | None = None, ranks: int | None = None) -> slice
 
 
 class _AllGatherWithGrad(torch.autograd.Function):
-    """Concatenation over ranks along dim 0; the backward is all_gather's adjoint: each rank
-    gets the sum over ranks of the gradient of its own slice (a reduce-scatter)."""
+    """Concatenation over ranks along dim 0 of slices of known sizes; the backward is all_gather's
+    adjoint: each rank gets the sum over ranks of the gradient of its own slice (a reduce-scatter)."""
 
     @staticmethod
-    def forward(ctx: torch.autograd.function.FunctionCtx, t: Tensor) -> Tensor:  # type: ignore[override]
-        sizes = _gather_sizes(t.shape[0], t.device)
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, t: Tensor, sizes: list[int]
+    ) -> Tensor:
         ctx.sizes = sizes  # type: ignore[attr-defined]
         ctx.rank = dist.get_rank()  # type: ignore[attr-defined]
         parts = [t.new_empty((n, *t.shape[1:])) for n in sizes]
@@ -83,13 +84,15 @@ class _AllGatherWithGrad(torch.autograd.Function):
         return torch.cat(parts)
 
     @staticmethod
-    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
+    ) -> tuple[Tensor, None]:
         # gloo has no reduce_scatter: all-reduce the whole (small) gradient and keep our rows.
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)
         sizes: list[int] = ctx.sizes  # type: ignore[attr-defined]
         start = sum(sizes[: ctx.rank])  # type: ignore[attr-defined]
-        return grad[start : start + sizes[ctx.rank]]  # type: ignore[attr-defined]
+        return grad[start : start + sizes[ctx.rank]], None  # type: ignore[attr-defined]
 
 
 class _AllReduceSumWithGrad(torch.autograd.Function):
@@ -109,16 +112,22 @@ class _AllReduceSumWithGrad(torch.autograd.Function):
         return grad
 
 
-def _gather_sizes(n: int, device: torch.device) -> list[int]:
-    mine = torch.tensor([n], dtype=torch.int64, device=device)
-    sizes = [torch.empty_like(mine) for _ in range(dist.get_world_size())]
-    dist.all_gather(sizes, mine)
-    return [int(s) for s in sizes]
+def _shard_sizes(t: Tensor, total: int) -> list[int]:
+    """The rows each rank holds when every rank holds its shard(total) of `total` rows; checks
+    that `t` is this rank's."""
+    w = dist.get_world_size()
+    sizes = [(r + 1) * total // w - r * total // w for r in range(w)]
+    if t.shape[0] != sizes[dist.get_rank()]:
+        raise ValueError(
+            f"rank {dist.get_rank()} holds {t.shape[0]} rows, but its shard of {total} has {sizes[dist.get_rank()]}"
+        )
+    return sizes
 
 
-def all_gather_with_grad(t: Tensor) -> Tensor:
-    """Every rank's `t` concatenated along dim 0 in rank order (slices may differ in length),
-    with the gradient flowing back to each rank's slice; `t` itself when not distributed.
+def all_gather_with_grad(t: Tensor, total: int) -> Tensor:
+    """Every rank's `t`, its shard(total) of `total` rows, concatenated along dim 0 in rank order
+    (the sizes follow from `total`: no collective to learn them), with the gradient flowing back
+    to each rank's slice; `t` itself when not distributed.
 
     When every rank computes the same loss over the gathered tensor (open_clip's
     gather-with-grad), the backward sums the W identical gradients of a rank's slice, and
@@ -127,15 +136,15 @@ def all_gather_with_grad(t: Tensor) -> Tensor:
     """
     if not is_distributed():
         return t
-    return _AllGatherWithGrad.apply(t)
+    return _AllGatherWithGrad.apply(t, _shard_sizes(t, total))
 
 
-def all_gather(t: Tensor) -> Tensor:
+def all_gather(t: Tensor, total: int) -> Tensor:
     """Like all_gather_with_grad, without the gradient (for embeddings)."""
     if not is_distributed():
         return t
     with torch.no_grad():
-        return _AllGatherWithGrad.apply(t.detach())
+        return _AllGatherWithGrad.apply(t.detach(), _shard_sizes(t, total))
 
 
 def all_reduce_sum(t: Tensor) -> Tensor:

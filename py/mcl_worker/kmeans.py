@@ -220,7 +220,7 @@ def _lloyd(x: Tensor, norms: Tensor, centroids: Tensor, iters: int, tol: float, 
         n_empty = int(empty.sum())
         if n_empty:
             # Re-seed each empty cluster with one of the points farthest from its centroid.
-            updated[empty] = everything[torch.topk(distributed.all_gather(distance), n_empty).indices]
+            updated[empty] = everything[torch.topk(distributed.all_gather(distance, len(everything)), n_empty).indices]
         # A fixed point, or (with no cluster just re-seeded) a negligible gain.
         converged = torch.equal(updated, centroids) or (
             not n_empty and previous_inertia - inertia <= tol * inertia
@@ -232,7 +232,7 @@ def _lloyd(x: Tensor, norms: Tensor, centroids: Tensor, iters: int, tol: float, 
     # One last assignment so that assignments, centroids and inertia agree with each other.
     distance, index = _nearest(x, norms, centroids, chunk)
     return KMeansResult(
-        assignments=distributed.all_gather(index.to(torch.int32)),
+        assignments=distributed.all_gather(index.to(torch.int32), len(everything)),
         centroids=centroids,
         inertia=float(distributed.all_reduce_sum(distance.sum(dtype=torch.float64))),
         iterations=iterations,

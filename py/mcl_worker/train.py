@@ -128,7 +128,7 @@ def train_steps(
         with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp), \
                 distributed.synced_batch_norm(model):
             projections = net(views)
-        z_a, z_b = (distributed.all_gather_with_grad(z) for z in projections.float().chunk(2))
+        z_a, z_b = (distributed.all_gather_with_grad(z, batch.numel()) for z in projections.float().chunk(2))
         batch_labels = None if labels is None else labels[batch.to(device)]
         loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
         value = float(loss.detach())

@@ -203,8 +203,8 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             tokens = tokenize(tokenizer, captions, model.context_length)
             truncated += tokens.truncated
             image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
-            image_z = distributed.all_gather_with_grad(image_z.float())
-            text_z = distributed.all_gather_with_grad(text_z.float())
+            image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
+            text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
             value_t = _loss(loss, image_z, text_z, logit_scale, graph_labels, batch)
             value = float(value_t.detach())
             if not math.isfinite(value):

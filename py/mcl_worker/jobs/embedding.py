@@ -113,7 +113,7 @@ def embed(body: Body, ctx: JobContext) -> Body:
             indices = torch.arange(start, stop)[distributed.shard(stop - start)]
             images = dataset.get_images(indices).to(entry.device, non_blocking=True)
             z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
-            out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z)
+            out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z, stop - start)
     return {"embedding": ctx.state.put(out, "embedding"), "shape": [n, width], "dtype": dtype_name}
 
 

@@ -104,7 +104,7 @@ def test_a_rank_that_fails_alone_is_named_and_ends_the_group(tmp_path: Path) -> 
 
 def test_alone_the_collectives_are_identities() -> None:
     t = torch.randn(5, 3, requires_grad=True)
-    assert distributed.all_gather_with_grad(t) is t
+    assert distributed.all_gather_with_grad(t, 5) is t and distributed.all_gather(t, 5) is t
     assert (distributed.world_size(), distributed.rank()) == (1, 0)
     assert distributed.shard(10) == slice(0, 10)
     assert not distributed.any_rank(False) and distributed.any_rank(True)
