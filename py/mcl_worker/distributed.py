@@ -115,12 +115,10 @@ class _AllReduceSumWithGrad(torch.autograd.Function):
 def _shard_sizes(t: Tensor, total: int) -> list[int]:
     """The rows each rank holds when every rank holds its shard(total) of `total` rows; checks
     that `t` is this rank's."""
-    w = dist.get_world_size()
-    sizes = [(r + 1) * total // w - r * total // w for r in range(w)]
-    if t.shape[0] != sizes[dist.get_rank()]:
-        raise ValueError(
-            f"rank {dist.get_rank()} holds {t.shape[0]} rows, but its shard of {total} has {sizes[dist.get_rank()]}"
-        )
+    slices = [shard(total, r) for r in range(world_size())]
+    sizes = [s.stop - s.start for s in slices]
+    if t.shape[0] != sizes[rank()]:
+        raise ValueError(f"rank {rank()} holds {t.shape[0]} rows, but its shard of {total} has {sizes[rank()]}")
     return sizes
 
 
