@@ -301,11 +301,13 @@ def _using(body: Body, entries: list[ClipEntry], job_type: str) -> Iterator[None
 
 
 def _encode_images(towers: IntegratedClip, images: ImageSource, cfg: AugmentConfig, batch_size: int,
-                   ctx: JobContext) -> torch.Tensor:
+                   ctx: JobContext, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """The integrated embeddings of the images at `rows` (default: all of them), in that order."""
+    rows = torch.arange(len(images)) if rows is None else rows
     parts = []
-    for start in range(0, len(images), batch_size):
+    for start in range(0, rows.numel(), batch_size):
         ctx.check_cancelled()
-        batch = images.get_images(torch.arange(start, min(len(images), start + batch_size)))
+        batch = images.get_images(rows[start : start + batch_size])
         parts.append(towers.encode_images(eval_transform(batch.to(towers.device), cfg)))
     return torch.cat(parts)
 
@@ -380,10 +382,7 @@ def clip_mmvp(body: Body, ctx: JobContext) -> Body:
     with _using(body, entries, "clip.mmvp"):
         image_z = torch.zeros(len(dataset), sum(m.feature_dim for m in towers.models), device=towers.device)
         text_z = torch.zeros_like(image_z)
-        for start in range(0, used.size, batch_size):
-            ctx.check_cancelled()
-            rows = used[start : start + batch_size]
-            image_z[rows] = towers.encode_images(eval_transform(dataset.get_images(rows).to(towers.device), cfg))
+        image_z[used] = _encode_images(towers, dataset, cfg, batch_size, ctx, torch.from_numpy(used))
         texts = towers.encode_texts([captions[i] for i in used], batch_size, ctx.check_cancelled)
         text_z[used] = texts.z
     return _pair_reply(_pair_scores(image_z, text_z, pairs), skipped, texts.truncated)
