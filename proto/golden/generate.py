@@ -30,6 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SAFE = 2**53 - 1
 SIGNING_KEY = b"golden-key \x00\x01\xff not secret"
+VERSION = 2
 
 
 class T:
@@ -85,9 +86,7 @@ def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 
 
-def signature(key: bytes | None, frames: list[bytes]) -> bytes:
-    if key is None:
-        return b""
+def signature(key: bytes, frames: list[bytes]) -> bytes:
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for frame in frames:
         mac.update(len(frame).to_bytes(8, "little"))
@@ -95,20 +94,29 @@ def signature(key: bytes | None, frames: list[bytes]) -> bytes:
     return mac.digest()
 
 
-def header(kind: str, type_: str, id_: int = 1, v: int = 1) -> dict[str, Any]:
+def header(kind: str, type_: str, id_: int = 1, v: int = VERSION) -> dict[str, Any]:
     return {"v": v, "id": id_, "kind": kind, "type": type_}
 
 
-def case(name: str, description: str, head: dict[str, Any], body: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
+def head(header_: Any, body_bytes: bytes = b"\x80") -> bytes:
+    """Frame 0: the msgpack array [header, body], from the header's value and the body's bytes."""
+    return b"\x92" + pack(header_) + body_bytes
+
+
+def signed(key: bytes, frames: list[bytes]) -> list[bytes]:
+    return [*frames, signature(key, frames)]
+
+
+def case(name: str, description: str, header_: dict[str, Any], body: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
     tensors: list[T] = []
     wire = wire_body(body, tensors)
-    frames = [pack(head), pack(wire), *(t.raw() for t in tensors)]
+    frames = [pack([header_, wire]), *(t.raw() for t in tensors)]
     return {
         "name": name,
         "description": description,
         "key": None if key is None else key.hex(),
-        "frames": [signature(key, frames).hex(), *(f.hex() for f in frames)],
-        "header": head,
+        "frames": [f.hex() for f in (frames if key is None else signed(key, frames))],
+        "header": header_,
         "body": to_json(wire),
         "tensors": [{"dtype": t.dtype, "shape": t.shape, "values": t.values} for t in tensors],
     }
@@ -184,11 +192,11 @@ def valid_cases() -> list[dict[str, Any]]:
             "empty": b"", "small": b"\x00\x01\xff", "len255": bytes(range(255)), "len256": bytes(i % 256 for i in range(256)),
         }),
         case("signed_hello", "a hello request signed with the golden key", header("request", "hello", 1),
-             {"protocols": [1], "client": "mcl-bridge/0.1.0"}, key=SIGNING_KEY),
+             {"protocols": [VERSION], "client": "mcl-bridge/0.1.0"}, key=SIGNING_KEY),
         case("signed_tensors", "a signed message with tensor frames: the signature covers them", header("request", "echo", 12),
              {"x": T("float32", [2], [1.5, -2.5]), "y": T("uint8", [0], [])}, key=SIGNING_KEY),
         case("hello_result", "the worker's answer to hello", header("result", "hello", 1), {
-            "protocol": 1, "worker_version": "0.1.0", "torch_version": "2.13.0+cpu", "python_version": "3.11.9",
+            "protocol": VERSION, "worker_version": "0.1.0", "torch_version": "2.13.0+cpu", "python_version": "3.11.9",
             "zmq_version": "4.3.5", "devices": [{"index": 0, "type": "cpu", "name": "cpu"}], "world_size": 1,
             "max_message_bytes": 1073741824,
         }),
@@ -196,7 +204,7 @@ def valid_cases() -> list[dict[str, Any]]:
             "code": "INVALID_BODY", "message": "seconds: expected a number >= 0, got -1", "details": {"path": "seconds"},
         }),
         case("error_unknown_id", "an error about a message whose id could not be read: id 0", header("error", "", 0),
-             {"code": "MALFORMED", "message": "header frame is not msgpack"}),
+             {"code": "MALFORMED", "message": "frame 0 is not msgpack"}),
         case("progress", "a progress event of a sleep job", header("progress", "sleep", 14), {"step": 2}),
         case("sleep_request", "a sleep request with a non-integral number of seconds", header("request", "sleep", 15), {"seconds": 0.25, "steps": 3}),
         case("heartbeat", "a heartbeat: type empty, body empty, largest id", header("heartbeat", "", 2**32 - 1), {}),
@@ -220,57 +228,63 @@ def bad(name: str, code: str, frames: list[bytes], header_id: int | None, descri
 
 
 def invalid_cases() -> list[dict[str, Any]]:
-    h = pack(header("request", "echo", 42))
-    empty = pack({})
+    h = header("request", "echo", 42)
+    ok = head(h)
     f32 = {"$tensor": 0, "dtype": "float32", "shape": [2]}
     two_floats = np.array([1, 2], dtype="<f4").tobytes()
 
-    def signed(key: bytes, frames: list[bytes]) -> list[bytes]:
-        return [signature(key, frames), *frames]
+    def with_body(body: Any) -> bytes:
+        return head(h, pack(body))
 
     deep: Any = "bottom"
     for _ in range(70):
         deep = [deep]
     return [
         bad("no_frames", "MALFORMED", [], None, "an empty multipart message"),
-        bad("too_few_frames", "MALFORMED", [b"", h], 42, "signature and header but no body; the header is still read for the id"),
-        bad("header_not_msgpack", "MALFORMED", [b"", b"\xc1", empty], None, "0xc1 is never used in msgpack"),
-        bad("header_truncated", "MALFORMED", [b"", h[:-2], empty], None, "the header frame ends mid-map"),
-        bad("header_trailing_bytes", "MALFORMED", [b"", h + b"\x00", empty], None, "bytes after the header map"),
-        bad("header_not_map", "MALFORMED", [b"", pack([1, 42, "request", "echo"]), empty], None, "the header is an array"),
-        bad("header_missing_field", "MALFORMED", [b"", pack({"v": 1, "id": 42, "kind": "request"}), empty], None, "no type"),
-        bad("header_extra_field", "MALFORMED", [b"", pack({**header("request", "echo", 42), "x": 1}), empty], None, "an unknown header field"),
-        bad("header_bad_kind", "MALFORMED", [b"", pack(header("shout", "echo", 42)), empty], None, "an unknown kind"),
-        bad("header_id_too_large", "MALFORMED", [b"", pack(header("request", "echo", 2**32)), empty], None, "id beyond uint32"),
-        bad("header_id_not_int", "MALFORMED", [b"", pack({"v": 1, "id": "42", "kind": "request", "type": "echo"}), empty], None, "id as a string"),
-        bad("heartbeat_with_type", "MALFORMED", [b"", pack(header("heartbeat", "echo", 42)), empty], 42, "heartbeat carries type \"\""),
-        bad("unsupported_version", "UNSUPPORTED_VERSION", [b"", pack(header("request", "echo", 42, v=2)), empty], 42,
-            "version 2: refused, with the id so that the error reply reaches the sender"),
-        bad("body_not_msgpack", "MALFORMED", [b"", h, b"\x81\xa1"], 42, "the body frame ends mid-map"),
-        bad("body_not_map", "MALFORMED", [b"", h, pack([1, 2])], 42, "the body is an array"),
-        bad("body_int_key", "MALFORMED", [b"", h, pack({1: "one"})], 42, "a map key that is not a string"),
-        bad("body_ext_type", "MALFORMED", [b"", h, pack({"t": msgpack.ExtType(5, b"x")})], 42, "extension types are not allowed"),
-        bad("body_timestamp", "MALFORMED", [b"", h, bytes.fromhex("81a174d6ff00000001")], 42, "the timestamp extension is not allowed either"),
-        bad("body_too_deep", "MALFORMED", [b"", h, pack({"deep": deep})], 42, "arrays nested 70 deep (the limit is 64)"),
-        bad("descriptor_extra_key", "MALFORMED", [b"", h, pack({"x": {**f32, "strides": [1]}}), two_floats], 42, "a descriptor with a fourth key"),
-        bad("descriptor_bad_dtype", "MALFORMED", [b"", h, pack({"x": {**f32, "dtype": "float64"}}), two_floats], 42, "float64 is not a wire dtype"),
-        bad("descriptor_negative_dim", "MALFORMED", [b"", h, pack({"x": {**f32, "shape": [-2]}}), two_floats], 42, "a negative dimension"),
-        bad("descriptor_bad_index", "MALFORMED", [b"", h, pack({"x": {**f32, "$tensor": "0"}}), two_floats], 42, "a frame index as a string"),
-        bad("tensor_frame_too_short", "TENSOR_MISMATCH", [b"", h, pack({"x": f32}), two_floats[:7]], 42, "7 bytes for float32 [2]"),
-        bad("tensor_frame_too_long", "TENSOR_MISMATCH", [b"", h, pack({"x": f32}), two_floats + b"\x00"], 42, "9 bytes for float32 [2]"),
-        bad("tensor_frame_missing", "TENSOR_MISMATCH", [b"", h, pack({"x": f32})], 42, "a descriptor but no tensor frame"),
-        bad("tensor_frame_unreferenced", "TENSOR_MISMATCH", [b"", h, pack({"x": f32}), two_floats, two_floats], 42, "a second frame no descriptor names"),
-        bad("tensor_frame_doubly_referenced", "TENSOR_MISMATCH", [b"", h, pack({"x": f32, "y": f32}), two_floats, two_floats], 42,
-            "two descriptors name frame 0"),
+        bad("version_1_framing", "MALFORMED", [b"", pack({**h, "v": 1}), pack({})], None,
+            "protocol version 1's frames [signature, header, body]: frame 0 is empty"),
+        bad("head_not_msgpack", "MALFORMED", [b"\xc1"], None, "0xc1 is never used in msgpack"),
+        bad("head_truncated", "MALFORMED", [ok[:-3]], None, "frame 0 ends inside the header map"),
+        bad("head_trailing_bytes", "MALFORMED", [ok + b"\x00"], 42, "bytes after the body; the header is still read for the id"),
+        bad("head_not_array", "MALFORMED", [pack(h)], None, "frame 0 is the header map alone"),
+        bad("head_one_item", "MALFORMED", [pack([h])], None, "an array of one item"),
+        bad("head_three_items", "MALFORMED", [pack([h, {}, {}])], None, "an array of three items"),
+        bad("header_not_map", "MALFORMED", [head([2, 42, "request", "echo"])], None, "the header is an array"),
+        bad("header_missing_field", "MALFORMED", [head({"v": VERSION, "id": 42, "kind": "request"})], None, "no type"),
+        bad("header_extra_field", "MALFORMED", [head({**h, "x": 1})], None, "an unknown header field"),
+        bad("header_bad_kind", "MALFORMED", [head(header("shout", "echo", 42))], None, "an unknown kind"),
+        bad("header_id_too_large", "MALFORMED", [head(header("request", "echo", 2**32))], None, "id beyond uint32"),
+        bad("header_id_not_int", "MALFORMED", [head({"v": VERSION, "id": "42", "kind": "request", "type": "echo"})], None, "id as a string"),
+        bad("heartbeat_with_type", "MALFORMED", [head(header("heartbeat", "echo", 42))], 42, "heartbeat carries type \"\""),
+        bad("unsupported_version", "UNSUPPORTED_VERSION", [head(header("request", "echo", 42, v=VERSION + 1))], 42,
+            "a later version: refused, with the id so that the error reply reaches the sender"),
+        bad("body_not_msgpack", "MALFORMED", [head(h, b"\x81\xa1")], 42, "the body ends mid-map"),
+        bad("body_not_map", "MALFORMED", [with_body([1, 2])], 42, "the body is an array"),
+        bad("body_int_key", "MALFORMED", [with_body({1: "one"})], 42, "a map key that is not a string"),
+        bad("body_ext_type", "MALFORMED", [with_body({"t": msgpack.ExtType(5, b"x")})], 42, "extension types are not allowed"),
+        bad("body_timestamp", "MALFORMED", [head(h, bytes.fromhex("81a174d6ff00000001"))], 42, "the timestamp extension is not allowed either"),
+        bad("body_too_deep", "MALFORMED", [with_body({"deep": deep})], 42, "arrays nested 70 deep (the limit is 64)"),
+        bad("descriptor_extra_key", "MALFORMED", [with_body({"x": {**f32, "strides": [1]}}), two_floats], 42, "a descriptor with a fourth key"),
+        bad("descriptor_bad_dtype", "MALFORMED", [with_body({"x": {**f32, "dtype": "float64"}}), two_floats], 42, "float64 is not a wire dtype"),
+        bad("descriptor_negative_dim", "MALFORMED", [with_body({"x": {**f32, "shape": [-2]}}), two_floats], 42, "a negative dimension"),
+        bad("descriptor_bad_index", "MALFORMED", [with_body({"x": {**f32, "$tensor": "0"}}), two_floats], 42, "a frame index as a string"),
+        bad("tensor_frame_too_short", "TENSOR_MISMATCH", [with_body({"x": f32}), two_floats[:7]], 42, "7 bytes for float32 [2]"),
+        bad("tensor_frame_too_long", "TENSOR_MISMATCH", [with_body({"x": f32}), two_floats + b"\x00"], 42, "9 bytes for float32 [2]"),
+        bad("tensor_frame_missing", "TENSOR_MISMATCH", [with_body({"x": f32})], 42, "a descriptor but no tensor frame"),
+        bad("tensor_frame_unreferenced", "TENSOR_MISMATCH", [with_body({"x": f32}), two_floats, two_floats], 42, "a second frame no descriptor names"),
+        bad("tensor_frame_doubly_referenced", "TENSOR_MISMATCH", [with_body({"x": f32, "y": f32}), two_floats, two_floats], 42,
+            "two descriptors name frame 1"),
         bad("tensor_frames_out_of_order", "TENSOR_MISMATCH",
-            [b"", h, pack({"x": {**f32, "$tensor": 1}, "y": f32}), two_floats, two_floats], 42, "descriptors must number frames in body order"),
-        bad("too_large", "MESSAGE_TOO_LARGE", [b"", h, pack({"x": f32}), two_floats], 42, "over max_bytes; the id is still read", max_bytes=16),
-        bad("unsigned_with_key", "AUTH_FAILED", [b"", h, empty], 42, "a key is required and frame 0 is empty", key=SIGNING_KEY),
-        bad("wrong_key", "AUTH_FAILED", signed(b"another key", [h, empty]), 42, "signed with another key", key=SIGNING_KEY),
-        bad("signature_short", "AUTH_FAILED", [signature(SIGNING_KEY, [h, empty])[:31], h, empty], 42, "a truncated signature", key=SIGNING_KEY),
-        bad("signature_over_other_frames", "AUTH_FAILED", [signature(SIGNING_KEY, [h, pack({"a": 1})]), h, empty], 42,
+            [with_body({"x": {**f32, "$tensor": 1}, "y": f32}), two_floats, two_floats], 42, "descriptors must number frames in body order"),
+        bad("too_large", "MESSAGE_TOO_LARGE", [with_body({"x": f32}), two_floats], 42, "over max_bytes; the id is still read", max_bytes=16),
+        bad("signed_without_key", "AUTH_FAILED", signed(SIGNING_KEY, [ok]), 42,
+            "a signed message to a receiver without a key: a last 32-byte frame that no descriptor names"),
+        bad("unsigned_with_key", "AUTH_FAILED", [ok], 42, "a key is required and there is no signature frame", key=SIGNING_KEY),
+        bad("wrong_key", "AUTH_FAILED", signed(b"another key", [ok]), 42, "signed with another key", key=SIGNING_KEY),
+        bad("signature_short", "AUTH_FAILED", [ok, signature(SIGNING_KEY, [ok])[:31]], 42, "a truncated signature", key=SIGNING_KEY),
+        bad("signature_over_other_frames", "AUTH_FAILED", [ok, signature(SIGNING_KEY, [with_body({"a": 1})])], 42,
             "a valid signature of a different body", key=SIGNING_KEY),
-        bad("frames_moved_between", "AUTH_FAILED", [signature(SIGNING_KEY, [h, b"\x81\xa1a", b"\x01"]), h, b"\x81\xa1a\x01"], 42,
+        bad("frames_moved_between", "AUTH_FAILED", [ok, b"\x01\x02\x03", signature(SIGNING_KEY, [ok, b"\x01\x02", b"\x03"])], 42,
             "the same bytes split differently: lengths are signed too", key=SIGNING_KEY),
     ]
 
@@ -335,9 +349,9 @@ def write_json(path: Path, value: Any) -> None:
 
 def main() -> None:
     note = "Generated by proto/golden/generate.py; see its docstring for the JSON forms. Do not edit by hand."
-    write_json(HERE / "vectors.json", {"about": note, "protocol_version": 1, "cases": valid_cases()})
-    write_json(HERE / "invalid.json", {"about": note, "protocol_version": 1, "cases": invalid_cases()})
-    write_json(HERE / "invalid_bodies.json", {"about": note, "protocol_version": 1, "cases": invalid_body_cases()})
+    write_json(HERE / "vectors.json", {"about": note, "protocol_version": VERSION, "cases": valid_cases()})
+    write_json(HERE / "invalid.json", {"about": note, "protocol_version": VERSION, "cases": invalid_cases()})
+    write_json(HERE / "invalid_bodies.json", {"about": note, "protocol_version": VERSION, "cases": invalid_body_cases()})
 
 
 if __name__ == "__main__":

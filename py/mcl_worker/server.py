@@ -31,6 +31,7 @@ from .wire import (
     ERROR_CODES,
     Header,
     Message,
+    PROTOCOL_VERSION,
     WireError,
     decode_message,
     encode_message,
@@ -218,23 +219,26 @@ class Server:
             header.id, header.type, self.state, self._worker_config,
             lambda progress: self._send(peer, Message(Header(header.v, header.id, "progress", header.type), progress), None),
         )
-        self._jobs[key] = ctx
         if spec.inline:
-            self._run_job(peer, header, spec, body, ctx)
+            # Runs here and now: no cancel can reach it before it returns, so it is not registered.
+            self._send_now(peer, self._outcome_frames(header, spec, body, ctx), None)
         else:
-            self._pool.submit(self._run_job, peer, header, spec, body, ctx)
+            self._jobs[key] = ctx
+            self._pool.submit(self._run_pooled, peer, header, spec, body, ctx)
 
     # -- running -----------------------------------------------------------------------------
 
-    def _run_job(self, peer: bytes, header: Header, spec: JobSpec, body: Body, ctx: JobContext) -> None:
-        key = (peer, header.id)
+    def _run_pooled(self, peer: bytes, header: Header, spec: JobSpec, body: Body, ctx: JobContext) -> None:
+        self._post(peer, self._outcome_frames(header, spec, body, ctx), (peer, header.id))
+
+    def _outcome_frames(self, header: Header, spec: JobSpec, body: Body, ctx: JobContext) -> Frames:
+        """The job's result, or the error it raised, as frames to send."""
         try:
             ctx.check_cancelled()  # cancelled while it waited for a pool thread
             result = spec.run(body, ctx)
-            frames = encode_message(Message(Header(header.v, header.id, "result", header.type), result), key=self.config.key)
+            return encode_message(Message(Header(header.v, header.id, "result", header.type), result), key=self.config.key)
         except Exception as exc:  # every failure of a job is answered, never raised into the pool
-            frames = self._error_frames(header.id, header.type, exc)
-        self._post(peer, frames, key)
+            return self._error_frames(header.id, header.type, exc)
 
     def _error_frames(self, job_id: int, job_type: str, exc: BaseException) -> Frames:
         code = getattr(exc, "code", None)
@@ -247,7 +251,7 @@ class Server:
         body: Body = {"code": code, "message": message}
         if details:
             body["details"] = dict(details)
-        header = Header(v=1, id=job_id, kind="error", type=job_type)
+        header = Header(v=PROTOCOL_VERSION, id=job_id, kind="error", type=job_type)
         try:
             return encode_message(Message(header, body), key=self.config.key)
         except WireError:  # details the wire cannot carry (a set, an object): keep the rest

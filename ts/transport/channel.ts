@@ -19,11 +19,14 @@ export class Channel {
     void this.receiveLoop(onMessage, onFailure);
   }
 
-  send(frames: Buffer[]): Promise<void> {
+  /** Queues `frames`; `onError` hears if they could not be sent (the socket closed, say). */
+  send(frames: Uint8Array[], onError: (error: Error) => void): void {
     const sent = this.sending === 0 ? this.dealer.send(frames) : this.sendTail.then(() => this.dealer.send(frames));
     this.sending += 1;
-    this.sendTail = sent.then(this.sendSettled, this.sendSettled);
-    return sent;
+    this.sendTail = sent.then(this.sendSettled, (err: unknown) => {
+      this.sendSettled();
+      onError(err instanceof Error ? err : new Error(String(err)));
+    });
   }
 
   private readonly sendSettled = (): void => {

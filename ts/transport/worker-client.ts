@@ -121,7 +121,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
       if (signal?.aborted) return reject(new CancelledError(ref, "its signal was aborted before it started", signal.reason));
 
       // The worker validates the request (INVALID_BODY naming the field); this side validates replies.
-      let frames: Buffer[];
+      let frames: Uint8Array[];
       try {
         frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "request", type }, body: body as Body }, this.encodeOptions);
       } catch (err) {
@@ -142,9 +142,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
           signal?.removeEventListener("abort", onAbort);
         },
       });
-      this.send(frames).catch((err: unknown) =>
-        this.settle(id, new WorkerLostError(`the request could not be sent: ${(err as Error).message}`, ref)),
-      );
+      this.jobs.send(frames, (err) => this.settle(id, new WorkerLostError(`the request could not be sent: ${err.message}`, ref)));
     }) as Promise<ResultOf<K>>;
   }
 
@@ -239,10 +237,6 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     this.beats.close();
   }
 
-  private send(frames: Buffer[]): Promise<void> {
-    return this.jobs.send(frames);
-  }
-
   // -- receiving --------------------------------------------------------------------------------
 
   private dispatch(frames: Buffer[]): void {
@@ -308,7 +302,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     }
     this.heartbeatId = this.heartbeatId >= MAX_REQUEST_ID ? 1 : this.heartbeatId + 1;
     const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id: this.heartbeatId, kind: "heartbeat", type: "" }, body: {} }, this.encodeOptions);
-    this.beats.send(frames).catch(() => undefined); // a worker that cannot be reached is noticed by its silence
+    this.beats.send(frames, ignore); // a worker that cannot be reached is noticed by its silence
   }
 
   private markLost(error: WorkerLostError): void {
@@ -339,7 +333,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     this.settle(id, error);
     if (this.closed) return;
     const frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "cancel", type: "" }, body: {} }, this.encodeOptions);
-    this.send(frames).catch(() => undefined);
+    this.jobs.send(frames, ignore);
   }
 
   private allocateId(): number {
@@ -351,6 +345,8 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     throw new Error("every request id is in use");
   }
 }
+
+function ignore(): void {}
 
 function positive(name: string, value: number): number {
   if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number of milliseconds, got ${value}`);

@@ -3,9 +3,10 @@ import { Unpackr } from "msgpackr";
 import { DTYPES, type DType, type TensorData, isDType, itemsize, typedArrayConstructor } from "./dtype.js";
 import { WireError } from "./errors.js";
 import { describe } from "./describe.js";
-import { type Header, checkHeader, isWellFormedHeader, safeNumber } from "./header.js";
+import { type Header, SUPPORTED_VERSIONS, checkHeader, isWellFormedHeader, safeNumber } from "./header.js";
+import { canonicalHeaderBytes, readCanonicalHeader, writeCanonicalHeader } from "./header-frame.js";
 import { MsgpackWriter } from "./msgpack-writer.js";
-import { sign, verify } from "./signing.js";
+import { SIGNATURE_BYTES, sign, verify } from "./signing.js";
 import { type Tensor, isShape, isTensor, numel, tensor } from "./tensor.js";
 
 /** A value in a message body. Tensors stand where their descriptor goes on the wire. */
@@ -28,28 +29,29 @@ export interface WireMessage {
 }
 
 export interface EncodeOptions {
-  /** HMAC key: frame 0 becomes the signature of the other frames. */
+  /** HMAC key: a last frame is added, the signature of the others. */
   readonly key?: Uint8Array;
 }
 
 export interface DecodeOptions {
-  /** HMAC key: the signature in frame 0 must match, else AUTH_FAILED. Without a key frame 0 is not read. */
+  /** HMAC key: the last frame must be the signature of the others, else AUTH_FAILED. */
   readonly key?: Uint8Array;
   /** Refuse a message whose frames add up to more than this many bytes (MESSAGE_TOO_LARGE). */
   readonly maxBytes?: number;
 }
 
-/** Frames before the tensor frames: signature, header, body. */
-export const FIXED_FRAMES = 3;
 /** Maps and arrays nest at most this deep in a body. */
 export const MAX_DEPTH = 64;
 const TENSOR_KEY = "$tensor";
 /** msgpack of {}. */
 const EMPTY_MAP = 0x80;
+/** msgpack fixarray of 2: the head is [header, body]. */
+const HEAD_ARRAY = 0x92;
+const NO_FRAMES: readonly Uint8Array[] = [];
 
 /** A UTF-16 surrogate without its pair: such a string has no UTF-8 form. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** A header frame longer than this is not parsed just to find the id for an error reply. */
+/** A head that is not canonical is decoded whole just to find the id for an error reply only up to this size. */
 const MAX_HEADER_BYTES = 4096;
 
 if (endianness() !== "LE") {
@@ -62,39 +64,62 @@ if (endianness() !== "LE") {
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: "bigint" });
 
 /**
- * Encodes a message as [signature, header, body, ...tensor frames]. Each tensor frame is a Buffer
- * over the tensor's own memory (no copy): do not modify a tensor until its message is sent.
+ * Encodes a message as [head, ...tensor frames, signature if a key is given], the head being the
+ * msgpack array [header, body]. Each tensor frame is a view over the tensor's own memory (no
+ * copy): do not modify a tensor until its message is sent.
  */
-export function encodeMessage(msg: WireMessage, opts: EncodeOptions = {}): Buffer[] {
+export function encodeMessage(msg: WireMessage, opts: EncodeOptions = {}): Uint8Array[] {
   const { v, id, kind, type } = msg.header;
   const header =
-    isWellFormedHeader(v, id, kind, type) && Object.keys(msg.header).length === 4
+    isWellFormedHeader(v, id, kind, type) && countKeys(msg.header) === 4
       ? msg.header
       : checkHeader(new Map(Object.entries(msg.header))); // throws, naming the field
-  const headerWriter = new MsgpackWriter(64);
-  headerWriter.map(4);
-  headerWriter.str("v");
-  headerWriter.number(header.v);
-  headerWriter.str("id");
-  headerWriter.number(header.id);
-  headerWriter.str("kind");
-  headerWriter.str(header.kind);
-  headerWriter.str("type");
-  headerWriter.str(header.type);
-
-  const tensors: Buffer[] = [];
-  const bodyWriter = new MsgpackWriter();
-  try {
-    writeMap(bodyWriter, msg.body, "", tensors, 0);
-  } catch (err) {
-    throw err instanceof WireError ? err.withHeader(header) : err;
+  const tensors: Uint8Array[] = [];
+  const headerBytes = canonicalHeaderBytes(header);
+  let head: Uint8Array;
+  if (headerBytes !== undefined && countKeys(msg.body) === 0) {
+    // Most messages (ping, heartbeat, cancel): byte by byte, into a Uint8Array rather than a
+    // Buffer, whose construction costs several times as much on a cold cache.
+    head = new Uint8Array(1 + headerBytes + 1);
+    head[0] = HEAD_ARRAY;
+    head[writeCanonicalHeader(head, 1, header)] = EMPTY_MAP;
+  } else {
+    const w = new MsgpackWriter();
+    w.array(2);
+    writeHeader(w, header);
+    try {
+      writeMap(w, msg.body, "", tensors, 0);
+    } catch (err) {
+      throw err instanceof WireError ? err.withHeader(header) : err;
+    }
+    head = w.finish();
   }
-  const frames = [headerWriter.finish(), bodyWriter.finish(), ...tensors];
-  const signature = opts.key === undefined ? Buffer.alloc(0) : sign(opts.key, frames);
-  return [signature, ...frames];
+  const frames = tensors.length === 0 ? [head] : [head, ...tensors];
+  if (opts.key !== undefined) frames.push(sign(opts.key, frames));
+  return frames;
 }
 
-function writeValue(w: MsgpackWriter, value: BodyValue, path: string, tensors: Buffer[], depth: number): void {
+/** The number of enumerable keys of `value`, counted without building the array of them. */
+export function countKeys(value: object): number {
+  let count = 0;
+  for (const _ in value) count += 1;
+  return count;
+}
+
+/** The header with the general writer; the same bytes as writeCanonicalHeader where that applies. */
+function writeHeader(w: MsgpackWriter, header: Header): void {
+  w.map(4);
+  w.str("v");
+  w.number(header.v);
+  w.str("id");
+  w.number(header.id);
+  w.str("kind");
+  w.str(header.kind);
+  w.str("type");
+  w.str(header.type);
+}
+
+function writeValue(w: MsgpackWriter, value: BodyValue, path: string, tensors: Uint8Array[], depth: number): void {
   if (value === null) return w.nil();
   switch (typeof value) {
     case "boolean":
@@ -146,7 +171,7 @@ function writeMap(
   w: MsgpackWriter,
   map: { readonly [key: string]: BodyValue },
   path: string,
-  tensors: Buffer[],
+  tensors: Uint8Array[],
   depth: number,
 ): void {
   const keys = Object.keys(map);
@@ -162,7 +187,7 @@ function writeMap(
   }
 }
 
-function writeDescriptor(w: MsgpackWriter, t: Tensor, path: string, tensors: Buffer[]): void {
+function writeDescriptor(w: MsgpackWriter, t: Tensor, path: string, tensors: Uint8Array[]): void {
   const n = numel(t.shape);
   if (t.data.length !== n) {
     throw new WireError(
@@ -179,7 +204,7 @@ function writeDescriptor(w: MsgpackWriter, t: Tensor, path: string, tensors: Buf
   w.str("shape");
   w.array(t.shape.length);
   for (const d of t.shape) w.number(d);
-  tensors.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  tensors.push(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 }
 
 function unencodable(value: unknown, path: string): WireError {
@@ -196,81 +221,117 @@ function pathOrBody(path: string): string {
 }
 
 /**
- * Decodes [signature, header, body, ...tensor frames]. Tensors are views over their frames when
- * the frame is aligned to the itemsize (copied otherwise): they share memory with the frames.
- * Throws WireError; `header` is set on it whenever the header could be read.
+ * Decodes [head, ...tensor frames, signature if a key is given]. Tensors are views over their
+ * frames when the frame is aligned to the itemsize (copied otherwise): they share memory with the
+ * frames. Throws WireError; `header` is set on it whenever the header could be read.
  */
 export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions = {}): WireMessage {
-  const readable = () => (frames.length >= 2 ? tryReadHeader(frames[1] as Uint8Array) : undefined);
-  const withHeader = (code: "MALFORMED" | "MESSAGE_TOO_LARGE" | "AUTH_FAILED", message: string, details?: Record<string, unknown>) => {
-    const header = readable();
-    return new WireError(code, message, { ...(details && { details }), ...(header && { header }) });
-  };
-
-  if (frames.length < FIXED_FRAMES) {
-    throw withHeader(
-      "MALFORMED",
-      `a message has at least ${FIXED_FRAMES} frames (signature, header, body), got ${frames.length}`,
-      { frames: frames.length },
-    );
+  const head = frames[0];
+  if (head === undefined) {
+    throw new WireError("MALFORMED", "a message has at least one frame (its head), got none", { details: { frames: 0 } });
   }
   if (opts.maxBytes !== undefined) {
     let total = 0;
     for (const f of frames) total += f.byteLength;
     if (total > opts.maxBytes) {
-      throw withHeader("MESSAGE_TOO_LARGE", `message of ${total} bytes is over the limit of ${opts.maxBytes} bytes`, {
+      throw headError(head, "MESSAGE_TOO_LARGE", `message of ${total} bytes is over the limit of ${opts.maxBytes} bytes`, {
         bytes: total,
         max_bytes: opts.maxBytes,
       });
     }
   }
-  const [signature, headerFrame, bodyFrame] = frames as [Uint8Array, Uint8Array, Uint8Array];
-  if (opts.key !== undefined && !verify(opts.key, signature, frames.slice(1))) {
-    throw withHeader(
-      "AUTH_FAILED",
-      signature.byteLength === 0 ? "message is not signed, and a key is required" : "message signature does not match the key",
-    );
+  let tensorFrames = frames.length === 1 ? NO_FRAMES : frames.slice(1);
+  if (opts.key !== undefined) {
+    const signature = tensorFrames[tensorFrames.length - 1];
+    if (signature === undefined) {
+      throw headError(head, "AUTH_FAILED", "message is not signed (it has no signature frame), and a key is required");
+    }
+    if (!verify(opts.key, signature, frames.slice(0, -1))) throw headError(head, "AUTH_FAILED", "message signature does not match the key");
+    tensorFrames = tensorFrames.slice(0, -1);
   }
 
-  const header = checkHeader(unpackMap(headerFrame, "header"));
-  if (frames.length === FIXED_FRAMES && bodyFrame.byteLength === 1 && bodyFrame[0] === EMPTY_MAP) {
-    return { header, body: {} }; // ping, heartbeat, cancel, …
+  const canonical = head[0] === HEAD_ARRAY ? readCanonicalHeader(head, 1) : undefined;
+  let header: Header;
+  let body: unknown;
+  if (canonical !== undefined) {
+    header = canonical.header;
+    if (canonical.end === head.length - 1 && head[canonical.end] === EMPTY_MAP && tensorFrames.length === 0) {
+      return { header, body: {} }; // ping, heartbeat, cancel, …
+    }
+    body = unpack(head.subarray(canonical.end), "body", header);
+  } else {
+    const items = unpack(head, "frame 0", undefined);
+    if (!Array.isArray(items) || items.length !== 2) {
+      throw headError(head, "MALFORMED", `frame 0: expected the msgpack array [header, body], got ${describe(items)}`);
+    }
+    const [fields, rest] = items as [unknown, unknown];
+    if (!(fields instanceof Map)) throw new WireError("MALFORMED", `header: expected a msgpack map, got ${describe(fields)}`);
+    header = checkHeader(fields);
+    body = rest;
   }
-  const tensorFrames = frames.slice(FIXED_FRAMES);
   try {
+    if (!(body instanceof Map)) throw new WireError("MALFORMED", `body: expected a msgpack map, got ${describe(body)}`);
     const state: ReadState = { frames: tensorFrames, next: 0, seenAt: [] };
-    const body = readMap(unpackMap(bodyFrame, "body"), "", state, 0);
+    const decoded = readMap(body, "", state, 0);
     if (state.next < tensorFrames.length) {
+      const unreferenced = tensorFrames.slice(state.next);
+      if (opts.key === undefined && unreferenced.length === 1 && unreferenced[0]?.byteLength === SIGNATURE_BYTES) {
+        throw new WireError("AUTH_FAILED", "message is signed (its last frame is a signature no descriptor names), and this side has no key: give both ends the same key");
+      }
       throw new WireError(
         "TENSOR_MISMATCH",
         `tensor frames ${state.next}..${tensorFrames.length - 1} are not referenced by any descriptor in the body`,
         { details: { referenced: state.next, frames: tensorFrames.length } },
       );
     }
-    return { header, body };
+    return { header, body: decoded };
   } catch (err) {
     throw err instanceof WireError ? err.withHeader(header) : err;
   }
 }
 
-function tryReadHeader(frame: Uint8Array): Header | undefined {
-  if (frame.byteLength > MAX_HEADER_BYTES) return undefined;
+/** An error about the message as a whole, attributed to its header when that can be read. */
+function headError(head: Uint8Array, code: "MALFORMED" | "MESSAGE_TOO_LARGE" | "AUTH_FAILED", message: string, details?: Record<string, unknown>): WireError {
+  const header = tryReadHeader(head);
+  return new WireError(code, message, { ...(details && { details }), ...(header && { header }) });
+}
+
+/**
+ * The header of a head that cannot be decoded whole (or need not be): read in place when
+ * canonical, else from a whole decode of a head of at most MAX_HEADER_BYTES.
+ */
+function tryReadHeader(head: Uint8Array): Header | undefined {
+  const canonical = head[0] === HEAD_ARRAY ? readCanonicalHeader(head, 1) : undefined;
+  if (canonical !== undefined) return canonical.header;
+  if (head.byteLength > MAX_HEADER_BYTES) return undefined;
+  let items: unknown;
   try {
-    return checkHeader(unpackMap(frame, "header"));
+    items = unpackr.unpack(head);
+  } catch {
+    return undefined;
+  }
+  const fields: unknown = Array.isArray(items) && items.length === 2 ? items[0] : undefined;
+  if (!(fields instanceof Map)) return undefined;
+  try {
+    return checkHeader(fields);
   } catch (err) {
     return err instanceof WireError ? err.header : undefined;
   }
 }
 
-function unpackMap(frame: Uint8Array, what: "header" | "body"): Map<unknown, unknown> {
-  let value: unknown;
+/** One msgpack value filling `bytes`; MALFORMED naming `what` (with the header, when known) otherwise. */
+function unpack(bytes: Uint8Array, what: "frame 0" | "body", header: Header | undefined): unknown {
   try {
-    value = unpackr.unpack(frame);
+    return unpackr.unpack(bytes);
   } catch (err) {
-    throw new WireError("MALFORMED", `${what} frame is not msgpack: ${(err as Error).message}`);
+    const known = header ?? (what === "frame 0" ? tryReadHeader(bytes) : undefined);
+    const message =
+      bytes.byteLength === 0
+        ? `frame 0 is empty: this looks like protocol version 1, whose frames are [signature, header, body]; this side speaks version ${SUPPORTED_VERSIONS.join(", ")} (update the other end)`
+        : `${what} is not msgpack: ${(err as Error).message}`;
+    const error = new WireError("MALFORMED", message);
+    throw known === undefined ? error : error.withHeader(known);
   }
-  if (!(value instanceof Map)) throw new WireError("MALFORMED", `${what}: expected a msgpack map, got ${describe(value)}`);
-  return value;
 }
 
 interface ReadState {

@@ -6,7 +6,7 @@ export const MESSAGE_KINDS = ["request", "cancel", "progress", "result", "error"
 /** "request" | "cancel" | "progress" | "result" | "error" | "heartbeat". */
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
-/** Frame 1 of every message. `type` is "" on heartbeat and cancel. */
+/** The first item of every message's head. `type` is "" on heartbeat and cancel. */
 export interface Header {
   readonly v: number;
   readonly id: number;
@@ -14,7 +14,7 @@ export interface Header {
   readonly type: string;
 }
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 
 /** 0 is reserved for errors about a message whose id could not be read. */

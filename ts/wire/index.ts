@@ -24,7 +24,6 @@ export {
   type BodyValue,
   type DecodeOptions,
   type EncodeOptions,
-  FIXED_FRAMES,
   type WireMessage,
   decodeMessage,
   encodeMessage,

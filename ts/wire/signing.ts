@@ -2,10 +2,10 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { WireError } from "./errors.js";
 
-/** Bytes of an HMAC-SHA256 signature (frame 0 of a signed message). */
+/** Bytes of an HMAC-SHA256 signature (the last frame of a signed message). */
 export const SIGNATURE_BYTES = 32;
 
-/** HMAC-SHA256(key, for each frame f: u64le(len(f)) ‖ f) over [header, body, ...tensors]. */
+/** HMAC-SHA256(key, for each frame f: u64le(len(f)) ‖ f) over [head, ...tensors]. */
 export function sign(key: Uint8Array, frames: readonly Uint8Array[]): Buffer {
   const hmac = createHmac("sha256", key);
   const length = Buffer.alloc(8);
@@ -17,7 +17,7 @@ export function sign(key: Uint8Array, frames: readonly Uint8Array[]): Buffer {
   return hmac.digest();
 }
 
-/** Whether `signature` signs `frames` ([header, body, ...tensors]) under `key`; constant time. */
+/** Whether `signature` signs `frames` ([head, ...tensors]) under `key`; constant time. */
 export function verify(key: Uint8Array, signature: Uint8Array, frames: readonly Uint8Array[]): boolean {
   if (signature.byteLength !== SIGNATURE_BYTES) return false;
   return timingSafeEqual(sign(key, frames), signature);

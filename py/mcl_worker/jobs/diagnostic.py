@@ -1,4 +1,4 @@
-"""The diagnostic jobs of protocol v1: hello, ping, echo, generate, sleep (proto/PROTOCOL.md)."""
+"""The diagnostic jobs of the protocol: hello, ping, echo, generate, sleep (proto/PROTOCOL.md)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import torch
 import zmq
 
 from .. import __version__
-from ..wire import WireError, torch_dtype
+from ..wire import SUPPORTED_VERSIONS, WireError, torch_dtype
 from .registry import Body, JobContext, job
-
-SUPPORTED_PROTOCOLS = (1,)
-
 
 def devices() -> list[Body]:
     found: list[Body] = [{"index": 0, "type": "cpu", "name": platform.processor() or platform.machine()}]
@@ -27,13 +24,13 @@ def devices() -> list[Body]:
 
 @job("hello")
 def hello(body: Body, ctx: JobContext) -> Body:
-    common = set(body["protocols"]) & set(SUPPORTED_PROTOCOLS)
+    common = set(body["protocols"]) & set(SUPPORTED_VERSIONS)
     if not common:
         raise WireError(
             "UNSUPPORTED_VERSION",
-            f"the worker speaks protocol versions {list(SUPPORTED_PROTOCOLS)}, the client offered "
+            f"the worker speaks protocol versions {list(SUPPORTED_VERSIONS)}, the client offered "
             f"{body['protocols']}: upgrade the older side",
-            details={"supported": list(SUPPORTED_PROTOCOLS)},
+            details={"supported": list(SUPPORTED_VERSIONS)},
         )
     return {
         "protocol": max(common),

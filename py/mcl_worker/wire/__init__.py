@@ -1,7 +1,6 @@
 """The wire protocol of the MCL bridge (proto/PROTOCOL.md): codecs, signatures, body schemas."""
 
 from .codec import (
-    FIXED_FRAMES,
     KINDS,
     MAX_REQUEST_ID,
     PROTOCOL_VERSION,
@@ -22,7 +21,6 @@ __all__ = [
     "CLIENT_ERROR_CODES",
     "DTYPES",
     "ERROR_CODES",
-    "FIXED_FRAMES",
     "Frame",
     "Header",
     "KINDS",

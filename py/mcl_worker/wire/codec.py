@@ -1,8 +1,8 @@
-"""Encoding and decoding of wire messages: [signature, header, body, *tensor frames].
+"""Encoding and decoding of wire messages: [head, *tensor frames, signature if signed].
 
-Header and body are msgpack maps; each tensor travels as its own raw frame (little-endian,
-C-contiguous) and a descriptor {"$tensor": k, "dtype": ..., "shape": [...]} stands in its place
-in the body. Decoded tensors are views over the received frames (torch.frombuffer, no copy):
+The head is the msgpack array [header, body] of two maps, so that a message without tensors is a
+single frame; each tensor travels as its own raw frame (little-endian, C-contiguous) and a
+descriptor {"$tensor": k, "dtype": ..., "shape": [...]} stands in its place in the body. Decoded tensors are views over the received frames (torch.frombuffer, no copy):
 treat them as read-only and .clone() one before modifying it in place, since a frame received
 as bytes is immutable memory.
 """
@@ -24,22 +24,21 @@ import torch
 from .describe import describe
 from .dtypes import DTYPES, itemsize, torch_dtype, wire_dtype
 from .errors import WireError
-from .signing import sign, verify
+from .signing import SIGNATURE_BYTES, sign, verify
 
 if sys.byteorder != "little":
     raise ImportError("the MCL wire carries tensors little-endian, as their memory on the host; big-endian hosts are not supported")
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
 KINDS: tuple[str, ...] = ("request", "cancel", "progress", "result", "error", "heartbeat")
 MAX_REQUEST_ID = 0xFFFF_FFFF
-FIXED_FRAMES = 3  # signature, header, body
 MAX_DEPTH = 64  # maps and arrays nest at most this deep in a body
 TENSOR_KEY = "$tensor"
-MAX_HEADER_BYTES = 4096  # a longer header frame is not parsed just to find the id for an error reply
+MAX_HEADER_BYTES = 4096  # to find the id for an error reply, only this much of the head is read
 _HEADER_KEYS = ("v", "id", "kind", "type")
 _UNTYPED_KINDS = ("heartbeat", "cancel")  # their type is ""
-_EMPTY_MAP = b"\x80"  # msgpack of {}
+_HEAD_ITEMS = 2  # header, body
 
 # A frame received as bytes is immutable memory; torch warns (once per process) that it cannot
 # mark a tensor over it read-only, and the module docstring says so instead. Filtered once here:
@@ -59,7 +58,7 @@ Frame = Union[bytes, bytearray, memoryview, FrameLike]
 
 
 class Header(NamedTuple):
-    """Frame 1 of every message; immutable. A NamedTuple: one is made per message, and a frozen
+    """The first item of every message's head; immutable. A NamedTuple: one is made per message, and a frozen
     dataclass costs several times as much to construct."""
 
     v: int
@@ -140,30 +139,30 @@ def _describe_field(fields: dict[Any, Any], key: str) -> str:
 
 
 def encode_message(msg: Message, key: bytes | None = None) -> list[bytes | memoryview]:
-    """[signature, header, body, *tensor frames]. Each tensor frame is a memoryview of the tensor's
-    own memory (after .detach().cpu().contiguous(), which copy only when they must): do not modify
-    a tensor until its message is sent."""
-    v, id_, kind, type_ = msg.header
+    """[head, *tensor frames, signature if `key`]. Each tensor frame is a memoryview of the
+    tensor's own memory (after .detach().cpu().contiguous(), which copy only when they must): do
+    not modify a tensor until its message is sent."""
+    v, id_, kind, type_ = header = msg.header
     if not _is_well_formed(v, id_, kind, type_):
         check_header({"v": v, "id": id_, "kind": kind, "type": type_})  # raises, naming the field
-    header_frame = _pack({"v": v, "id": id_, "kind": kind, "type": type_}, "header")
-    header = msg.header
-    tensors: list[memoryview] = []
+    tensors: list[bytes | memoryview] = []
     try:
         if not isinstance(msg.body, dict):
             raise WireError("MALFORMED", f"body: expected a dict, got {describe(msg.body)}", details={"path": ""})
-        body_frame = _pack(_to_wire(msg.body, "", tensors, 0), "body") if msg.body else _EMPTY_MAP
+        body = _to_wire(msg.body, "", tensors, 0) if msg.body else {}  # most messages have an empty body
+        frames: list[bytes | memoryview] = [_pack([{"v": v, "id": id_, "kind": kind, "type": type_}, body])]
     except WireError as error:
         raise error.with_header(header) from error.__cause__
-    frames: list[bytes | memoryview] = [header_frame, body_frame, *tensors]
-    signature = b"" if key is None else sign(key, frames)
-    return [signature, *frames]
+    frames += tensors
+    if key is not None:
+        frames.append(sign(key, frames))
+    return frames
 
 
 _packers = threading.local()  # a Packer per thread: packb would build one per call
 
 
-def _pack(value: Any, what: str) -> bytes:
+def _pack(value: Any) -> bytes:
     packer = getattr(_packers, "packer", None)
     if packer is None:
         packer = _packers.packer = msgpack.Packer(use_bin_type=True)
@@ -171,7 +170,7 @@ def _pack(value: Any, what: str) -> bytes:
         packed: bytes = packer.pack(value)
     except (OverflowError, TypeError, ValueError) as exc:
         packer.reset()  # drop whatever it wrote before failing
-        raise WireError("MALFORMED", f"{what} cannot be encoded: {exc}") from exc
+        raise WireError("MALFORMED", f"body cannot be encoded: {exc}") from exc
     return packed
 
 
@@ -237,43 +236,49 @@ def _at(path: str) -> str:
 
 
 def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes: int | None = None) -> Message:
-    """Decodes [signature, header, body, *tensor frames]; raises WireError, with `header` set
+    """Decodes [head, *tensor frames, signature if `key`]; raises WireError, with `header` set
     whenever the header could be read. Tensors are views over their frames (read-only: .clone()
     before modifying one in place); a frame not aligned to the itemsize is copied."""
-    buffers = [_buffer(frame) for frame in frames]
-    if len(buffers) < FIXED_FRAMES:
-        raise _frames_error(
-            buffers,
-            "MALFORMED",
-            f"a message has at least {FIXED_FRAMES} frames (signature, header, body), got {len(buffers)}",
-            {"frames": len(buffers)},
-        )
+    # Frames go to msgpack and the HMAC as they are; only tensor frames become memoryviews, so a
+    # message without tensors (the most common kind) costs no view at all.
+    if not frames:
+        raise WireError("MALFORMED", "a message has at least one frame (its head), got none", details={"frames": 0})
+    head = frames[0]
     if max_bytes is not None:
         total = 0
-        for buffer in buffers:
-            total += buffer.nbytes
+        for frame in frames:  # len() is the byte count of all but a memoryview of wider items
+            total += frame.nbytes if type(frame) is memoryview else len(frame)  # type: ignore[arg-type]
         if total > max_bytes:
-            raise _frames_error(
-                buffers,
-                "MESSAGE_TOO_LARGE",
-                f"message of {total} bytes is over the limit of {max_bytes} bytes",
-                {"bytes": total, "max_bytes": max_bytes},
-            )
-    signature, header_frame, body_frame = buffers[:FIXED_FRAMES]
-    if key is not None and not verify(key, signature, buffers[1:]):
-        unsigned = signature.nbytes == 0
-        raise _frames_error(buffers, "AUTH_FAILED", "message is not signed, and a key is required" if unsigned else "message signature does not match the key")
+            raise _head_error(head, "MESSAGE_TOO_LARGE", f"message of {total} bytes is over the limit of {max_bytes} bytes",
+                              {"bytes": total, "max_bytes": max_bytes})
+    tensor_frames = frames[1:] if len(frames) > 1 else ()
+    if key is not None:
+        if not tensor_frames:
+            raise _head_error(head, "AUTH_FAILED", "message is not signed (it has no signature frame), and a key is required")
+        *signed, signature = frames
+        if not verify(key, signature, signed):  # type: ignore[arg-type]
+            raise _head_error(head, "AUTH_FAILED", "message signature does not match the key")
+        tensor_frames = tensor_frames[:-1]
 
-    header = _read_header(_unpack(header_frame, "header"))
-    if len(buffers) == FIXED_FRAMES and body_frame == _EMPTY_MAP:  # ping, heartbeat, cancel, ...
-        return Message(header, {})
+    items = _unpack(head)
+    if type(items) is not list or len(items) != _HEAD_ITEMS:
+        raise _head_error(head, "MALFORMED", f"frame 0: expected the msgpack array [header, body], got {describe(items)}")
+    fields, body = items
+    header = _read_header(fields)
+    if not body and not tensor_frames and type(body) is dict:  # ping, heartbeat, cancel, ...
+        return Message(header, body)
     try:
-        state = _ReadState(buffers[FIXED_FRAMES:])
-        body = _unpack(body_frame, "body")
         if not isinstance(body, dict):
             raise WireError("MALFORMED", f"body: expected a msgpack map, got {describe(body)}")
+        state = _ReadState([_buffer(frame) for frame in tensor_frames])
         decoded = _read_map(body, "", state, 0)
         if state.next < len(state.frames):
+            unreferenced = state.frames[state.next :]
+            if key is None and len(unreferenced) == 1 and unreferenced[0].nbytes == SIGNATURE_BYTES:
+                raise WireError(
+                    "AUTH_FAILED",
+                    "message is signed (its last frame is a signature no descriptor names), and this side has no key: give both ends the same key",
+                )
             raise WireError(
                 "TENSOR_MISMATCH",
                 f"tensor frames {state.next}..{len(state.frames) - 1} are not referenced by any descriptor in the body",
@@ -284,10 +289,9 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
     return Message(header=header, body=decoded)
 
 
-def _frames_error(buffers: list[memoryview], code: str, message: str, details: dict[str, Any] | None = None) -> WireError:
-    """An error about the frames as a whole, attributed to the header when it can be read."""
-    header = _try_read_header(buffers[1]) if len(buffers) >= 2 else None
-    return WireError(code, message, details=details, header=header)
+def _head_error(head: Frame, code: str, message: str, details: dict[str, Any] | None = None) -> WireError:
+    """An error about the message as a whole, attributed to its header when that can be read."""
+    return WireError(code, message, details=details, header=_try_read_header(head))
 
 
 def _buffer(frame: Frame) -> memoryview:
@@ -296,26 +300,39 @@ def _buffer(frame: Frame) -> memoryview:
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
-def _try_read_header(frame: memoryview) -> Header | None:
-    if frame.nbytes > MAX_HEADER_BYTES:
-        return None
+def _try_read_header(head: Frame) -> Header | None:
+    """The header at the start of a head that cannot be decoded whole (or need not be), reading at
+    most MAX_HEADER_BYTES of it."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=0)
+    unpacker.feed(_buffer(head)[:MAX_HEADER_BYTES])
     try:
-        return check_header(_unpack(frame, "header"))
+        if unpacker.read_array_header() != _HEAD_ITEMS:
+            return None
+        return check_header(unpacker.unpack())
     except WireError as exc:
         return exc.header
+    except Exception:  # not msgpack, or the header does not end within MAX_HEADER_BYTES
+        return None
 
 
 def _reject_ext(code: int, data: bytes) -> Any:
     raise WireError("MALFORMED", f"msgpack extension types are not allowed (got type {code})")
 
 
-def _unpack(frame: memoryview, what: str) -> Any:
+def _unpack(head: Frame) -> Any:
     try:
-        return msgpack.unpackb(frame, raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=0)
-    except WireError:
-        raise
+        return msgpack.unpackb(head, raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=0)
+    except WireError as exc:
+        raise exc.with_header(_try_read_header(head)) from None
     except Exception as exc:  # msgpack raises ValueError, TypeError, StackError, ExtraData, UnicodeDecodeError...
-        raise WireError("MALFORMED", f"{what} frame is not msgpack: {exc}") from exc
+        header = _try_read_header(head)
+        if header is None and memoryview(head).nbytes == 0:  # type: ignore[arg-type]
+            raise WireError(
+                "MALFORMED",
+                "frame 0 is empty: this looks like protocol version 1, whose frames are [signature, header, body]; "
+                f"this side speaks version {', '.join(map(str, SUPPORTED_VERSIONS))} (update the other end)",
+            ) from exc
+        raise WireError("MALFORMED", f"frame 0 is not msgpack: {exc}", header=header) from exc
 
 
 class _ReadState:

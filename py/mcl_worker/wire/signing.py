@@ -1,4 +1,4 @@
-"""HMAC-SHA256 signatures over the frames (frame 0 of a signed message)."""
+"""HMAC-SHA256 signatures over the frames (the last frame of a signed message)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ Buffer = bytes | bytearray | memoryview
 
 
 def sign(key: bytes, frames: Sequence[Buffer]) -> bytes:
-    """HMAC-SHA256(key, for each frame f: u64le(len(f)) || f) over [header, body, *tensors]."""
+    """HMAC-SHA256(key, for each frame f: u64le(len(f)) || f) over [head, *tensors]."""
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for frame in frames:
         mac.update(memoryview(frame).nbytes.to_bytes(8, "little"))

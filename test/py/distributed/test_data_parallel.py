@@ -24,7 +24,7 @@ import torch
 import zmq
 
 from mcl_worker import distributed
-from mcl_worker.wire import Header, Message, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
 
 RANKS = Path(__file__).with_name("ranks.py")
 PYTHON = sys.executable
@@ -120,7 +120,7 @@ def test_shards_cut_a_batch_as_the_planner_does() -> None:
 
 
 def send(sock: zmq.Socket[bytes], id_: int, type_: str, body: dict[str, Any]) -> None:
-    sock.send_multipart(encode_message(Message(Header(v=1, id=id_, kind="request", type=type_), body)))
+    sock.send_multipart(encode_message(Message(Header(v=PROTOCOL_VERSION, id=id_, kind="request", type=type_), body)))
 
 
 def answer(sock: zmq.Socket[bytes]) -> Message:
@@ -163,7 +163,7 @@ def test_torchrun_serves_one_endpoint_for_two_ranks(tmp_path: Path) -> None:
             assert proc.poll() is None and time.monotonic() < deadline, "torchrun did not start the worker"
             time.sleep(0.1)
         sock.connect(json.loads(ready.read_text())["endpoint"])
-        hello = request(sock, 1, "hello", {"protocols": [1], "client": "test"}).body
+        hello = request(sock, 1, "hello", {"protocols": [PROTOCOL_VERSION], "client": "test"}).body
         assert hello["world_size"] == 2
         data = request(sock, 2, "dataset.open", {"uri": "synthetic:trifeature?n=32&size=16&seed=3"}).body["dataset"]
         model = request(sock, 3, "model.create", {"arch": "small-cnn", "image_size": 16, "seed": 0,

@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from mcl_worker.server import Server, ServerConfig
-from mcl_worker.wire import Header, Message, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
 from serving import serving
 
 TIMEOUT_MS = 60_000
@@ -25,7 +25,7 @@ class Peer:
     def send(self, type_: str, body: dict[str, Any], kind: str = "request", id_: int | None = None) -> int:
         if id_ is None:
             id_, self._next_id = self._next_id, self._next_id + 1
-        self.socket.send_multipart(encode_message(Message(Header(v=1, id=id_, kind=kind, type=type_), body)))
+        self.socket.send_multipart(encode_message(Message(Header(v=PROTOCOL_VERSION, id=id_, kind=kind, type=type_), body)))
         return id_
 
     def receive(self) -> Message:

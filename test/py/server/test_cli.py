@@ -11,7 +11,7 @@ from pathlib import Path
 
 import zmq
 
-from mcl_worker.wire import Header, Message, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
 
 
 def spawn(*args: str) -> subprocess.Popen[bytes]:
@@ -34,7 +34,7 @@ def ping(endpoint: str, key: bytes | None = None) -> Message:
     socket.linger = 0
     try:
         socket.connect(endpoint)
-        socket.send_multipart(encode_message(Message(Header(1, 1, "request", "ping"), {}), key=key))
+        socket.send_multipart(encode_message(Message(Header(PROTOCOL_VERSION, 1, "request", "ping"), {}), key=key))
         assert socket.poll(10_000), "no answer within 10 s"
         return decode_message(socket.recv_multipart(), key=key)
     finally:

@@ -18,7 +18,7 @@ from mcl_worker.errors import NonFiniteLoss
 from mcl_worker.jobs import registry
 from mcl_worker.jobs.diagnostic import arange_as
 from mcl_worker.server import ConfigError, Server, ServerConfig, is_loopback
-from mcl_worker.wire import Header, Message, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
 from serving import serving
 
 KEY = b"test-key-0123456789abcdef"
@@ -38,7 +38,7 @@ class Peer:
     def send_frames(self, frames: list[Any]) -> None:
         self.socket.send_multipart(frames)
 
-    def send(self, id_: int, kind: str, type_: str, body: dict[str, Any], v: int = 1) -> None:
+    def send(self, id_: int, kind: str, type_: str, body: dict[str, Any], v: int = PROTOCOL_VERSION) -> None:
         self.send_frames(encode_message(Message(Header(v=v, id=id_, kind=kind, type=type_), body), key=self.key))
 
     def receive(self) -> Message:
@@ -83,9 +83,9 @@ def assert_error(reply: Message, code: str, id_: int) -> dict[str, Any]:
 
 
 def test_hello_negotiates_and_describes_the_worker(peer: Peer) -> None:
-    reply = peer.call(1, "hello", {"protocols": [1, 7], "client": "test/0"})
+    reply = peer.call(1, "hello", {"protocols": [PROTOCOL_VERSION, 7], "client": "test/0"})
     assert reply.header.kind == "result"
-    assert reply.body["protocol"] == 1
+    assert reply.body["protocol"] == PROTOCOL_VERSION
     assert reply.body["torch_version"] == torch.__version__
     assert reply.body["zmq_version"] == zmq.zmq_version()
     assert reply.body["max_message_bytes"] == 1 << 20
@@ -94,7 +94,7 @@ def test_hello_negotiates_and_describes_the_worker(peer: Peer) -> None:
 
 def test_hello_without_a_common_version_is_unsupported(peer: Peer) -> None:
     body = assert_error(peer.call(2, "hello", {"protocols": [99], "client": "test/0"}), "UNSUPPORTED_VERSION", 2)
-    assert body["details"]["supported"] == [1]
+    assert body["details"]["supported"] == [PROTOCOL_VERSION]
     peer.assert_serving()
 
 
@@ -192,17 +192,20 @@ def test_state_handles_are_typed_and_missing_ones_not_found() -> None:
 # -- bad input: each gets its error, then the worker still serves ------------------------------
 
 
-def header_frame(id_: int, kind: str = "request", type_: str = "ping", v: int = 1) -> bytes:
-    return msgpack.packb({"v": v, "id": id_, "kind": kind, "type": type_})
+def head(id_: int, body: bytes = b"\x80", kind: str = "request", type_: str = "ping", v: int = PROTOCOL_VERSION) -> bytes:
+    """Frame 0 built by hand: the msgpack array [header, body] from the body's bytes."""
+    return b"\x92" + msgpack.packb({"v": v, "id": id_, "kind": kind, "type": type_}) + body
 
 
 @pytest.mark.parametrize(
     "frames",
     [
-        pytest.param([b""], id="too-few-frames"),
-        pytest.param([b"", b"\xc1", b"\x80"], id="header-not-msgpack"),
-        pytest.param([b"", msgpack.packb([1, 2]), b"\x80"], id="header-not-a-map"),
-        pytest.param([b"", msgpack.packb({"v": 1, "id": "x", "kind": "request", "type": "ping"}), b"\x80"], id="id-not-int"),
+        pytest.param([b""], id="empty-head"),
+        pytest.param([b"\xc1"], id="head-not-msgpack"),
+        pytest.param([msgpack.packb({"v": PROTOCOL_VERSION, "id": 1, "kind": "request", "type": "ping"})], id="head-not-an-array"),
+        pytest.param([b"\x92" + msgpack.packb([1, 2]) + b"\x80"], id="header-not-a-map"),
+        pytest.param([msgpack.packb([{"v": PROTOCOL_VERSION, "id": "x", "kind": "request", "type": "ping"}, {}])], id="id-not-int"),
+        pytest.param([b"", msgpack.packb({"v": 1, "id": 3, "kind": "request", "type": "ping"}), b"\x80"], id="version-1-framing"),
     ],
 )
 def test_unreadable_headers_are_malformed_with_id_0(peer: Peer, frames: list[bytes]) -> None:
@@ -212,13 +215,13 @@ def test_unreadable_headers_are_malformed_with_id_0(peer: Peer, frames: list[byt
 
 
 def test_a_body_that_is_not_a_map_is_malformed_with_its_id(peer: Peer) -> None:
-    peer.send_frames([b"", header_frame(20), msgpack.packb([1])])
+    peer.send_frames([head(20, msgpack.packb([1]))])
     assert_error(peer.receive(), "MALFORMED", 20)
     peer.assert_serving()
 
 
 def test_a_wrong_protocol_version_is_unsupported(peer: Peer) -> None:
-    peer.send_frames([b"", header_frame(21, v=2), b"\x80"])
+    peer.send_frames([head(21, v=PROTOCOL_VERSION + 1)])
     assert_error(peer.receive(), "UNSUPPORTED_VERSION", 21)
     peer.assert_serving()
 
@@ -246,13 +249,13 @@ def test_a_body_violating_the_schema_is_invalid_body_naming_the_field(peer: Peer
 
 def test_a_tensor_frame_of_the_wrong_length_is_tensor_mismatch(peer: Peer) -> None:
     body = msgpack.packb({"x": {"$tensor": 0, "dtype": "float32", "shape": [4]}})
-    peer.send_frames([b"", header_frame(24, type_="echo"), body, b"\0" * 15])
+    peer.send_frames([head(24, body, type_="echo"), b"\0" * 15])
     assert_error(peer.receive(), "TENSOR_MISMATCH", 24)
     peer.assert_serving()
 
 
 def test_a_tensor_frame_without_descriptor_is_tensor_mismatch(peer: Peer) -> None:
-    peer.send_frames([b"", header_frame(25, type_="echo"), b"\x80", b"\0" * 4])
+    peer.send_frames([head(25, type_="echo"), b"\0" * 4])
     assert_error(peer.receive(), "TENSOR_MISMATCH", 25)
     peer.assert_serving()
 

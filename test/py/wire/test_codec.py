@@ -12,9 +12,15 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcl_worker.wire import Header, Message, WireError, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, WireError, decode_message, encode_message
 
-ECHO = Header(v=1, id=7, kind="request", type="echo")
+V = PROTOCOL_VERSION
+ECHO = Header(v=V, id=7, kind="request", type="echo")
+
+
+def head(header: dict[str, Any], body: bytes) -> bytes:
+    """Frame 0 built by hand: the msgpack array [header, body] from the body's bytes."""
+    return b"\x92" + msgpack.packb(header) + body
 
 
 def roundtrip(body: dict[str, Any], **kwargs: Any) -> Message:
@@ -23,8 +29,8 @@ def roundtrip(body: dict[str, Any], **kwargs: Any) -> Message:
 
 def test_decoded_tensor_shares_memory_with_its_frame() -> None:
     frames = encode_message(Message(ECHO, {"x": torch.arange(6, dtype=torch.float32).reshape(2, 3)}))
-    frame = bytearray(bytes(frames[3]))  # a writable frame, as zmq.Frame memory is
-    x = decode_message([*frames[:3], frame]).body["x"]
+    frame = bytearray(bytes(frames[1]))  # a writable frame, as zmq.Frame memory is
+    x = decode_message([frames[0], frame]).body["x"]
     address = np.frombuffer(frame, dtype=np.uint8).ctypes.data
     assert address <= x.data_ptr() < address + len(frame)
     assert np.shares_memory(x.numpy(), np.frombuffer(frame, dtype=np.uint8))
@@ -35,7 +41,7 @@ def test_decoded_tensor_shares_memory_with_its_frame() -> None:
 def test_encoded_frame_is_the_tensors_own_memory() -> None:
     for dtype in (torch.float32, torch.bfloat16, torch.bool, torch.int64):
         t = torch.zeros(4, dtype=dtype)
-        frame = encode_message(Message(ECHO, {"t": t}))[3]
+        frame = encode_message(Message(ECHO, {"t": t}))[1]
         assert isinstance(frame, memoryview)
         assert np.frombuffer(frame, dtype=np.uint8).ctypes.data == t.data_ptr()
 
@@ -55,9 +61,9 @@ def test_tensor_that_requires_grad_is_sent_detached() -> None:
 def test_misaligned_frame_is_copied_to_aligned_memory() -> None:
     frames = encode_message(Message(ECHO, {"x": torch.tensor([1.5, -2.0, 3.25], dtype=torch.float64).float()}))
     backing = bytearray(1 + 12)
-    backing[1:] = bytes(frames[3])
+    backing[1:] = bytes(frames[1])
     misaligned = memoryview(backing)[1:]
-    x = decode_message([*frames[:3], misaligned]).body["x"]
+    x = decode_message([frames[0], misaligned]).body["x"]
     assert x.data_ptr() % 4 == 0
     assert x.tolist() == [1.5, -2.0, 3.25]
 
@@ -67,7 +73,7 @@ def test_pyzmq_frames_are_read_through_their_buffer() -> None:
     zmq_frames = [zmq.Frame(bytes(f)) for f in frames]
     x = decode_message(zmq_frames).body["x"]
     assert x.tolist() == [0, 1, 2, 3]
-    address = np.frombuffer(zmq_frames[3].buffer, dtype=np.uint8).ctypes.data
+    address = np.frombuffer(zmq_frames[1].buffer, dtype=np.uint8).ctypes.data
     assert x.data_ptr() == address
 
 
@@ -79,28 +85,50 @@ def test_bfloat16_round_trips_bit_for_bit() -> None:
 
 
 def test_body_error_carries_the_header() -> None:
-    frames = [b"", msgpack.packb({"v": 1, "id": 99, "kind": "request", "type": "echo"}), b"\xc1"]
+    frames = [head({"v": V, "id": 99, "kind": "request", "type": "echo"}, b"\xc1")]
     with pytest.raises(WireError) as caught:
         decode_message(frames)
-    assert (caught.value.code, caught.value.header) == ("MALFORMED", Header(1, 99, "request", "echo"))
+    assert (caught.value.code, caught.value.header) == ("MALFORMED", Header(V, 99, "request", "echo"))
+
+
+def test_header_is_read_from_the_head_for_errors_before_decoding_it() -> None:
+    body = msgpack.packb({"pad": "x" * 10_000})  # a head far longer than the part read for the id
+    frames = [head({"v": V, "id": 5, "kind": "request", "type": "echo"}, body)]
+    with pytest.raises(WireError) as caught:
+        decode_message(frames, max_bytes=1000)
+    assert (caught.value.code, caught.value.header) == ("MESSAGE_TOO_LARGE", Header(V, 5, "request", "echo"))
+
+
+def test_version_1_framing_is_named_in_the_error() -> None:
+    old = [b"", msgpack.packb({"v": 1, "id": 5, "kind": "request", "type": "ping"}), b"\x80"]
+    with pytest.raises(WireError, match="looks like protocol version 1") as caught:
+        decode_message(old)
+    assert caught.value.code == "MALFORMED"
+
+
+def test_a_signature_sent_to_a_receiver_without_a_key_is_named() -> None:
+    frames = encode_message(Message(ECHO, {}), key=b"k")
+    with pytest.raises(WireError, match="is signed .* and this side has no key") as caught:
+        decode_message(frames)
+    assert (caught.value.code, caught.value.header) == ("AUTH_FAILED", ECHO)
 
 
 def test_tensor_mismatch_names_the_field_and_sizes() -> None:
     body = msgpack.packb({"batch": {"x": {"$tensor": 0, "dtype": "float32", "shape": [2, 2]}}})
     with pytest.raises(WireError) as caught:
-        decode_message([b"", msgpack.packb({"v": 1, "id": 3, "kind": "request", "type": "echo"}), body, b"\x00" * 15])
+        decode_message([head({"v": V, "id": 3, "kind": "request", "type": "echo"}, body), b"\x00" * 15])
     assert caught.value.code == "TENSOR_MISMATCH"
     assert caught.value.message == "batch.x: a float32 tensor of shape [2, 2] needs 16 bytes, its frame has 15"
     assert caught.value.details == {"path": "batch.x", "expected_bytes": 16, "frame_bytes": 15}
 
 
 def test_unsupported_version_reports_version_and_header() -> None:
-    frames = [b"", msgpack.packb({"v": 3, "id": 5, "kind": "request", "type": "ping"}), msgpack.packb({})]
+    frames = [head({"v": V + 1, "id": 5, "kind": "request", "type": "ping"}, b"\x80")]
     with pytest.raises(WireError) as caught:
         decode_message(frames)
     assert caught.value.code == "UNSUPPORTED_VERSION"
-    assert caught.value.header == Header(3, 5, "request", "ping")
-    assert caught.value.details == {"version": 3, "supported": [1]}
+    assert caught.value.header == Header(V + 1, 5, "request", "ping")
+    assert caught.value.details == {"version": V + 1, "supported": [V]}
 
 
 def test_max_bytes_counts_every_frame() -> None:
@@ -116,7 +144,7 @@ def test_max_bytes_counts_every_frame() -> None:
 def test_signed_round_trip_and_tampered_tensor() -> None:
     frames = [bytes(f) for f in encode_message(Message(ECHO, {"x": torch.ones(2)}), key=b"k")]
     assert decode_message(frames, key=b"k").body["x"].tolist() == [1.0, 1.0]
-    frames[3] = b"\x01" + frames[3][1:]  # 1.0 starts with 0x00
+    frames[1] = b"\x01" + frames[1][1:]  # 1.0 starts with 0x00
     with pytest.raises(WireError) as caught:
         decode_message(frames, key=b"k")
     assert caught.value.code == "AUTH_FAILED"
@@ -143,9 +171,9 @@ def test_encode_refuses_what_the_wire_cannot_carry(body: dict[str, Any], message
 
 def test_encode_checks_the_header() -> None:
     with pytest.raises(WireError, match="a heartbeat has type"):
-        encode_message(Message(Header(1, 1, "heartbeat", "ping"), {}))
+        encode_message(Message(Header(V, 1, "heartbeat", "ping"), {}))
     with pytest.raises(WireError, match="header.id"):
-        encode_message(Message(Header(1, -1, "request", "ping"), {}))
+        encode_message(Message(Header(V, -1, "request", "ping"), {}))
 
 
 json_like = st.recursive(
@@ -171,15 +199,17 @@ def test_any_body_round_trips(body: dict[str, Any]) -> None:
             assert torch.equal(decoded.body[key], value)
 
 
-# The same bytes as in test/ts/wire/codec.test.ts: wider msgpack forms than needed (map16, int8,
-# uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
-NONCANONICAL_HEADER = "de0004a176d001a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f"
-NONCANONICAL_BODY = "de0002a178d3fffffffffffffffed9017ac40100"
+# The same bytes as in test/ts/wire/codec.test.ts: wider msgpack forms than needed (array16,
+# map16, int8, uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
+NONCANONICAL_HEAD = (
+    "dc0002"
+    "de0004a176d002a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f"
+    "de0002a178d3fffffffffffffffed9017ac40100"
+)
 
 
 def test_wider_msgpack_forms_are_accepted_and_reencoded_canonically() -> None:
-    msg = decode_message([b"", bytes.fromhex(NONCANONICAL_HEADER), bytes.fromhex(NONCANONICAL_BODY)])
-    assert msg == Message(Header(1, 42, "request", "echo"), {"x": -2, "z": b"\x00"})
-    frames = encode_message(msg)
-    assert bytes(frames[1]).hex() == "84a17601a269642aa46b696e64a772657175657374a474797065a46563686f"
-    assert bytes(frames[2]).hex() == "82a178fea17ac40100"
+    msg = decode_message([bytes.fromhex(NONCANONICAL_HEAD)])
+    assert msg == Message(Header(2, 42, "request", "echo"), {"x": -2, "z": b"\x00"})
+    (frame,) = encode_message(msg)
+    assert bytes(frame).hex() == "92" "84a17602a269642aa46b696e64a772657175657374a474797065a46563686f" "82a178fea17ac40100"

@@ -14,6 +14,7 @@ import {
   launchWorker,
   projectRoot,
 } from "../../../ts/transport/index.js";
+import { PROTOCOL_VERSION } from "../../../ts/wire/index.js";
 
 const quiet = { onOutput: () => {} };
 
@@ -130,7 +131,7 @@ describe("authentication", () => {
   test("connectWorker with the same key file attaches and does hello", async () => {
     const remote = await connectWorker(worker.client.endpoint, { keyFile: join(dir, "key") });
     try {
-      expect(remote.hello.protocol).toBe(1);
+      expect(remote.hello.protocol).toBe(PROTOCOL_VERSION);
       await expect(remote.client.request("ping", {})).resolves.toEqual({});
     } finally {
       remote.close();

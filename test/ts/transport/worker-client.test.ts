@@ -11,7 +11,7 @@ import {
   WorkerError,
   launchWorker,
 } from "../../../ts/transport/index.js";
-import { type Body, type Tensor, decodeMessage, encodeMessage, tensor } from "../../../ts/wire/index.js";
+import { type Body, PROTOCOL_VERSION, type Tensor, decodeMessage, encodeMessage, tensor } from "../../../ts/wire/index.js";
 
 const MAX_MESSAGE_BYTES = 4 << 20;
 let worker: WorkerHandle;
@@ -26,7 +26,7 @@ afterAll(async () => {
 
 describe("jobs", () => {
   test("hello describes the worker", () => {
-    expect(worker.hello.protocol).toBe(1);
+    expect(worker.hello.protocol).toBe(PROTOCOL_VERSION);
     expect(worker.hello.max_message_bytes).toBe(MAX_MESSAGE_BYTES);
     expect(worker.hello.devices[0]?.type).toBe("cpu");
     expect(worker.hello.torch_version).toMatch(/^\d+\.\d+/);
@@ -156,25 +156,28 @@ describe("raw bad frames from another DEALER", () => {
   }
 
   async function expectServing(): Promise<void> {
-    await raw.send(encodeMessage({ header: { v: 1, id: 99, kind: "request", type: "ping" }, body: {} }));
+    await raw.send(encodeMessage({ header: { v: PROTOCOL_VERSION, id: 99, kind: "request", type: "ping" }, body: {} }));
     expect(await reply()).toEqual({ kind: "result", id: 99, body: {} });
   }
 
-  const header = (id: number, type = "ping", v = 1): Buffer => msgpack({ v, id, kind: "request", type });
+  /** Frame 0 built by hand: the msgpack array [header, body]. */
+  const head = (id: number, type: string, body: Buffer = msgpack({}), v = PROTOCOL_VERSION): Buffer =>
+    Buffer.concat([Buffer.from([0x92]), msgpack({ v, id, kind: "request", type }), body]);
   const cases: [string, () => Buffer[], string, number][] = [
-    ["too few frames", () => [Buffer.alloc(0)], "MALFORMED", 0],
-    ["a header that is not msgpack", () => [Buffer.alloc(0), Buffer.from([0xc1]), msgpack({})], "MALFORMED", 0],
-    ["a body that is not a map", () => [Buffer.alloc(0), header(5), msgpack([1, 2])], "MALFORMED", 5],
-    ["a wrong protocol version", () => [Buffer.alloc(0), header(6, "ping", 9), msgpack({})], "UNSUPPORTED_VERSION", 6],
-    ["an unknown job type", () => [Buffer.alloc(0), header(7, "nope"), msgpack({})], "UNKNOWN_JOB", 7],
-    ["a body violating the schema", () => [Buffer.alloc(0), header(8, "sleep"), msgpack({ seconds: 1 })], "INVALID_BODY", 8],
+    ["an empty message", () => [Buffer.alloc(0)], "MALFORMED", 0],
+    ["a head that is not msgpack", () => [Buffer.from([0xc1])], "MALFORMED", 0],
+    ["protocol version 1's framing", () => [Buffer.alloc(0), msgpack({ v: 1, id: 4, kind: "request", type: "ping" }), msgpack({})], "MALFORMED", 0],
+    ["a body that is not a map", () => [head(5, "ping", msgpack([1, 2]))], "MALFORMED", 5],
+    ["a wrong protocol version", () => [head(6, "ping", msgpack({}), 9)], "UNSUPPORTED_VERSION", 6],
+    ["an unknown job type", () => [head(7, "nope")], "UNKNOWN_JOB", 7],
+    ["a body violating the schema", () => [head(8, "sleep", msgpack({ seconds: 1 }))], "INVALID_BODY", 8],
     [
       "a tensor frame whose length is not dtype x shape",
-      () => [Buffer.alloc(0), header(9, "echo"), msgpack({ x: { $tensor: 0, dtype: "float32", shape: [3] } }), Buffer.alloc(11)],
+      () => [head(9, "echo", msgpack({ x: { $tensor: 0, dtype: "float32", shape: [3] } })), Buffer.alloc(11)],
       "TENSOR_MISMATCH",
       9,
     ],
-    ["an oversized message", () => [Buffer.alloc(0), header(10, "echo"), msgpack({}), Buffer.alloc(MAX_MESSAGE_BYTES)], "MESSAGE_TOO_LARGE", 10],
+    ["an oversized message", () => [head(10, "echo"), Buffer.alloc(MAX_MESSAGE_BYTES)], "MESSAGE_TOO_LARGE", 10],
   ];
 
   test.each(cases)("%s gets its error, then the worker still serves", async (_, frames, code, id) => {

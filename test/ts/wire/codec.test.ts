@@ -6,15 +6,25 @@ import {
   type BodyValue,
   DTYPES,
   type Header,
+  MESSAGE_KINDS,
+  PROTOCOL_VERSION,
   type Tensor,
   WireError,
   decodeMessage,
   encodeMessage,
   tensor,
 } from "../../../ts/wire/index.js";
-import { descriptorsOf, valuesOf } from "./golden.js";
+import { MsgpackWriter } from "../../../ts/wire/msgpack-writer.js";
+import { canonicalHeaderBytes, readCanonicalHeader, writeCanonicalHeader } from "../../../ts/wire/header-frame.js";
+import { descriptorsOf, hexFrames, valuesOf } from "./golden.js";
 
-const ECHO: Header = { v: 1, id: 7, kind: "request", type: "echo" };
+const V = PROTOCOL_VERSION;
+const ECHO: Header = { v: V, id: 7, kind: "request", type: "echo" };
+
+/** Frame 0 built by hand: the msgpack array [header, body] from the body's bytes (msgpackr writes the header as a map16). */
+function head(header: Record<string, unknown>, body: Uint8Array = Buffer.from([0x80])): Buffer {
+  return Buffer.concat([Buffer.from([0x92]), pack(header), body]);
+}
 
 function caught(fn: () => unknown): WireError {
   try {
@@ -29,8 +39,8 @@ function caught(fn: () => unknown): WireError {
 describe("zero copy", () => {
   it("a decoded Float32Array views its frame's memory", () => {
     const frames = encodeMessage({ header: ECHO, body: { x: tensor("float32", [2, 3], new Float32Array([0, 1, 2, 3, 4, 5])) } });
-    const frame = Buffer.from(frames[3] as Buffer); // a fresh Buffer, as zeromq.js hands over
-    const x = decodeMessage([...frames.slice(0, 3), frame]).body.x as Tensor<"float32">;
+    const frame = Buffer.from(frames[1] as Uint8Array); // a fresh Buffer, as zeromq.js hands over
+    const x = decodeMessage([frames[0] as Uint8Array, frame]).body.x as Tensor<"float32">;
     expect(x.data.buffer).toBe(frame.buffer);
     expect(x.data.byteOffset).toBe(frame.byteOffset);
     frame.writeFloatLE(42.5, 4);
@@ -39,10 +49,10 @@ describe("zero copy", () => {
 
   it("an encoded tensor frame views the tensor's memory", () => {
     const data = new BigInt64Array([1n, -2n, 3n]);
-    const frame = encodeMessage({ header: ECHO, body: { t: tensor("int64", [3], data) } })[3] as Buffer;
+    const frame = encodeMessage({ header: ECHO, body: { t: tensor("int64", [3], data) } })[1] as Uint8Array;
     expect(frame.buffer).toBe(data.buffer);
     data[0] = 99n;
-    expect(frame.readBigInt64LE(0)).toBe(99n);
+    expect(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).readBigInt64LE(0)).toBe(99n);
   });
 
   it("a misaligned frame is copied into aligned memory", () => {
@@ -51,10 +61,9 @@ describe("zero copy", () => {
     frame.writeFloatLE(1.5, 0);
     frame.writeFloatLE(-2, 4);
     frame.writeFloatLE(3.25, 8);
-    const header = pack({ v: 1, id: 1, kind: "request", type: "echo" });
     const body = pack({ x: { $tensor: 0, dtype: "float32", shape: [3] } });
     expect(frame.byteOffset % 4).not.toBe(0);
-    const x = decodeMessage([Buffer.alloc(0), header, body, frame]).body.x as Tensor<"float32">;
+    const x = decodeMessage([head({ v: V, id: 1, kind: "request", type: "echo" }, body), frame]).body.x as Tensor<"float32">;
     expect(Array.from(x.data)).toEqual([1.5, -2, 3.25]);
     expect(x.data.byteOffset % 4).toBe(0);
     expect(x.data.buffer).not.toBe(raw.buffer);
@@ -63,30 +72,45 @@ describe("zero copy", () => {
 
 describe("decoding", () => {
   it("keeps a __proto__ key as data", () => {
-    const header = pack({ v: 1, id: 1, kind: "request", type: "echo" });
     const body = Buffer.from("81a95f5f70726f746f5f5f81a178c3", "hex"); // {"__proto__": {"x": true}}
-    const decoded = decodeMessage([Buffer.alloc(0), header, body]).body;
+    const decoded = decodeMessage([head({ v: V, id: 1, kind: "request", type: "echo" }, body)]).body;
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
     expect(Object.keys(decoded)).toEqual(["__proto__"]);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
   it("names the field and the sizes of a tensor mismatch, with the header", () => {
-    const header = pack({ v: 1, id: 3, kind: "request", type: "echo" });
     const body = pack({ batch: { x: { $tensor: 0, dtype: "float32", shape: [2, 2] } } });
-    const err = caught(() => decodeMessage([Buffer.alloc(0), header, body, Buffer.alloc(15)]));
+    const err = caught(() => decodeMessage([head({ v: V, id: 3, kind: "request", type: "echo" }, body), Buffer.alloc(15)]));
     expect(err.code).toBe("TENSOR_MISMATCH");
     expect(err.message).toBe("batch.x: a float32 tensor of shape [2, 2] needs 16 bytes, its frame has 15");
     expect(err.details).toEqual({ path: "batch.x", expected_bytes: 16, frame_bytes: 15 });
-    expect(err.header).toEqual({ v: 1, id: 3, kind: "request", type: "echo" });
+    expect(err.header).toEqual({ v: V, id: 3, kind: "request", type: "echo" });
   });
 
   it("reports an unsupported version with the version and the header", () => {
-    const header = pack({ v: 3, id: 5, kind: "request", type: "ping" });
-    const err = caught(() => decodeMessage([Buffer.alloc(0), header, pack({})]));
+    const err = caught(() => decodeMessage([head({ v: V + 1, id: 5, kind: "request", type: "ping" })]));
     expect(err.code).toBe("UNSUPPORTED_VERSION");
-    expect(err.header).toEqual({ v: 3, id: 5, kind: "request", type: "ping" });
-    expect(err.details).toEqual({ version: 3, supported: [1] });
+    expect(err.header).toEqual({ v: V + 1, id: 5, kind: "request", type: "ping" });
+    expect(err.details).toEqual({ version: V + 1, supported: [V] });
+  });
+
+  it("reads the header of a long head for an error without decoding the head", () => {
+    const frames = encodeMessage({ header: ECHO, body: { pad: "x".repeat(10_000) } });
+    const err = caught(() => decodeMessage(frames, { maxBytes: 1000 }));
+    expect([err.code, err.header]).toEqual(["MESSAGE_TOO_LARGE", ECHO]);
+  });
+
+  it("names protocol version 1's framing", () => {
+    const err = caught(() => decodeMessage([Buffer.alloc(0), pack({ v: 1, id: 5, kind: "request", type: "ping" }), Buffer.from([0x80])]));
+    expect(err.code).toBe("MALFORMED");
+    expect(err.message).toMatch(/looks like protocol version 1/);
+  });
+
+  it("names a signature sent to a receiver without a key", () => {
+    const err = caught(() => decodeMessage(encodeMessage({ header: ECHO, body: {} }, { key: Buffer.from("k") })));
+    expect([err.code, err.header]).toEqual(["AUTH_FAILED", ECHO]);
+    expect(err.message).toMatch(/is signed .* and this side has no key/);
   });
 
   it("counts every frame against maxBytes", () => {
@@ -101,24 +125,59 @@ describe("decoding", () => {
     const key = Buffer.from("k");
     const frames = encodeMessage({ header: ECHO, body: { x: tensor("uint8", [2], new Uint8Array([1, 2])) } }, { key });
     expect(decodeMessage(frames, { key }).header).toEqual(ECHO);
-    const tampered = [...frames.slice(0, 3), Buffer.from([1, 3])];
+    const tampered = [frames[0] as Uint8Array, Buffer.from([1, 3]), frames[2] as Uint8Array];
     const err = caught(() => decodeMessage(tampered, { key }));
     expect([err.code, err.header]).toEqual(["AUTH_FAILED", ECHO]);
   });
 });
 
-// The same bytes as in test/py/wire/test_codec.py: wider msgpack forms than needed (map16, int8,
-// uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
-const NONCANONICAL_HEADER = "de0004a176d001a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f";
-const NONCANONICAL_BODY = "de0002a178d3fffffffffffffffed9017ac40100";
+// The same bytes as in test/py/wire/test_codec.py: wider msgpack forms than needed (array16,
+// map16, int8, uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
+const NONCANONICAL_HEAD =
+  "dc0002" +
+  "de0004a176d002a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f" +
+  "de0002a178d3fffffffffffffffed9017ac40100";
 
 describe("non-canonical input", () => {
   it("is accepted and re-encoded canonically", () => {
-    const frames = [Buffer.alloc(0), Buffer.from(NONCANONICAL_HEADER, "hex"), Buffer.from(NONCANONICAL_BODY, "hex")];
-    const msg = decodeMessage(frames);
-    expect(msg).toStrictEqual({ header: { v: 1, id: 42, kind: "request", type: "echo" }, body: { x: -2, z: Buffer.from([0]) } });
-    const again = encodeMessage(msg).map((f) => f.toString("hex"));
-    expect(again.slice(1)).toEqual(["84a17601a269642aa46b696e64a772657175657374a474797065a46563686f", "82a178fea17ac40100"]);
+    const msg = decodeMessage([Buffer.from(NONCANONICAL_HEAD, "hex")]);
+    expect(msg).toStrictEqual({ header: { v: 2, id: 42, kind: "request", type: "echo" }, body: { x: -2, z: Buffer.from([0]) } });
+    expect(hexFrames(encodeMessage(msg))).toEqual(["92" + "84a17602a269642aa46b696e64a772657175657374a474797065a46563686f" + "82a178fea17ac40100"]);
+  });
+});
+
+describe("the canonical header, byte by byte", () => {
+  const general = (header: Header): string => {
+    const w = new MsgpackWriter(64);
+    w.map(4);
+    for (const key of ["v", "id", "kind", "type"] as const) {
+      w.str(key);
+      if (key === "kind" || key === "type") w.str(header[key]);
+      else w.number(header[key]);
+    }
+    return Buffer.from(w.finish()).toString("hex");
+  };
+  const headers = MESSAGE_KINDS.flatMap((kind) =>
+    [0, 1, 127, 128, 255, 256, 65535, 65536, 0xffff_ffff].flatMap((id) =>
+      (kind === "heartbeat" || kind === "cancel" ? [""] : ["", "ping", "model.create", "x".repeat(31)]).map((type) => ({ v: V, id, kind, type })),
+    ),
+  );
+
+  it("writes what the general msgpack writer writes, and reads it back", () => {
+    for (const header of headers) {
+      const out = new Uint8Array(canonicalHeaderBytes(header) as number);
+      expect(writeCanonicalHeader(out, 0, header)).toBe(out.length);
+      expect(Buffer.from(out).toString("hex")).toBe(general(header));
+      expect(readCanonicalHeader(out, 0)).toEqual({ header, end: out.length });
+      for (let cut = 0; cut < out.length; cut++) expect(readCanonicalHeader(out.subarray(0, cut), 0)).toBeUndefined();
+    }
+  });
+
+  it("leaves other forms to the general path", () => {
+    expect(canonicalHeaderBytes({ ...ECHO, type: "x".repeat(32) })).toBeUndefined();
+    expect(canonicalHeaderBytes({ ...ECHO, type: "échо" })).toBeUndefined();
+    const wide = Buffer.from(NONCANONICAL_HEAD, "hex");
+    expect(readCanonicalHeader(wide, 3)).toBeUndefined();
   });
 });
 
@@ -146,14 +205,15 @@ describe("encoding", () => {
   });
 
   it("checks the header", () => {
-    expect(() => encodeMessage({ header: { v: 1, id: 1, kind: "heartbeat", type: "ping" }, body: {} })).toThrow(
+    expect(() => encodeMessage({ header: { v: V, id: 1, kind: "heartbeat", type: "ping" }, body: {} })).toThrow(
       /a heartbeat has type/,
     );
-    expect(() => encodeMessage({ header: { v: 1, id: -1, kind: "request", type: "ping" }, body: {} })).toThrow(/header\.id/);
+    expect(() => encodeMessage({ header: { v: V, id: -1, kind: "request", type: "ping" }, body: {} })).toThrow(/header\.id/);
   });
 
   it("writes integers in the smallest form and other numbers as float64", () => {
-    const body = (value: BodyValue) => encodeMessage({ header: ECHO, body: { n: value } })[2]?.toString("hex");
+    const headerHex = (hexFrames(encodeMessage({ header: ECHO, body: {} }))[0] as string).slice(0, -2); // less the empty body
+    const body = (value: BodyValue) => hexFrames(encodeMessage({ header: ECHO, body: { n: value } }))[0]?.slice(headerHex.length);
     expect(body(1)).toBe("81a16e01");
     expect(body(-33)).toBe("81a16ed0df");
     expect(body(2 ** 32)).toBe("81a16ecf0000000100000000");
@@ -206,7 +266,7 @@ describe("round trip", () => {
         const received: Tensor[] = [];
         expect(descriptorsOf(decoded.body, received)).toStrictEqual(descriptorsOf(body as Body, sent));
         expect(received.map(valuesOf)).toEqual(sent.map(valuesOf));
-        expect(encodeMessage(decoded).map((f) => f.toString("hex"))).toEqual(frames.map((f) => f.toString("hex")));
+        expect(hexFrames(encodeMessage(decoded))).toEqual(hexFrames(frames));
       }),
       { numRuns: 150 },
     );

@@ -115,3 +115,8 @@ export function descriptorsOf(body: BodyValue, found: Tensor[]): BodyValue {
   }
   return body;
 }
+
+/** Frames as hex strings, for comparing bytes (encodeMessage returns Uint8Arrays). */
+export function hexFrames(frames: readonly Uint8Array[]): string[] {
+  return frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString("hex"));
+}
