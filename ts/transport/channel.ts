@@ -25,7 +25,8 @@ export class Channel {
     this.sending += 1;
     this.sendTail = sent.then(this.sendSettled, (err: unknown) => {
       this.sendSettled();
-      onError(err instanceof Error ? err : new Error(String(err)));
+      const error = err instanceof Error ? err : new Error(String(err));
+      queueMicrotask(() => onError(error)); // outside the chain: whatever onError does, later sends still go
     });
   }
 

@@ -51,8 +51,6 @@ const NO_FRAMES: readonly Uint8Array[] = [];
 
 /** A UTF-16 surrogate without its pair: such a string has no UTF-8 form. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** A head that is not canonical is decoded whole just to find the id for an error reply only up to this size. */
-const MAX_HEADER_BYTES = 4096;
 
 if (endianness() !== "LE") {
   throw new Error("the MCL wire carries tensors little-endian, as their memory on the host; big-endian hosts are not supported");
@@ -298,19 +296,22 @@ function headError(head: Uint8Array, code: "MALFORMED" | "MESSAGE_TOO_LARGE" | "
 
 /**
  * The header of a head that cannot be decoded whole (or need not be): read in place when
- * canonical, else from a whole decode of a head of at most MAX_HEADER_BYTES.
+ * canonical, else the first msgpack value after the array's prefix, whatever follows it.
  */
 function tryReadHeader(head: Uint8Array): Header | undefined {
-  const canonical = head[0] === HEAD_ARRAY ? readCanonicalHeader(head, 1) : undefined;
+  const start = head[0] === HEAD_ARRAY ? 1 : head[0] === 0xdc && head[1] === 0 && head[2] === 2 ? 3 : undefined; // fixarray / array16 of 2
+  if (start === undefined) return undefined;
+  const canonical = readCanonicalHeader(head, start);
   if (canonical !== undefined) return canonical.header;
-  if (head.byteLength > MAX_HEADER_BYTES) return undefined;
-  let items: unknown;
+  let fields: unknown;
   try {
-    items = unpackr.unpack(head);
+    unpackr.unpackMultiple(head.subarray(start), (value: unknown) => {
+      fields = value;
+      return false; // the header alone: the body is not read
+    });
   } catch {
-    return undefined;
+    return undefined; // the header itself is not msgpack
   }
-  const fields: unknown = Array.isArray(items) && items.length === 2 ? items[0] : undefined;
   if (!(fields instanceof Map)) return undefined;
   try {
     return checkHeader(fields);
@@ -326,7 +327,7 @@ function unpack(bytes: Uint8Array, what: "frame 0" | "body", header: Header | un
   } catch (err) {
     const known = header ?? (what === "frame 0" ? tryReadHeader(bytes) : undefined);
     const message =
-      bytes.byteLength === 0
+      what === "frame 0" && bytes.byteLength === 0
         ? `frame 0 is empty: this looks like protocol version 1, whose frames are [signature, header, body]; this side speaks version ${SUPPORTED_VERSIONS.join(", ")} (update the other end)`
         : `${what} is not msgpack: ${(err as Error).message}`;
     const error = new WireError("MALFORMED", message);

@@ -9,7 +9,8 @@ import { type Header, type MessageKind, MESSAGE_KINDS, isWellFormedHeader } from
  * the general code touches far more of them than these few lines do.
  *
  * Canonical means what both codecs write: a fixmap of v, id, kind, type in that order, integers
- * in their smallest unsigned form, strings as fixstr. A header in another valid form (a peer
+ * in their smallest unsigned form, strings as fixstr (the reader also takes an id in a wider
+ * unsigned form: the value is the same). A header in another valid form (a peer
  * with another msgpack library) is not canonical: `readCanonicalHeader` returns undefined for it
  * and the caller decodes it with the general reader, which also names whatever is wrong.
  */

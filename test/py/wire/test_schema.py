@@ -52,7 +52,7 @@ def test_invalid_body_is_refused_with_path_and_message(case: dict[str, Any]) -> 
 
 
 VALID_BODIES: list[tuple[str, str, dict[str, Any]]] = [
-    ("request", "hello", {"protocols": [1], "client": "mcl-bridge/0.1.0"}),
+    ("request", "hello", {"protocols": [PROTOCOL_VERSION], "client": "mcl-bridge/0.1.0"}),
     ("request", "ping", {}),
     ("request", "echo", {"anything": [1, {"x": None}], "t": torch.zeros(2)}),
     ("request", "generate", {"dtype": "bfloat16", "shape": [2, 0]}),

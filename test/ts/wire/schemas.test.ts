@@ -95,7 +95,7 @@ describe("validateBody", () => {
   );
 
   it.each([
-    ["request", "hello", { protocols: [1], client: "mcl-bridge/0.1.0" }],
+    ["request", "hello", { protocols: [PROTOCOL_VERSION], client: "mcl-bridge/0.1.0" }],
     ["request", "echo", { anything: [1, { x: null }], t: tensor("uint8", [1], new Uint8Array(1)) }],
     ["request", "generate", { dtype: "bfloat16", shape: [2, 0] }],
     ["result", "generate", { tensor: tensor("float32", [], new Float32Array(1)) }],
