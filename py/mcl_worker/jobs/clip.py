@@ -266,7 +266,7 @@ def clip_embed_text(body: Body, ctx: JobContext) -> Body:
     dataset = held(ctx, body, "dataset", ImageDataset)
     captions = _all_captions(dataset, "dataset", "clip.embed_text")
     batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
-    with entry.use(body["model"], "clip.embed_text"), eval_mode(entry.clip), torch.no_grad():
+    with entry.use(body["model"], "clip.embed_text"), eval_mode(entry.clip):  # encode_text_batches runs without grad
         z, truncated = encode_text_batches(entry.clip, entry.tokens, captions, batch_size, entry.device, ctx.check_cancelled)
     if body.get("normalize", False):
         z = torch.nn.functional.normalize(z, dim=1)

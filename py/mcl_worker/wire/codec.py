@@ -2,9 +2,10 @@
 
 The head is the msgpack array [header, body] of two maps, so that a message without tensors is a
 single frame; each tensor travels as its own raw frame (little-endian, C-contiguous) and a
-descriptor {"$tensor": k, "dtype": ..., "shape": [...]} stands in its place in the body. Decoded tensors are views over the received frames (torch.frombuffer, no copy):
-treat them as read-only and .clone() one before modifying it in place, since a frame received
-as bytes is immutable memory.
+descriptor {"$tensor": k, "dtype": ..., "shape": [...]} stands in its place in the body.
+Decoded tensors are views over the received frames (torch.frombuffer, no copy): treat them as
+read-only and .clone() one before modifying it in place, since a frame received as bytes is
+immutable memory.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ Frame = Union[bytes, bytearray, memoryview, FrameLike]
 
 
 class Header(NamedTuple):
-    """The first item of every message's head; immutable. A NamedTuple: one is made per message, and a frozen
-    dataclass costs several times as much to construct."""
+    """The first item of every message's head; immutable. A NamedTuple: one is made per message,
+    and a frozen dataclass costs several times as much to construct."""
 
     v: int
     id: int
