@@ -21,14 +21,19 @@
  * Wall-clock ratios move with the machine's load and with where the scheduler puts the four
  * threads of a round trip; CPU time does not. So each side also reports the CPU time per round
  * trip of the Node process and of the Python process serving it (`cpu_us_per_trip`, Linux only,
- * not for `up`, whose untimed clean-up would be counted), which says where the protocol's cost is.
+ * not for `up`, whose untimed clean-up would be counted), which says where the protocol's cost is,
+ * and the V8 garbage-collection pause time of the Node process that began during that side's timed
+ * trips (`gc_us_per_trip`): zeromq.js hands over each received frame as a buffer outside V8's
+ * heap that it reports to V8 as external memory, and at megabytes per trip V8 answers with a full
+ * collection every few trips; which side's trip a collection lands in is partly chance (raw and
+ * ours share the heap), so read it as where the time went, not as whose fault it was.
  */
 
 import { spawn } from "node:child_process";
 import { cpus, loadavg } from "node:os";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { PerformanceObserver, performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { Dealer } from "zeromq";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
@@ -70,6 +75,7 @@ interface SizeResult {
   ours_mib_s: number;
   ratio: number;
   cpu_us_per_trip: { raw: CpuTotals; ours: CpuTotals } | null;
+  gc_us_per_trip: { raw: number; ours: number };
 }
 
 function quantile(sorted: readonly number[], q: number): number {
@@ -123,9 +129,48 @@ function cpuTotals(pythonPid: number, pythonFirst: boolean): CpuTotals {
   return { node, python: processCpuUs(pythonPid) };
 }
 
-/** One side's round trips: wall times (ms) and, when measured, the CPU they cost. */
+/**
+ * The Node process's garbage-collection pauses ([start, duration] in ms on performance.now()'s
+ * clock), kept from the start so that each can be charged to the timed trip it began in.
+ */
+class GcLog {
+  private readonly pauses: number[] = [];
+  private readonly observer = new PerformanceObserver((list) => this.add(list.getEntries()));
+
+  constructor() {
+    this.observer.observe({ entryTypes: ["gc"] });
+  }
+
+  /** Pause ms that began inside any of `windows` ([start, end, start, end, ...], in order); both lists are in time order. */
+  pausedWithin(windows: readonly number[]): number {
+    this.add(this.observer.takeRecords()); // entries not yet delivered to the callback
+    const pauses = this.pauses;
+    let total = 0;
+    let w = 0;
+    for (let p = 0; p < pauses.length; p += 2) {
+      const start = pauses[p] as number;
+      while (w < windows.length && (windows[w + 1] as number) < start) w += 2;
+      if (w < windows.length && (windows[w] as number) <= start) total += pauses[p + 1] as number;
+    }
+    return total;
+  }
+
+  stop(): void {
+    this.observer.disconnect();
+  }
+
+  private add(entries: readonly { startTime: number; duration: number }[]): void {
+    for (const entry of entries) this.pauses.push(entry.startTime, entry.duration);
+  }
+}
+
+const gcLog = new GcLog();
+
+/** One side's round trips: wall times (ms), when they ran, and, when measured, the CPU they cost. */
 class Tally {
   readonly ms: number[] = [];
+  /** [start, end] of each timed trip, in order: what `gcUsPerTrip` charges pauses to. */
+  private readonly windows: number[] = [];
   private readonly cpu: CpuTotals = { node: 0, python: 0 };
   private cpuTrips = 0;
 
@@ -135,7 +180,9 @@ class Tally {
     for (let i = 0; i < reps; i++) {
       const start = performance.now();
       await side.trip();
-      this.ms.push(performance.now() - start);
+      const end = performance.now();
+      this.ms.push(end - start);
+      this.windows.push(start, end);
       await side.after?.();
     }
     if (before === undefined) return;
@@ -143,6 +190,11 @@ class Tally {
     this.cpu.node += after.node - before.node;
     this.cpu.python += after.python - before.python;
     this.cpuTrips += reps;
+  }
+
+  /** µs of Node garbage-collection pauses that began during this side's timed trips, per trip. */
+  gcUsPerTrip(): number {
+    return round((gcLog.pausedWithin(this.windows) * 1000) / this.ms.length);
   }
 
   /** CPU µs per round trip of the Node process and of the Python process; null when not measured. */
@@ -227,6 +279,7 @@ async function main(): Promise<void> {
       ours_p50_us: round(quantile(oursSorted, 0.5) * 1000),
       ours_p99_us: round(quantile(oursSorted, 0.99) * 1000),
       cpu_us_per_trip: cpuPair(pings.raw, pings.ours),
+      gc_us_per_trip: { raw: pings.raw.gcUsPerTrip(), ours: pings.ours.gcUsPerTrip() },
     };
     log(JSON.stringify(latency));
 
@@ -286,6 +339,7 @@ async function main(): Promise<void> {
           ours_mib_s: round(oursRate),
           ratio: round(oursRate / rawRate, 3),
           cpu_us_per_trip: cpuPair(tallies.raw, tallies.ours),
+          gc_us_per_trip: { raw: tallies.raw.gcUsPerTrip(), ours: tallies.ours.gcUsPerTrip() },
         };
         log(JSON.stringify(result));
         throughput.push(result);
@@ -315,6 +369,8 @@ async function main(): Promise<void> {
         rate: "payload bytes / median round-trip time; raw and ours alternate in blocks",
         cpu_us_per_trip:
           "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux. Raw and ours share the Node process: a garbage collection lands on whichever side's block triggers it",
+        gc_us_per_trip:
+          "microseconds of V8 garbage-collection pauses of this Node process that began during the side's timed round trips, per trip (perf_hooks 'gc' entries: the pauses, not the incremental marking steps between them); raw and ours share the heap, so a collection lands in whichever side's trip it starts in",
       },
       latency,
       throughput,
@@ -330,6 +386,7 @@ async function main(): Promise<void> {
     raw.close();
     await worker.close();
     peer.stop();
+    gcLog.stop();
   }
 }
 
