@@ -110,7 +110,7 @@ def signed(key: bytes, frames: list[bytes]) -> list[bytes]:
 def case(name: str, description: str, header_: dict[str, Any], body: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
     tensors: list[T] = []
     wire = wire_body(body, tensors)
-    frames = [pack([header_, wire]), *(t.raw() for t in tensors)]
+    frames = [head(header_, pack(wire)), *(t.raw() for t in tensors)]
     return {
         "name": name,
         "description": description,

@@ -12,6 +12,7 @@ from .. import __version__
 from ..wire import SUPPORTED_VERSIONS, WireError, torch_dtype
 from .registry import Body, JobContext, job
 
+
 def devices() -> list[Body]:
     found: list[Body] = [{"index": 0, "type": "cpu", "name": platform.processor() or platform.machine()}]
     if torch.cuda.is_available():

@@ -301,10 +301,20 @@ def _buffer(frame: Frame) -> memoryview:
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise WireError("MALFORMED", f"msgpack extension types are not allowed (got type {code})")
+
+
+# How a head is read, whole or only its header: strings as str, map keys of any type (the body
+# walker names a non-string one), extension types refused (a timestamp comes back as
+# msgpack.Timestamp, which the walker refuses too).
+_UNPACK_OPTIONS: dict[str, Any] = {"raw": False, "strict_map_key": False, "ext_hook": _reject_ext, "timestamp": 0}
+
+
 def _try_read_header(head: Frame) -> Header | None:
     """The header at the start of a head that cannot be decoded whole (or need not be), reading at
     most MAX_HEADER_BYTES of it."""
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=0)
+    unpacker = msgpack.Unpacker(**_UNPACK_OPTIONS)
     unpacker.feed(_buffer(head)[:MAX_HEADER_BYTES])
     try:
         if unpacker.read_array_header() != _HEAD_ITEMS:
@@ -316,13 +326,9 @@ def _try_read_header(head: Frame) -> Header | None:
         return None
 
 
-def _reject_ext(code: int, data: bytes) -> Any:
-    raise WireError("MALFORMED", f"msgpack extension types are not allowed (got type {code})")
-
-
 def _unpack(head: Frame) -> Any:
     try:
-        return msgpack.unpackb(head, raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=0)
+        return msgpack.unpackb(head, **_UNPACK_OPTIONS)
     except WireError as exc:
         raise exc.with_header(_try_read_header(head)) from None
     except Exception as exc:  # msgpack raises ValueError, TypeError, StackError, ExtraData, UnicodeDecodeError...
