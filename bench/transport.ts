@@ -15,7 +15,9 @@
  *                      sending the received frame back.
  *   A size's figure is payload bytes / median round-trip time.
  * Raw and ours alternate in blocks (raw, ours, raw, ours, ...) so that load on the shared machine
- * hits both alike; each block is a few reps of one side, which keeps that side's path warm.
+ * hits both alike; each block is a few reps of one side, which keeps that side's path warm, and
+ * starts on a freshly collected heap (`node --expose-gc`), so that neither side pays for garbage
+ * the other left.
  * Goals: latency_ratio (ours p50 / raw p50) <= 1.3; throughput_ratio_min_1mib (lowest ours / raw
  * over sizes >= 1 MiB, directions up and down) >= 0.8.
  * Wall-clock ratios move with the machine's load and with where the scheduler puts the four
@@ -25,8 +27,8 @@
  * and the V8 garbage-collection pause time of the Node process that began during that side's timed
  * trips (`gc_us_per_trip`): zeromq.js hands over each received frame as a buffer outside V8's
  * heap that it reports to V8 as external memory, and at megabytes per trip V8 answers with a full
- * collection every few trips; which side's trip a collection lands in is partly chance (raw and
- * ours share the heap), so read it as where the time went, not as whose fault it was.
+ * collection every few trips; blocks long enough to meet several of them, each begun on a
+ * collected heap, keep a side's collections mostly its own.
  */
 
 import { spawn } from "node:child_process";
@@ -51,8 +53,8 @@ const LATENCY_BLOCKS = 30;
 const LATENCY_BLOCK_REPS = 100;
 /** Per size, direction and side: at least MIN_REPS, more until TIME_PER_SIZE_MS is spent (at most MAX_REPS). */
 const MIN_REPS = 7;
-const MAX_REPS = 300;
-const TIME_PER_SIZE_MS = 1200;
+const MAX_REPS = 600;
+const TIME_PER_SIZE_MS = 2000;
 const GOALS = { latency_ratio_max: 1.3, throughput_ratio_min_1mib_min: 0.8 };
 
 type Direction = (typeof DIRECTIONS)[number];
@@ -212,6 +214,16 @@ function cpuPair(raw: Tally, ours: Tally): { raw: CpuTotals; ours: CpuTotals } |
 }
 
 /**
+ * A full collection, untimed, before every block. Raw and ours share one V8 heap: without it a
+ * block would start with the other side's frames still to collect, and V8 does incremental marking
+ * in steps paid by whoever allocates next, so one side's trips would pay for the other's garbage.
+ */
+function collectGarbage(): void {
+  if (globalThis.gc === undefined) throw new Error("run this benchmark with `node --expose-gc` (npm run bench:transport does)");
+  globalThis.gc();
+}
+
+/**
  * Alternates blocks of `blockReps` round trips, raw then ours, until each side has at least
  * `minReps` and the budget is spent (or `maxReps`); returns each side's tally.
  */
@@ -222,7 +234,9 @@ async function alternate(raw: Side, ours: Side, blockReps: number, minReps: numb
   await new Tally().run(ours, 1); // warm both paths (allocations, first touch of pages)
   const start = performance.now();
   while (rawTally.ms.length < maxReps && (rawTally.ms.length < minReps || performance.now() - start < budgetMs)) {
+    collectGarbage();
     await rawTally.run(raw, blockReps);
+    collectGarbage();
     await oursTally.run(ours, blockReps);
   }
   return { raw: rawTally, ours: oursTally };
@@ -324,8 +338,9 @@ async function main(): Promise<void> {
           },
         },
       };
-      // Blocks of about 8 MiB a side (1 rep from 8 MiB up), so a block takes milliseconds.
-      const blockReps = Math.max(1, Math.min(50, Math.floor((8 * MIB) / bytes)));
+      // Blocks of about 64 MiB a side (at most 50 reps; 1 from 64 MiB up): long enough that each
+      // side runs into its own garbage collections, short enough to alternate many times.
+      const blockReps = Math.max(1, Math.min(50, Math.floor((64 * MIB) / bytes)));
       for (const direction of DIRECTIONS) {
         const { raw: rawSide, ours: oursSide } = sides[direction];
         const tallies = await alternate(rawSide, oursSide, blockReps, MIN_REPS, MAX_REPS, TIME_PER_SIZE_MS);
@@ -366,11 +381,11 @@ async function main(): Promise<void> {
         up: "TS -> Py: `handle.put` of a uint8 tensor (reply: its handle) vs the raw peer acking the frame with an empty frame",
         down: "Py -> TS: `handle.get` of a tensor the worker holds vs the raw peer answering a tiny request with a buffer it holds",
         echo: "both ways: `echo` job (runs on a pool thread) vs the raw peer sending the frame back; not part of the goal",
-        rate: "payload bytes / median round-trip time; raw and ours alternate in blocks",
+        rate: "payload bytes / median round-trip time; raw and ours alternate in blocks of up to 64 MiB a side, each begun on a freshly collected heap",
         cpu_us_per_trip:
           "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux. Raw and ours share the Node process: a garbage collection lands on whichever side's block triggers it",
         gc_us_per_trip:
-          "microseconds of V8 garbage-collection pauses of this Node process that began during the side's timed round trips, per trip (perf_hooks 'gc' entries: the pauses, not the incremental marking steps between them); raw and ours share the heap, so a collection lands in whichever side's trip it starts in",
+          "microseconds of V8 garbage-collection pauses of this Node process that began during the side's timed round trips, per trip (perf_hooks 'gc' entries: the pauses, not the incremental marking steps between them); raw and ours share the heap, and each block begins on a freshly collected one, so a side's figure is mostly for its own garbage",
       },
       latency,
       throughput,
