@@ -11,7 +11,7 @@
  *                      vs the raw peer receiving the frame and answering an empty frame;
  *     down (Py -> TS): `handle.get` of a tensor the worker already holds,
  *                      vs the raw peer answering a tiny request with a buffer it already holds;
- *     echo (both ways, for information): `echo` (a job on a pool thread) vs the raw peer
+ *     echo (both ways, for information): `echo` (an inline job, as the handle jobs) vs the raw peer
  *                      sending the received frame back.
  *   A size's figure is payload bytes / median round-trip time.
  * Raw and ours alternate in blocks (raw, ours, raw, ours, ...) so that load on the shared machine
@@ -380,7 +380,7 @@ async function main(): Promise<void> {
         latency: "round trip of an empty `ping` job vs the raw peer answering an empty frame; p50/p99 over all rounds",
         up: "TS -> Py: `handle.put` of a uint8 tensor (reply: its handle) vs the raw peer acking the frame with an empty frame",
         down: "Py -> TS: `handle.get` of a tensor the worker holds vs the raw peer answering a tiny request with a buffer it holds",
-        echo: "both ways: `echo` job (runs on a pool thread) vs the raw peer sending the frame back; not part of the goal",
+        echo: "both ways: `echo` job (inline on the I/O thread, as the handle jobs) vs the raw peer sending the frame back; not part of the goal",
         rate: "payload bytes / median round-trip time; raw and ours alternate in blocks of up to 64 MiB a side, each begun on a freshly collected heap",
         cpu_us_per_trip:
           "CPU microseconds per round trip, every thread counted, of this Node process and of the Python process answering (raw peer or worker); null for up and off Linux. Raw and ours share the Node process: a garbage collection lands on whichever side's block triggers it",
