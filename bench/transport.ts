@@ -217,10 +217,14 @@ function cpuPair(raw: Tally, ours: Tally): { raw: CpuTotals; ours: CpuTotals } |
  * A full collection, untimed, before every block. Raw and ours share one V8 heap: without it a
  * block would start with the other side's frames still to collect, and V8 does incremental marking
  * in steps paid by whoever allocates next, so one side's trips would pay for the other's garbage.
+ * Looked up once, at load: without the flag the bench stops before it starts the peer and the worker.
  */
-function collectGarbage(): void {
-  if (globalThis.gc === undefined) throw new Error("run this benchmark with `node --expose-gc` (npm run bench:transport does)");
-  globalThis.gc();
+const collectGarbage: () => void = fullCollection();
+
+function fullCollection(): () => void {
+  const gc = globalThis.gc;
+  if (gc === undefined) throw new Error("run this benchmark with `node --expose-gc` (npm run bench:transport does)");
+  return () => void gc();
 }
 
 /**
