@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// One idempotent setup from a fresh clone: npm packages, a Python venv with torch, the worker.
+// One idempotent setup from a fresh clone: npm packages, a Python venv with torch, the worker;
+// with --oracles also the peer libraries the oracle tests compare against (test/py/oracles/peers.txt).
 // Plain JavaScript with no dependencies, because it runs before anything is installed.
 // Each step is skipped when a stamp says its inputs are unchanged, so a warm run takes seconds.
 import { spawnSync } from "node:child_process";
@@ -69,9 +70,20 @@ function pythonWorker() {
   writeFileSync(stamp, inputs);
 }
 
+// The peers go in with --no-deps: their declared dependencies would pull a CUDA torch of gigabytes.
+function oraclePeers() {
+  const stamp = join(venv, ".mcl-oracles");
+  const inputs = digest("test/py/oracles/peers.txt", "test/py/oracles/peers-deps.txt");
+  if (stampMatches(stamp, inputs)) return;
+  run(venvPython, ["-m", "pip", "install", "--quiet", "--no-deps", "-r", "test/py/oracles/peers.txt"]);
+  run(venvPython, ["-m", "pip", "install", "--quiet", "-r", "test/py/oracles/peers-deps.txt"]);
+  writeFileSync(stamp, inputs);
+}
+
 try {
   npmPackages();
   pythonWorker();
+  if (process.argv.includes("--oracles")) oraclePeers();
 } catch (error) {
   console.error(error instanceof Error ? error.message : String(error));
   process.exit(1);
