@@ -33,6 +33,7 @@ import { deriveSeed } from "../ts/control/rng.js";
 import { RunStore } from "../ts/control/run-store.js";
 import { parseConfig } from "../ts/config/load-config.js";
 import type { MclConfig } from "../ts/config/mcl-config.js";
+import { preprocessOf } from "../ts/config/preprocess.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import { augmentOf } from "../ts/sdk/worker-requests.js";
@@ -121,7 +122,7 @@ async function stagePlans(runDir: string): Promise<BatchPlan[]> {
 async function startPlain(): Promise<{ plain: PlainScript; threads: number }> {
   const args = [
     ...["--uri", config.dataset, "--arch", config.encoder, "--threads", String(THREADS)],
-    ...["--augment", JSON.stringify(augmentOf(config, SIZE))],
+    ...["--augment", JSON.stringify(augmentOf(config, SIZE, preprocessOf(config)))],
     ...["--loss", config.loss.name, "--temperature", String(config.loss.temperature)],
     ...["--lr", String(config.optimizer.lr), "--weight-decay", String(config.optimizer.weightDecay)],
   ];

@@ -11,6 +11,7 @@ export {
   type MclEventType,
   type ProbeSubject,
   type Track,
+  type WarningCode,
 } from "./sdk/events.js";
 export {
   type Accuracies,
@@ -30,7 +31,7 @@ export { formatClipTables } from "./sdk/clip-summary.js";
 
 // Report: report.html, the charts as SVG strings and Vega-Lite specs
 export { ACCURACY_SVG_FILE, REPORT_FILE, type Report, renderReport, writeReport } from "./report/report.js";
-export { LOSS_FILE, type LossHistory, readLossHistory } from "./report/loss-history.js";
+export { type EpochLr, LOSS_FILE, type LossHistory, readLossHistory } from "./report/loss-history.js";
 
 // Python plugins (py:<module>:<attr>) and the checks they pass before a run starts
 export { PLUGIN_REF, type PluginKind, type PluginRef, isPluginRef, parsePluginRef } from "./plugins/plugin-ref.js";
@@ -46,6 +47,7 @@ export {
 export {
   ENCODERS,
   LOSSES,
+  LR_SCHEDULES,
   OPTIMIZERS,
   SAMPLING_POLICIES,
   SMALL_GROUP_POLICIES,
@@ -55,7 +57,17 @@ export {
   mclConfigSchema,
 } from "./config/mcl-config.js";
 export { loadConfigFile, parseConfig } from "./config/load-config.js";
-export { CLIP_ENCODERS, CLIP_LOSSES, CLIP_STAGE_INITS, type ClipEncoder, type ClipOptions, clipSchema, isClipEncoder } from "./config/clip-config.js";
+export {
+  CLIP_ACTIVATIONS,
+  CLIP_ENCODERS,
+  CLIP_LOSSES,
+  CLIP_STAGE_INITS,
+  type ClipEncoder,
+  type ClipOptions,
+  clipSchema,
+  isClipEncoder,
+} from "./config/clip-config.js";
+export { INTERPOLATIONS, type Interpolation, type Preprocess } from "./config/preprocess.js";
 export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
 
 // Control plane (pure): the pieces a custom driver or executor builds on

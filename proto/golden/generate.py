@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SAFE = 2**53 - 1
 SIGNING_KEY = b"golden-key \x00\x01\xff not secret"
-VERSION = 2
+VERSION = 3
 
 
 class T:
@@ -249,7 +249,7 @@ def invalid_cases() -> list[dict[str, Any]]:
         bad("head_not_array", "MALFORMED", [pack(h)], None, "frame 0 is the header map alone"),
         bad("head_one_item", "MALFORMED", [pack([h])], None, "an array of one item"),
         bad("head_three_items", "MALFORMED", [pack([h, {}, {}])], None, "an array of three items"),
-        bad("header_not_map", "MALFORMED", [head([2, 42, "request", "echo"])], None, "the header is an array"),
+        bad("header_not_map", "MALFORMED", [head([VERSION, 42, "request", "echo"])], None, "the header is an array"),
         bad("header_missing_field", "MALFORMED", [head({"v": VERSION, "id": 42, "kind": "request"})], None, "no type"),
         bad("header_extra_field", "MALFORMED", [head({**h, "x": 1})], None, "an unknown header field"),
         bad("header_bad_kind", "MALFORMED", [head(header("shout", "echo", 42))], None, "an unknown kind"),
@@ -258,6 +258,9 @@ def invalid_cases() -> list[dict[str, Any]]:
         bad("heartbeat_with_type", "MALFORMED", [head(header("heartbeat", "echo", 42))], 42, "heartbeat carries type \"\""),
         bad("unsupported_version", "UNSUPPORTED_VERSION", [head(header("request", "echo", 42, v=VERSION + 1))], 42,
             "a later version: refused, with the id so that the error reply reaches the sender"),
+        bad("previous_version_hello", "UNSUPPORTED_VERSION",
+            [head(header("request", "hello", 7, v=VERSION - 1), pack({"protocols": [VERSION - 1], "client": "mcl-bridge/0.1.0"}))], 7,
+            "the previous version's hello: refused at the header, with the id so that the refusal reaches the sender"),
         bad("body_not_msgpack", "MALFORMED", [head(h, b"\x81\xa1")], 42, "the body ends mid-map"),
         bad("body_not_msgpack_after_wide_header", "MALFORMED",
             [b"\x92" + bytes.fromhex("de0004a176d002a26964cf000000000000002aa46b696e64a772657175657374a474797065a46563686f") + b"\x81\xa1"],

@@ -6,7 +6,9 @@ A checkpoint is one safetensors file: a flat map of named tensors plus string me
     optimizer.state.<param index>.<name>   every tensor of the optimiser state (exp_avg, step, ...)
     metadata["mcl.format"]    = "mcl-checkpoint/1"
     metadata["mcl.optimizer"] = JSON of the param groups and the non-tensor state values
-so that `restore_training_state` continues training bit for bit.
+    metadata["mcl.schedule"]  = JSON of the optimiser's learning-rate schedule, when it has one
+so that `restore_training_state` continues training bit for bit. Restoring an optimiser checks
+its schedule against the recorded one: a resumed stage must continue the schedule it started.
 
 A save never leaves a partial file under the final name: it writes a temporary file in the
 same folder, flushes it to disk, renames it over the target and flushes the folder. A crash
@@ -28,6 +30,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from .errors import InvalidArgument
+from .lr_schedule import LrSchedule
+
 CheckpointCode = Literal[
     "CHECKPOINT_NOT_FOUND",  # no file at the path
     "CHECKPOINT_UNREADABLE",  # the file exists but is not a readable checkpoint / weight file
@@ -39,8 +44,9 @@ CheckpointCode = Literal[
 FORMAT = "mcl-checkpoint/1"
 MODEL_PREFIX = "model."
 OPTIMIZER_PREFIX = "optimizer."
-_FORMAT_KEY = "mcl.format"
+FORMAT_KEY = "mcl.format"  # metadata key of every MCL checkpoint (models.clip reads it too)
 _OPTIMIZER_KEY = "mcl.optimizer"
+_SCHEDULE_KEY = "mcl.schedule"
 
 
 class CheckpointError(Exception):
@@ -51,6 +57,15 @@ class CheckpointError(Exception):
         self.code: CheckpointCode = code
         self.message = message
         self.path = path
+
+
+class ScheduleMismatch(CheckpointError):
+    """The optimiser's learning-rate schedule differs from the checkpoint's; `field` names the
+    schedule's field that differs (name, lr, warmup_steps, total_steps)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("CHECKPOINT_MISMATCH", message)
+        self.field = field
 
 
 # --- files -------------------------------------------------------------------------------
@@ -230,15 +245,56 @@ def unflatten_optimizer_state(
 
 
 def training_state(
-    model: nn.Module, optimizer: torch.optim.Optimizer | None = None
+    model: nn.Module, optimizer: torch.optim.Optimizer | None = None, schedule: LrSchedule | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors and metadata of a checkpoint for `model` (and `optimizer`); add your own metadata."""
+    """The tensors and metadata of a checkpoint for `model` (and `optimizer`, and the schedule of its
+    learning rate); add your own metadata."""
     tensors = {f"{MODEL_PREFIX}{k}": v for k, v in model.state_dict().items()}
-    metadata = {_FORMAT_KEY: FORMAT}
+    metadata = {FORMAT_KEY: FORMAT}
     if optimizer is not None:
         optimizer_tensors, metadata[_OPTIMIZER_KEY] = flatten_optimizer_state(optimizer.state_dict())
         tensors.update(optimizer_tensors)
+        if schedule is not None:
+            metadata[_SCHEDULE_KEY] = schedule.to_json()
     return tensors, metadata
+
+
+def check_schedule(metadata: Mapping[str, str], schedule: LrSchedule | None) -> None:
+    """Refuses to continue a checkpoint's training under another learning-rate schedule.
+
+    No schedule on either side means the constant rate the optimiser was made with, no warm-up
+    (checkpoints written before schedules were recorded trained that way): it matches a constant
+    schedule without warm-up, whose base rate and length are then not compared.
+    """
+    recorded: LrSchedule | None = None
+    if _SCHEDULE_KEY in metadata:
+        try:
+            recorded = LrSchedule.from_json(metadata[_SCHEDULE_KEY])
+        except InvalidArgument as exc:
+            raise CheckpointError("CHECKPOINT_UNREADABLE", f"the schedule metadata is not valid: {exc.reason}") from None
+    if recorded is None and schedule is None:
+        return
+    fields: tuple[str, ...] = ("name", "warmup_steps")
+    if recorded is not None and schedule is not None:
+        fields += ("lr", "total_steps")
+    plain = {"name": "constant", "warmup_steps": 0}
+    for field in fields:
+        saved = getattr(recorded, field) if recorded is not None else plain[field]
+        wanted = getattr(schedule, field) if schedule is not None else plain[field]
+        if saved != wanted:
+            trained = (
+                f"the checkpoint was trained with {field} {saved!r}" if recorded is not None
+                else "the checkpoint records no schedule (a constant rate, no warm-up)"
+            )
+            has = (
+                f"this optimizer's schedule has {field} {wanted!r}" if schedule is not None
+                else "this optimizer has no schedule (a constant rate)"
+            )
+            raise ScheduleMismatch(
+                field,
+                f"schedule.{field}: {trained}, {has}; create the optimizer with the checkpoint's schedule to"
+                " continue its stage, or load the weights without the optimizer to start a new one",
+            )
 
 
 def restore_training_state(
@@ -246,12 +302,14 @@ def restore_training_state(
     optimizer: torch.optim.Optimizer | None,
     tensors: Mapping[str, torch.Tensor],
     metadata: Mapping[str, str],
+    schedule: LrSchedule | None = None,
 ) -> None:
-    """Load what `training_state` produced into `model` (and `optimizer`), checking that it fits."""
-    if metadata.get(_FORMAT_KEY) != FORMAT:
+    """Load what `training_state` produced into `model` (and `optimizer`, whose learning-rate
+    `schedule` must be the checkpoint's), checking that it fits."""
+    if metadata.get(FORMAT_KEY) != FORMAT:
         raise CheckpointError(
             "CHECKPOINT_UNREADABLE",
-            f"not an MCL training checkpoint: metadata {_FORMAT_KEY!r} is {metadata.get(_FORMAT_KEY)!r},"
+            f"not an MCL training checkpoint: metadata {FORMAT_KEY!r} is {metadata.get(FORMAT_KEY)!r},"
             f" expected {FORMAT!r}",
         )
     model_tensors = {k[len(MODEL_PREFIX) :]: v for k, v in tensors.items() if k.startswith(MODEL_PREFIX)}
@@ -264,6 +322,8 @@ def restore_training_state(
         )
     if optimizer is not None and _OPTIMIZER_KEY not in metadata:
         raise CheckpointError("CHECKPOINT_MISMATCH", "the checkpoint holds no optimiser state")
+    if optimizer is not None:
+        check_schedule(metadata, schedule)
     model.load_state_dict(model_tensors)
     if optimizer is None:
         return

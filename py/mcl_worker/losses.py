@@ -114,18 +114,14 @@ def dcl(
 # Here z_a and z_b are two different encodings of the same B samples (an image and its caption,
 # or two views): only cross pairs are compared, s_ij = cos(a_i, b_j) · scale, a [B, B] matrix.
 
-MAX_LOGIT_SCALE = math.log(100.0)  # CLIP clamps its learnable inverse temperature at 100
-MIN_FIXED_TEMPERATURE = 0.01  # = 1 / 100: a lower fixed temperature would be clamped, not used
+# CLIP training keeps its learnable log inverse temperature in [0, ln 100] by clamping the
+# parameter after each optimizer step (models.clip.CLIP.clamp_logit_scale_), never in the loss.
 
 
 def fixed_logit_scale(temperature: float) -> float:
-    """The log inverse temperature of a fixed `temperature`, which must be >= 0.01: logits are
-    capped at 100 × the cosine, as CLIP caps its learnable scale, so a lower one would not apply."""
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= MIN_FIXED_TEMPERATURE):
-        raise InvalidArgument(
-            "temperature",
-            f"must be a finite number >= {MIN_FIXED_TEMPERATURE} (logits are capped at 100 × the cosine), got {temperature!r}",
-        )
+    """The log inverse temperature of a fixed `temperature` (finite, > 0), used as it is."""
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise InvalidArgument("temperature", f"must be a finite number > 0, got {temperature!r}")
     return -math.log(temperature)
 
 
@@ -138,11 +134,12 @@ def _cross_similarities(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -
         raise InvalidArgument("z_a", f"a contrastive loss needs at least 2 samples, got {z_a.shape[0]}")
     dtype = torch.float64 if z_a.dtype == torch.float64 else torch.float32
     t = logit_scale.to(z_a.device, dtype) if isinstance(logit_scale, Tensor) else torch.tensor(logit_scale, dtype=dtype, device=z_a.device)
-    scale = t.clamp(max=MAX_LOGIT_SCALE).exp()
+    # exp(t) as it is, as open_clip's ClipLoss: a clamp here would cut the scale's gradient.
+    scale = t.exp()
     return scale * F.normalize(z_a.to(dtype), dim=1) @ F.normalize(z_b.to(dtype), dim=1).T
 
 
-# CLIP (Radford et al. 2021), symmetric InfoNCE over B pairs, s_ij = min(exp(t), 100) · cos(a_i, b_j),
+# CLIP (Radford et al. 2021), symmetric InfoNCE over B pairs, s_ij = exp(t) · cos(a_i, b_j),
 # t the learnable log inverse temperature:  L = ½ [ CE_rows(s, i) + CE_rows(sᵀ, i) ]
 def clip_loss(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
     s = _cross_similarities(z_a, z_b, logit_scale)
@@ -150,17 +147,21 @@ def clip_loss(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
     return 0.5 * (F.cross_entropy(s, target) + F.cross_entropy(s.T, target))
 
 
-# X-Sample contrastive (Sobal et al. 2024): soft targets from a sample-similarity graph G [B, B]:
-#   q_ij = softmax_j(G_ij / τ_s),  L = ½ [ −Σ_j q_ij log softmax_j(s_ij) − Σ_j q_ij log softmax_j(s_ji) ]
-# with s as in clip_loss; G symmetric (cosine similarity of captions, or 1 for equal labels else 0).
+# X-Sample contrastive (Sobal et al. 2024): soft targets from a sample-similarity graph G [B, B],
+# G_ij how much b_j is a match for a_i (cosine similarity of captions, or 1 for equal labels else 0):
+#   L = ½ [ −Σ_j softmax_j(G_ij / τ_s) log softmax_j(s_ij) − Σ_j softmax_j(G_ji / τ_s) log softmax_j(s_ji) ]
+# with s as in clip_loss. The column term (b_i against every a_j) takes its targets from Gᵀ, so a
+# graph need not be symmetric, and L(a, b, G) = L(b, a, Gᵀ).
 def xsample_loss(z_a: Tensor, z_b: Tensor, graph: Tensor, *, logit_scale: Tensor | float, target_temperature: float) -> Tensor:
     s = _cross_similarities(z_a, z_b, logit_scale)
     if graph.shape != s.shape or not graph.is_floating_point():
         raise InvalidArgument("graph", f"must be a float [B, B] = {tuple(s.shape)} similarity matrix, got {graph.dtype} {tuple(graph.shape)}")
     if not (isinstance(target_temperature, (int, float)) and math.isfinite(target_temperature) and target_temperature > 0):
         raise InvalidArgument("target_temperature", f"must be a finite number > 0, got {target_temperature!r}")
-    q = torch.softmax(graph.to(s.device, s.dtype) / target_temperature, dim=1)
-    return 0.5 * (-(q * F.log_softmax(s, dim=1)).sum(1).mean() - (q * F.log_softmax(s.T, dim=1)).sum(1).mean())
+    g = graph.to(s.device, s.dtype) / target_temperature
+    rows = -(torch.softmax(g, dim=1) * F.log_softmax(s, dim=1)).sum(1).mean()
+    columns = -(torch.softmax(g.T, dim=1) * F.log_softmax(s.T, dim=1)).sum(1).mean()
+    return 0.5 * (rows + columns)
 
 
 def label_graph(labels: Tensor) -> Tensor:

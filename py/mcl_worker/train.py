@@ -4,8 +4,10 @@ Each step takes the batch's images, draws two augmented views, embeds both in on
 pass, computes the contrastive loss and applies one optimizer step. The loop knows nothing
 of datasets, augmentations or encoders: they come in as callables / modules.
 
-Augmentation randomness is reseeded at every step from (seed, global step), so a run that
-is split into chunks, or resumed from a checkpoint, draws the same views as one that is not.
+Augmentation randomness is reseeded at every step from (seed, global step), and the learning
+rate of a step is its schedule's rate at the global step (mcl_worker.lr_schedule), so a run that
+is split into chunks, or resumed from a checkpoint, draws the same views and takes the same
+steps as one that is not.
 
 Data-parallel (mcl_worker.distributed, W ranks): every rank draws the views of the whole
 global batch from the same seed, and embeds its own contiguous slice of them (the layout of
@@ -30,6 +32,7 @@ from torch import Tensor, nn
 from . import distributed
 from .errors import InvalidArgument, NonFiniteLoss
 from .losses import ContrastiveLoss
+from .lr_schedule import LrSchedule, set_lr
 
 # A plan is either [steps, B] sample indices (one batch a row), or, for batches of varying
 # size, (indices [M], offsets [steps + 1]) with batch s = indices[offsets[s]:offsets[s + 1]].
@@ -44,6 +47,7 @@ class StepStats:
     steps_done: int  # steps finished by this call so far
     steps_total: int  # steps in this call's plan
     loss: float  # loss of that step
+    lr: float  # learning rate of that step
     mean_loss: float  # mean loss of the steps since the previous report
     samples_per_s: float  # samples (not views) per second since the previous report
 
@@ -53,6 +57,8 @@ class TrainResult:
     steps: int  # steps applied
     mean_loss: float  # over those steps (NaN when none)
     last_loss: float  # NaN when none
+    first_lr: float  # learning rate of the first step applied (NaN when none)
+    last_lr: float  # learning rate of the last step applied (NaN when none)
     samples_per_s: float  # over the whole call
     stopped: bool  # should_stop() ended the call before the plan's end
 
@@ -72,7 +78,7 @@ def train_steps(
     device: torch.device | str | None = None,
     amp: bool = True,
     amp_dtype: torch.dtype = torch.bfloat16,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    schedule: LrSchedule | None = None,
     progress_every: int = 10,
     on_progress: Callable[[StepStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -85,7 +91,8 @@ def train_steps(
     - labels: one integer label per dataset sample ([N], indexed with the plan), passed to
       loss_fn for a supervised loss (supcon); None for self-supervised losses.
     - amp: on CUDA, autocast in `amp_dtype` (with a GradScaler for float16); no effect on CPU.
-    - scheduler: stepped after every optimizer step.
+    - schedule: sets the learning rate of every step from its global index before the step
+      runs; a plan that runs past schedule.total_steps is refused. None: the optimizer's rate.
     - on_progress gets a StepStats every `progress_every` steps and after the last one.
     - should_stop is checked before every step; True ends the call (stopped=True). With several
       ranks, True on any of them stops all.
@@ -99,6 +106,8 @@ def train_steps(
         raise InvalidArgument("seed", f"must be an integer in [0, 2^31), got {seed!r}")
     if isinstance(first_step, bool) or not isinstance(first_step, int) or not 0 <= first_step:
         raise InvalidArgument("first_step", f"must be an integer >= 0, got {first_step!r}")
+    if schedule is not None:
+        schedule.check_steps(first_step, len(batches))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     use_amp = amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
@@ -110,6 +119,7 @@ def train_steps(
     net = distributed.data_parallel(model)
     steps_total = len(batches)
     losses: list[float] = []
+    rates: list[float] = []
     samples = 0
     stopped = False
     started = window_started = time.perf_counter()
@@ -119,6 +129,9 @@ def train_steps(
             stopped = True
             break
         step = first_step + position
+        if schedule is not None:
+            set_lr(optimizer, schedule.lr_at(step))
+        lr = float(optimizer.param_groups[0]["lr"])
         images = get_images(batch).to(device, non_blocking=True)
         generator.manual_seed(step_seed(seed, step))
         view_a, view_b = augment(images, generator), augment(images, generator)
@@ -141,10 +154,9 @@ def train_steps(
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
-        if scheduler is not None:
-            scheduler.step()
 
         losses.append(value)
+        rates.append(lr)
         samples += batch.numel()
         window_steps += 1
         window_samples += batch.numel()
@@ -153,7 +165,7 @@ def train_steps(
         if on_progress is not None and (done % progress_every == 0 or done == steps_total):
             now = time.perf_counter()
             on_progress(StepStats(
-                step=step, steps_done=done, steps_total=steps_total, loss=value,
+                step=step, steps_done=done, steps_total=steps_total, loss=value, lr=lr,
                 mean_loss=window_losses / window_steps,
                 samples_per_s=window_samples / max(now - window_started, 1e-9),
             ))
@@ -164,6 +176,8 @@ def train_steps(
         steps=len(losses),
         mean_loss=sum(losses) / len(losses) if losses else math.nan,
         last_loss=losses[-1] if losses else math.nan,
+        first_lr=rates[0] if rates else math.nan,
+        last_lr=rates[-1] if rates else math.nan,
         samples_per_s=samples / elapsed,
         stopped=stopped,
     )

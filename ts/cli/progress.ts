@@ -36,7 +36,7 @@ export class ProgressPrinter {
         );
       case "train-progress":
         return this.status(
-          `${label(event.stage)} epoch ${event.epoch + 1} ${bar(event.step / event.steps)} ${event.step}/${event.steps} loss ${event.loss.toFixed(3)} ${Math.round(event.samplesPerSec)} samples/s`,
+          `${label(event.stage)} epoch ${event.epoch + 1} ${bar(event.step / event.steps)} ${event.step}/${event.steps} loss ${event.loss.toFixed(3)} lr ${event.lr.toExponential(2)} ${Math.round(event.samplesPerSec)} samples/s`,
         );
       case "epoch":
         this.line(
@@ -67,6 +67,8 @@ export class ProgressPrinter {
         return this.line(`stopped; resume with: mcl resume ${event.runDir}`);
       case "error":
         return this.line(`failed (${event.error.code}): ${event.error.message}`);
+      case "warning":
+        return this.line(`warning: ${event.message}`);
     }
   }
 

@@ -13,14 +13,23 @@
  */
 
 import { z } from "zod";
+import { CLIP_ACTIVATIONS } from "../worker/job-schemas.js";
 
 export const CLIP_ENCODERS = ["clip-tiny", "clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14"] as const;
 export type ClipEncoder = (typeof CLIP_ENCODERS)[number];
 export const CLIP_LOSSES = ["clip", "xsample"] as const;
+export { CLIP_ACTIVATIONS };
+/** Encoders whose image tower is open_clip's ModifiedResNet, which can only be locked whole. */
+const RESNET_ENCODERS: readonly ClipEncoder[] = ["clip-rn50"];
 export const CLIP_STAGE_INITS = ["initial", "previous"] as const;
 
 export function isClipEncoder(encoder: string): encoder is ClipEncoder {
   return (CLIP_ENCODERS as readonly string[]).includes(encoder);
+}
+
+/** A CLIP encoder whose image tower is open_clip's ModifiedResNet. */
+export function isResNetClipEncoder(encoder: string): boolean {
+  return (RESNET_ENCODERS as readonly string[]).includes(encoder);
 }
 
 const tokenizerSchema = z.discriminatedUnion(
@@ -41,9 +50,9 @@ const clipLossSchema = z.strictObject({
   name: z.enum(CLIP_LOSSES).default("clip").describe("CLIP's symmetric InfoNCE, or X-Sample contrastive (soft targets)"),
   temperature: z
     .number()
-    .min(0.01)
+    .positive()
     .optional()
-    .describe("A fixed temperature instead of the model's learnable logit scale; at least 0.01, as logits are capped at 100"),
+    .describe("A fixed temperature instead of the model's learnable logit scale, used as it is (only the learnable one is clamped, at 1/100)"),
   targetTemperature: z.number().positive().optional().describe("xsample: temperature of the target distribution"),
   graph: z
     .enum(["captions", "labels"])
@@ -75,16 +84,34 @@ export const clipSchema = z.strictObject({
     .string()
     .min(1)
     .optional()
-    .describe("Local weights of the initial model (OpenAI .pt, open_clip state dict or safetensors); absent: seeded random weights"),
+    .describe(
+      "Local weights of the initial model: OpenAI's .pt (TorchScript or state dict), an open_clip state dict or safetensors (its" +
+        " activation read from an open_clip_config.json beside it, when there is one), or an MCL checkpoint (a stage's" +
+        " .safetensors, which records its activation); absent: seeded random weights",
+    ),
   tokenizer: tokenizerSchema.default({ kind: "words" }).describe("Caption tokenizer"),
   contextLength: z.int().min(2).optional().describe("Tokens per caption (default: the model configuration's)"),
   imageSize: z.int().min(1).optional().describe("Input resolution (default: the model configuration's, e.g. 224)"),
-  lockText: z.boolean().default(false).describe("Freeze the whole text tower"),
-  imageUnlockedBlocks: z
+  activation: z
+    .enum(CLIP_ACTIVATIONS)
+    .optional()
+    .describe(
+      "The transformers' MLP activation: quick_gelu (OpenAI's weights, open_clip's -quickgelu models) or gelu (open_clip's others);" +
+        " default quick_gelu for every CLIP encoder. A checkpoint that says otherwise is refused",
+    ),
+  lockImage: z
+    .boolean()
+    .default(false)
+    .describe("open_clip's --lock-image: freeze the image tower, but its last lockImageUnlockedGroups groups"),
+  lockImageUnlockedGroups: z
     .int()
     .min(0)
     .optional()
-    .describe("Freeze the image tower except its last N blocks and its projection (absent: all of it trains)"),
+    .describe(
+      "open_clip's --lock-image-unlocked-groups (with lockImage): a ViT's groups, last first, are the projection, the last block" +
+        " with ln_post, each earlier block, and the embeddings; more than there are unlock all. A ResNet takes only 0",
+    ),
+  lockText: z.boolean().default(false).describe("open_clip's --lock-text: freeze the whole text tower"),
   loss: clipLossSchema.prefault({}).describe("Image-text loss"),
   stage0Epochs: z
     .int()
@@ -144,6 +171,15 @@ export function clipProblems(
   }
   if (config.integration.stages !== undefined) {
     problems.push([["integration", "stages"], "a CLIP run integrates every stage, stage 0 included; remove it (integration.weights takes stages+1 entries)"]);
+  }
+  // As open_clip, which reads the groups only under --lock-image: 0 without it unlocks nothing that trains anyway.
+  if ((clip.lockImageUnlockedGroups ?? 0) > 0 && !clip.lockImage) {
+    problems.push([["clip", "lockImageUnlockedGroups"], "only applies to a locked image tower: set clip.lockImage to true, or remove it"]);
+  } else if ((clip.lockImageUnlockedGroups ?? 0) > 0 && isResNetClipEncoder(config.encoder)) {
+    problems.push([
+      ["clip", "lockImageUnlockedGroups"],
+      `the ${config.encoder} image tower (open_clip's ModifiedResNet) can only be locked whole: remove it, or set clip.lockImage to false to train the whole tower`,
+    ]);
   }
   if (clip.checkpoint !== undefined && clip.tokenizer.kind === "words") {
     problems.push([["clip", "tokenizer"], "pretrained text towers were trained with OpenAI's BPE: use { kind: 'bpe', vocab: <path of bpe_simple_vocab_16e6.txt.gz> }"]);

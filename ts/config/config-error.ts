@@ -30,9 +30,13 @@ export class ConfigError extends Error {
 type Issue = z.core.$ZodIssue;
 type Schema = z.core.$ZodType;
 
-/** One line per problem; `root` (the schema that was parsed) sharpens the wording. */
-export function formatIssues(issues: readonly Issue[], root?: Schema): string[] {
-  return issues.flatMap((issue) => formatIssue(issue, root));
+/**
+ * One line per problem; `root` (the schema that was parsed) sharpens the wording. `retired` maps
+ * the path of a key that earlier versions took (`clip.imageUnlockedBlocks`) to what replaced it,
+ * said instead of "unknown key".
+ */
+export function formatIssues(issues: readonly Issue[], root?: Schema, retired: Readonly<Record<string, string>> = {}): string[] {
+  return issues.flatMap((issue) => formatIssue(issue, root, retired));
 }
 
 /** `["integration", "stages", 2]` → `integration.stages[2]`. */
@@ -45,7 +49,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return text === "" ? "(config)" : text;
 }
 
-function formatIssue(issue: Issue, root: Schema | undefined): string[] {
+function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<Record<string, string>>): string[] {
   const where = formatPath(issue.path);
   const got = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
   switch (issue.code) {
@@ -72,7 +76,11 @@ function formatIssue(issue: Issue, root: Schema | undefined): string[] {
       return [`${where}: expected ${issue.values.length === 1 ? "" : "one of "}${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got}`];
     case "unrecognized_keys": {
       const known = root === undefined ? [] : knownKeysAt(root, issue.path);
-      return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key${suggestion(key, known)}`);
+      return issue.keys.map((key) => {
+        const path = formatPath([...issue.path, key]);
+        const replaced = Object.hasOwn(retired, path) ? retired[path] : undefined;
+        return replaced === undefined ? `${path}: unknown key${suggestion(key, known)}` : `${path}: ${replaced}`;
+      });
     }
     case "custom":
       return [`${where}: ${issue.message}`];

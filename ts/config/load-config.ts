@@ -5,13 +5,13 @@
 
 import { readFile } from "node:fs/promises";
 import { ConfigError, formatIssues } from "./config-error.js";
-import { mclConfigSchema, type MclConfig } from "./mcl-config.js";
+import { mclConfigSchema, RETIRED_CONFIG_KEYS, type MclConfig } from "./mcl-config.js";
 
 /** Validates `value` and fills in the defaults; `source` names it in the error message. */
 export function parseConfig(value: unknown, source = "config"): MclConfig {
   const result = mclConfigSchema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issues = formatIssues(result.error.issues, mclConfigSchema);
+  const issues = formatIssues(result.error.issues, mclConfigSchema, RETIRED_CONFIG_KEYS);
   throw new ConfigError("INVALID_CONFIG", `invalid ${source}:\n  ${issues.join("\n  ")}`, issues);
 }
 

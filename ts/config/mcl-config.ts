@@ -11,13 +11,29 @@ import { z } from "zod";
 import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
 import { PLUGIN_REF, isPluginRef } from "../plugins/plugin-ref.js";
 import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
+import { LR_SCHEDULES, OPTIMIZERS } from "../worker/job-schemas.js";
+import { preprocessSchema } from "./preprocess.js";
 
 export const ENCODERS = ["small-cnn", "resnet18", "resnet50", "vit-tiny", "vit-small", "vit-base"] as const;
 export const STAGE_INITS = ["scratch", "pretrained", "previous"] as const;
 export const SAMPLING_POLICIES = ["uniform", "mcl"] as const;
 export const SMALL_GROUP_POLICIES = ["drop", "merge-to-parent", "shrink"] as const;
 export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
-export const OPTIMIZERS = ["adamw", "adam", "sgd"] as const;
+export { LR_SCHEDULES, OPTIMIZERS };
+
+/**
+ * Keys that earlier versions took, by path, with what replaced them (a run made with one reads as
+ * its replacement: ts/control/run-store.ts).
+ */
+export const RETIRED_CONFIG_KEYS: Readonly<Record<string, string>> = {
+  "clip.imageUnlockedBlocks":
+    "replaced by clip.lockImage and clip.lockImageUnlockedGroups (open_clip's groups): for a ViT encoder, N unlocked blocks" +
+    " are lockImage true with lockImageUnlockedGroups N + 1 (N = 0: 0); the clip-rn50 tower locks only whole (lockImage" +
+    " true) or trains whole (false)",
+};
+
+/** The built-in losses that take no labels. */
+const SELF_SUPERVISED = ["nt-xent", "dcl"] as const;
 
 const probability = z.number().min(0).max(1);
 /** Keyword arguments the worker passes to a plugin: JSON values, never code. */
@@ -60,6 +76,13 @@ const lossSchema = z
       ),
     temperature: z.number().positive().default(0.2).describe("Softmax temperature tau"),
     args: pluginArgs("loss"),
+    attribute: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The dataset's labelled attribute whose classes are the labels: required by supcon, refused by nt-xent and dcl, given to a plugin loss as labels",
+      ),
   });
 
 /** The `loss` section as parsed from nothing: what a CLIP run (whose loss is clip.loss) must leave alone. */
@@ -68,10 +91,21 @@ const DEFAULT_LOSS = lossSchema.parse({});
 const optimizerSchema = z
   .strictObject({
     name: z.enum(OPTIMIZERS).default("adamw").describe("Optimiser"),
-    lr: z.number().positive().default(1e-3).describe("Learning rate (constant after warm-up)"),
+    lr: z.number().positive().default(1e-3).describe("Peak learning rate, reached at the end of the warm-up"),
     weightDecay: z.number().min(0).default(1e-4).describe("Weight decay"),
     momentum: z.number().min(0).max(1).default(0.9).describe("Momentum (sgd only)"),
-    warmupSteps: z.int().min(0).default(0).describe("Linear warm-up steps at the start of every stage"),
+    warmupSteps: z
+      .int()
+      .min(0)
+      .default(0)
+      .describe(
+        "Linear warm-up steps at the start of every stage (and of the baseline), each from its own step 0; as open_clip, a" +
+          " warm-up longer than a stage is allowed, and that stage's rate then never reaches lr",
+      ),
+    schedule: z
+      .enum(LR_SCHEDULES)
+      .default("constant")
+      .describe("After the warm-up: the constant peak rate (the paper), or a cosine decay to 0 at the stage's last step"),
   });
 
 const augmentationSchema = z
@@ -176,6 +210,11 @@ export const mclConfigSchema = z
     loss: lossSchema.prefault({}).describe("Contrastive loss"),
     optimizer: optimizerSchema.prefault({}).describe("Optimiser, re-created at the start of every stage"),
     augmentation: augmentationSchema.prefault({}).describe("Augmentations that make the two views of a sample"),
+    preprocess: preprocessSchema
+      .prefault({})
+      .describe(
+        "Input preprocessing (normalisation, resampling filter, eval crop) of training and embedding; an absent field takes the encoder's weights' own (ts/config/preprocess.ts)",
+      ),
     integration: integrationSchema.prefault({}).describe("How per-stage embeddings combine into the final representation"),
     seed: z.int().min(0).default(0).describe("Seed of every random choice (batch plans, initialisation, k-means)"),
     baseline: z
@@ -211,6 +250,11 @@ export const mclConfigSchema = z
       if (args !== undefined && !isPluginRef(name)) {
         issue(path, `only a plugin (py:<module>:<attr>) takes arguments, and ${JSON.stringify(name)} is built in; remove it`);
       }
+    }
+    if (config.loss.name === "supcon" && config.loss.attribute === undefined) {
+      issue(["loss", "attribute"], "supcon needs the dataset's labelled attribute whose classes are its labels, e.g. 'shape'");
+    } else if (config.loss.attribute !== undefined && (SELF_SUPERVISED as readonly string[]).includes(config.loss.name)) {
+      issue(["loss", "attribute"], `${config.loss.name} is self-supervised and takes no labels; remove it or use supcon`);
     }
     for (const name of ENCODER_SIZE_ARGS) {
       if (config.encoderArgs !== undefined && Object.hasOwn(config.encoderArgs, name)) {

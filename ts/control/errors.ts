@@ -18,7 +18,9 @@ export type ControlErrorCode =
   /** `create` was asked for a run directory that already holds a run. */
   | "RUN_EXISTS"
   /** `open` was asked for a run directory that holds no run. */
-  | "RUN_NOT_FOUND";
+  | "RUN_NOT_FOUND"
+  /** The run was made with a setting this version has no equivalent of, so it cannot be resumed. */
+  | "RUN_INCOMPATIBLE";
 
 /** Base class of every control-plane error. */
 export class ControlError extends Error {

@@ -1,7 +1,8 @@
 /**
  * Run store: everything a run must keep to resume, in one directory (runs/<name>/):
  *
- *   manifest.json                 format, config, versions, scheduler state, per-stage records
+ *   manifest.json                 format, config, versions, preprocessing, scheduler state,
+ *                                 per-stage records
  *   stage-<s>/assignments.i32     k-means assignments c_s (raw little-endian int32, N entries)
  *   stage-<s>/labels.i32          composite labels after stage s (dense ids)
  *   stage-<s>/parents.i32         per composite group: its group after stage s-1
@@ -18,13 +19,15 @@
  */
 
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, rmdir, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { diffConfigs } from "../config/config-diff.js";
 import { formatIssues } from "../config/config-error.js";
+import { isResNetClipEncoder } from "../config/clip-config.js";
 import { mclConfigSchema, type MclConfig } from "../config/mcl-config.js";
+import { DEFAULT_PREPROCESS, preprocessOf, preprocessRecordSchema, type Preprocess } from "../config/preprocess.js";
 import { bytesOf, writeFileAtomic } from "./atomic-file.js";
 import { RunStoreError } from "./errors.js";
 import { schedulerStateSchema, type SchedulerState } from "./stage-scheduler.js";
@@ -77,6 +80,8 @@ const manifestSchema = z.strictObject({
   updatedAt: z.string(),
   versions: versionsSchema,
   config: z.unknown(),
+  /** Absent from manifests of runs that sent no preprocessing: those trained with the worker's default. */
+  preprocess: preprocessRecordSchema.optional(),
   numSamples: z.int().min(1).nullable(),
   state: schedulerStateSchema,
   stages: z.array(stageRecordSchema),
@@ -90,6 +95,8 @@ export interface RunManifest {
   /** Package and protocol versions that created the run. */
   readonly versions: Versions;
   readonly config: MclConfig;
+  /** The preprocessing every job of the run uses (resolved from the config when the run was created). */
+  readonly preprocess: Preprocess;
   /** N, known once the dataset is opened. */
   readonly numSamples: number | null;
   readonly state: SchedulerState;
@@ -109,6 +116,8 @@ export interface CreateRunOptions {
 export class RunStore {
   readonly dir: string;
   #manifest: RunManifest;
+  /** Made by `create` in this process, with nothing committed since. */
+  #fresh = false;
 
   private constructor(dir: string, manifest: RunManifest) {
     this.dir = dir;
@@ -128,13 +137,29 @@ export class RunStore {
       updatedAt: now,
       versions: options.versions,
       config: options.config,
+      preprocess: preprocessOf(options.config),
       numSamples: null,
       state: options.state,
       stages: [],
     };
     const store = new RunStore(dir, manifest);
     await store.#writeManifest(manifest);
+    store.#fresh = true;
     return store;
+  }
+
+  /**
+   * Undoes `create` when the run cannot begin (its config does not fit its dataset): removes the
+   * manifest, and the directory when that leaves it empty, so that the name can be started again.
+   * Refused once anything was committed.
+   */
+  async discard(): Promise<void> {
+    if (!this.#fresh) {
+      throw new RunStoreError("INVALID_ARGUMENT", `${this.dir}: only a run created in this process with nothing committed can be discarded`);
+    }
+    await rm(this.path(MANIFEST_FILE), { force: true });
+    await rmdir(this.dir).catch(() => undefined); // a folder that held other files before the run stays
+    this.#fresh = false;
   }
 
   /**
@@ -221,6 +246,7 @@ export class RunStore {
   /** Commits changes to the manifest atomically; the in-memory manifest follows on success. */
   async commit(changes: ManifestChanges): Promise<RunManifest> {
     const manifest: RunManifest = { ...this.#manifest, ...changes, updatedAt: new Date().toISOString() };
+    this.#fresh = false;
     await this.#writeManifest(manifest);
     this.#manifest = manifest;
     return manifest;
@@ -254,12 +280,38 @@ function parseManifest(text: string, path: string): RunManifest {
   if (!parsed.success) {
     throw new RunStoreError("CORRUPT_FILE", `${path}: ${formatIssues(parsed.error.issues, manifestSchema).join("; ")}`);
   }
-  const config = mclConfigSchema.safeParse(parsed.data.config, { reportInput: true });
+  const config = mclConfigSchema.safeParse(migrateConfig(parsed.data.config, path), { reportInput: true });
   if (!config.success) {
     const issues = formatIssues(config.error.issues, mclConfigSchema).map((line) => `config.${line}`);
     throw new RunStoreError("CORRUPT_FILE", `${path}: ${issues.join("; ")}`);
   }
-  return { ...parsed.data, config: config.data };
+  return { ...parsed.data, config: config.data, preprocess: parsed.data.preprocess ?? DEFAULT_PREPROCESS };
+}
+
+/**
+ * A stored config in today's fields. Runs made when the image tower was locked with
+ * clip.imageUnlockedBlocks (N: a ViT's last N blocks with ln_post and the projection train;
+ * 0: the whole tower is frozen) read as open_clip's groups, whose last two are the projection and
+ * the last block with ln_post: N + 1 groups for N >= 1, none for 0. A ResNet's last N bottleneck
+ * blocks have no group equivalent (open_clip locks it whole), so such a run cannot be resumed.
+ */
+function migrateConfig(config: unknown, path: string): unknown {
+  if (!isRecord(config) || !isRecord(config["clip"]) || !Object.hasOwn(config["clip"], "imageUnlockedBlocks")) return config;
+  const { imageUnlockedBlocks: blocks, ...clip } = config["clip"];
+  if (typeof blocks !== "number" || !Number.isInteger(blocks) || blocks < 0) return config; // the schema names it
+  if (blocks > 0 && typeof config["encoder"] === "string" && isResNetClipEncoder(config["encoder"])) {
+    throw new RunStoreError(
+      "RUN_INCOMPATIBLE",
+      `${path}: config.clip.imageUnlockedBlocks ${blocks} trained the last ${blocks} bottleneck blocks of the ${config["encoder"]} ` +
+        "image tower, which has no equivalent now (its tower locks only whole: clip.lockImage); this run cannot be resumed: " +
+        "start a new one with clip.lockImage true (the tower frozen) or false (all of it trains)",
+    );
+  }
+  return { ...config, clip: { ...clip, lockImage: true, lockImageUnlockedGroups: blocks === 0 ? 0 : blocks + 1 } };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function arrayRefs(manifest: RunManifest): ArrayFileRef[] {

@@ -51,11 +51,11 @@ interface HeldModel {
   readonly checkpoint: string;
 }
 
-/** Refuses a dataset without captions before anything trains: a CLIP run needs one per image. */
+/** Refuses a dataset without captions (MclRun does before anything trains): a CLIP run needs one per image. */
 export function requireCaptions(config: MclConfig, data: DatasetOpenResult): void {
   if (data.has_captions) return;
   throw new MclError(
-    "INVALID_INPUT",
+    "DATASET_MISMATCH",
     `dataset: ${config.dataset} has no captions, which a CLIP run (encoder ${config.encoder}) needs: give npz datasets a` +
       " `captions` array, folder datasets a .txt file beside every image, or use synthetic:trifeature",
   );
@@ -70,7 +70,6 @@ export class ClipExecutor extends WorkerExecutor {
 
   constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
     super(jobs, store, data, log, signal);
-    requireCaptions(this.config, data);
     this.#clip = clipOptionsOf(this.config);
   }
 
@@ -80,7 +79,7 @@ export class ClipExecutor extends WorkerExecutor {
     const model = await this.freshModel(action.stage, action.start.kind === "pretrained" ? action.start.path : null);
     const checkpoint = `checkpoints/${trackName(action.stage)}-initial.safetensors`;
     await this.jobs.saveCheckpoint(
-      { model, path: this.absolute(checkpoint), metadata: { track: trackName(action.stage), epoch: "0" } },
+      { model, path: this.absolute(checkpoint), metadata: this.checkpointMetadata(action.stage, 0) },
       { signal: this.signal },
     );
     this.live = { track: action.stage, model, optimizer: undefined, checkpoint };
@@ -152,7 +151,7 @@ export class ClipExecutor extends WorkerExecutor {
     const { evaluation } = this.#clip;
     const { attributes } = this.config.probe;
     const options = { signal: this.signal };
-    const common = { models, ...integration, augment: augmentOf(this.config, this.imageSize()) };
+    const common = { models, ...integration, augment: augmentOf(this.config, this.imageSize(), this.preprocess) };
     const result: ClipScores = { zeroShot: {}, mmvp: {} };
     if (evaluation.mmvpVlm !== undefined) {
       result.mmvpVlm = pairScores(await this.jobs.mmvpVlm({ ...common, path: resolve(evaluation.mmvpVlm) }, options));
@@ -187,8 +186,10 @@ export class ClipExecutor extends WorkerExecutor {
       ...(pretrained === null ? {} : { checkpoint: resolve(pretrained) }),
       ...(clip.imageSize === undefined ? {} : { image_size: clip.imageSize }),
       ...(clip.contextLength === undefined ? {} : { context_length: clip.contextLength }),
+      ...(clip.activation === undefined ? {} : { activation: clip.activation }),
+      lock_image: clip.lockImage,
+      ...(clip.lockImageUnlockedGroups === undefined ? {} : { lock_image_unlocked_groups: clip.lockImageUnlockedGroups }),
       lock_text: clip.lockText,
-      ...(clip.imageUnlockedBlocks === undefined ? {} : { image_unlocked_blocks: clip.imageUnlockedBlocks }),
     };
     const created = await this.jobs.createClip(request, { signal: this.signal });
     this.#imageSize = created.image_size;

@@ -1,8 +1,6 @@
 /** Errors of the SDK itself (config, control-plane, transport and worker errors keep their own classes). */
 
 export type MclErrorCode =
-  /** A config value the worker cannot carry out yet; the message names the field. */
-  | "NOT_IMPLEMENTED"
   /** The run was stopped by stop() (or Ctrl-C) before it finished; it can be resumed. */
   | "STOPPED"
   /** The run paused where `pauseAfterStage` asked; Mcl.resume continues it. */
@@ -13,8 +11,18 @@ export type MclErrorCode =
   | "CORRUPT_FILE"
   /** The run object cannot do that in its current state (e.g. embed() before the run finished). */
   | "INVALID_STATE"
-  /** The dataset's labelled attributes do not include one the config asks to probe. */
-  | "UNKNOWN_ATTRIBUTE";
+  /** The dataset's labelled attributes do not include one the config names (to probe, or as the labels of supcon). */
+  | "UNKNOWN_ATTRIBUTE"
+  /**
+   * The config does not fit the dataset it names (e.g. 3 normalisation values for 1-channel images,
+   * a CLIP run on images without captions); the message names the field and the fix.
+   */
+  | "DATASET_MISMATCH"
+  /**
+   * An epoch of a stage plans another number of steps than the stage's earlier ones, which the
+   * learning-rate schedule (spanning epochs × steps) cannot follow; the batch planner never makes one.
+   */
+  | "UNEQUAL_EPOCHS";
 
 export class MclError extends Error {
   readonly code: MclErrorCode;

@@ -32,6 +32,8 @@ export type MclEvent =
       readonly step: number;
       readonly steps: number;
       readonly loss: number;
+      /** Learning rate of that step (the stage's warm-up and schedule). */
+      readonly lr: number;
       readonly samplesPerSec: number;
     }
   /** An epoch finished and its checkpoint is written. */
@@ -68,11 +70,19 @@ export type MclEvent =
   /** The run paused after `stage`'s clustering, as RunOptions.pauseAfterStage asked; Mcl.resume continues it. */
   | { readonly type: "paused"; readonly runDir: string; readonly stage: number }
   /** The run failed; it can be resumed from its last committed state. */
-  | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string } };
+  | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string } }
+  /** Something the run goes on through but a person should know of; `message` says what to do. */
+  | { readonly type: "warning"; readonly stage: Track; readonly code: WarningCode; readonly message: string };
+
+/**
+ * KMEANS_EMPTY_CLUSTERS: k-means left clusters without a sample, because the stage's embedding
+ * has fewer distinct rows than k (e.g. a collapsed encoder); the next stage has fewer groups.
+ */
+export type WarningCode = "KMEANS_EMPTY_CLUSTERS";
 
 export interface ClusterStats {
-  /** k-means objective and convergence (null when the clustering was done in an earlier session). */
-  readonly kmeans: { readonly inertia: number; readonly iterations: number; readonly converged: boolean } | null;
+  /** k-means objective and convergence, and its clusters left without a sample (null when the clustering was done in an earlier session). */
+  readonly kmeans: { readonly inertia: number; readonly iterations: number; readonly converged: boolean; readonly emptyClusters: number } | null;
   /** Composite groups after this stage (the intersection of every clustering so far). */
   readonly groups: GroupStats;
   /** Samples the next stage's first epoch leaves out under the small-group policy. */

@@ -22,7 +22,8 @@ import type { RunStore } from "../control/run-store.js";
 import { scheduleFromConfig, type Action, type SchedulerState } from "../control/stage-scheduler.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { isClipEncoder } from "../config/clip-config.js";
-import { ClipExecutor } from "./clip-executor.js";
+import { preprocessProblems } from "../config/preprocess.js";
+import { ClipExecutor, requireCaptions } from "./clip-executor.js";
 import type { Tensor } from "../wire/index.js";
 import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
@@ -172,7 +173,7 @@ export class MclRun {
       const jobs = new WorkerJobs(this.#worker.client);
       const { dataset: uri, datasetArgs: args } = this.config;
       this.#data = await jobs.openDataset(args === undefined ? uri : { uri, args }, { signal: this.#abort.signal });
-      this.#checkAttributes(this.#data);
+      await this.#checkDataset(this.#data);
       const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : WorkerExecutor;
       const executor = new Executor(jobs, this.#store, this.#data, this.#log, this.#abort.signal);
       this.#executor = executor;
@@ -286,20 +287,53 @@ export class MclRun {
     return summary;
   }
 
-  /** Records a committed epoch's mean loss in losses.json, for the report. */
+  /** Records a committed epoch's mean loss and learning rates in losses.json, for the report. */
   #recordLoss(track: Track, epoch: number): void {
-    const loss = this.#executor?.epochLoss(track, epoch) ?? null;
-    if (loss !== null) this.#losses.record(track, epoch, loss);
+    const record = this.#executor?.epochRecord(track, epoch) ?? null;
+    if (record !== null) this.#losses.record(track, epoch, record.loss, record.lr);
   }
 
   #reported(stage: number): boolean {
     return this.#log.snapshot().some((event) => event.type === "probe" && event.stage === stage);
   }
 
+  /**
+   * The config fits the dataset, checked before anything trains. A new run that does not is
+   * discarded, so that the same name starts again once the config is fixed; a resumed one (made by
+   * an earlier version that did not check) says which directory to remove.
+   */
+  async #checkDataset(data: DatasetOpenResult): Promise<void> {
+    try {
+      this.#checkAttributes(data);
+      const problems = preprocessProblems(this.#store.manifest.preprocess, data.image_shape[0]!, this.config);
+      if (problems.length > 0) throw new MclError("DATASET_MISMATCH", problems.join("\n"));
+      if (isClipEncoder(this.config.encoder)) requireCaptions(this.config, data);
+    } catch (error) {
+      if (!(error instanceof MclError)) throw error;
+      if (!this.#resumed) {
+        await this.#store.discard();
+        throw error;
+      }
+      throw new MclError(
+        error.code,
+        `${error.message}\nthe run cannot continue with its stored config: remove ${this.dir} and start it again with the config fixed`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** The attributes the config names (probes, supcon's labels) are the dataset's. */
   #checkAttributes(data: DatasetOpenResult): void {
+    const known = data.attributes.map((a) => a.name);
+    const labels = this.config.loss.attribute;
+    if (labels !== undefined && !known.includes(labels)) {
+      throw new MclError(
+        "UNKNOWN_ATTRIBUTE",
+        `loss.attribute: ${this.config.dataset} has no attribute ${JSON.stringify(labels)} to take ${this.config.loss.name}'s labels from; it has ${known.join(", ") || "none"}`,
+      );
+    }
     const wanted = this.config.probe.attributes;
     if (wanted === "all") return;
-    const known = data.attributes.map((a) => a.name);
     const missing = wanted.filter((name) => !known.includes(name));
     if (missing.length > 0) {
       throw new MclError(

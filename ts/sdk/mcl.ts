@@ -6,7 +6,9 @@
  *
  * start() validates the config (a ConfigError names every bad field) and checks that this
  * version can run it before any worker starts, then creates the run directory
- * <config.runDir>/<config.name> (refused when it already holds a run: resume it instead).
+ * <config.runDir>/<config.name> (refused when it already holds a run: resume it instead). What
+ * only the dataset can tell (its attributes, channels, captions) is checked once the worker has
+ * opened it, before anything trains; a run that fails those checks removes its directory again.
  * resume() reopens a run directory at its last commit and continues it with the config stored
  * there. Both launch a local worker unless `worker.endpoint` names one to connect to.
  *
@@ -30,7 +32,6 @@ import type { RunManifest } from "../control/run-store.js";
 import { MclError } from "./errors.js";
 import { MclRun } from "./mcl-run.js";
 import { openWorker, type WorkerOptions } from "./worker-connection.js";
-import { requireSupported } from "./worker-requests.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
 
 export interface RunOptions {
@@ -48,7 +49,6 @@ export const Mcl = {
   /** Starts a new run of `config` (an object as written, or an already parsed config). */
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
-    requireSupported(parsed);
     checkPause(options.pauseAfterStage, scheduleFromConfig(parsed).stages, null);
     const worker = await checkRunPlugins(parsed, options.worker); // plugins (py:…) pass their checks before anything starts
     const dir = join(parsed.runDir, parsed.name);
@@ -63,7 +63,6 @@ export const Mcl = {
   /** Continues the run in `runDir` from its last commit (a finished run only reports its summary). */
   async resume(runDir: string, options: RunOptions = {}): Promise<MclRun> {
     const store = await RunStore.open(runDir);
-    requireSupported(store.manifest.config);
     checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config).stages, store.manifest);
     const worker = await checkRunPlugins(store.manifest.config, options.worker);
     return new MclRun(store, () => openWorker(worker), true, options.pauseAfterStage);

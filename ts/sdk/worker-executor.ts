@@ -7,9 +7,11 @@
  * One encoder is live on the worker at a time. It is reused while the scheduler continues from
  * the checkpoint it just wrote; any other start (a new stage, a resumed run, a new worker) builds
  * the encoder afresh and loads the checkpoint, so a worker restart costs one reload, never a
- * wrong model. Checkpoint paths in the run manifest are relative to the run directory; the worker
- * gets absolute paths, so a worker reached with connectWorker must see the run directory at the
- * same path (same machine or a shared file system).
+ * wrong model. Every stage (and the baseline) gets a fresh optimizer whose learning-rate schedule
+ * spans that stage's steps, and each epoch's train job its first step within the stage, so the
+ * warm-up and schedule run across the epochs as over one job. Checkpoint paths in the run manifest
+ * are relative to the run directory; the worker gets absolute paths, so a worker reached with
+ * connectWorker must see the run directory at the same path (same machine or a shared file system).
  */
 
 import { rm } from "node:fs/promises";
@@ -27,6 +29,8 @@ import type {
 import type { RunStore } from "../control/run-store.js";
 import type { StartFrom } from "../control/stage-scheduler.js";
 import type { MclConfig } from "../config/mcl-config.js";
+import type { Preprocess } from "../config/preprocess.js";
+import type { EpochLr } from "../report/loss-history.js";
 import { writeFileAtomic } from "../control/atomic-file.js";
 import type { IntegrationSpec } from "../control/integration.js";
 import type {
@@ -43,15 +47,18 @@ import type {
   TrainResult,
   WorkerJobs,
 } from "../worker/index.js";
+import { MclError } from "./errors.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
 import { readProbeFile, type ExtraScores, type ProbeScores } from "./summary.js";
-import { augmentOf, lossOf, modelRequest } from "./worker-requests.js";
+import { augmentOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
 export interface KMeansOutcome {
   readonly inertia: number;
   readonly iterations: number;
   readonly converged: boolean;
+  /** Clusters no sample was assigned to (warned about as KMEANS_EMPTY_CLUSTERS). */
+  readonly emptyClusters: number;
 }
 
 /** What embed runs over: a dataset opened on the worker, or uint8 [N, C, H, W] images put there. */
@@ -64,6 +71,12 @@ export interface LiveModel {
   readonly optimizer: OptimizerHandle | undefined;
   /** Run-relative path of the checkpoint the weights equal, null before the first save. */
   checkpoint: string | null;
+}
+
+/** What an epoch trained in this session left for losses.json: its mean loss and learning rates. */
+export interface EpochRecord {
+  readonly loss: number;
+  readonly lr: EpochLr;
 }
 
 /** How long release() waits for each handle to be freed (the worker may be gone). */
@@ -80,14 +93,18 @@ export class WorkerExecutor implements StageExecutor {
   protected readonly log: EventLog;
   protected readonly signal: AbortSignal;
   protected readonly config: MclConfig;
+  /** The run's preprocessing (its manifest's), sent with every image transform and saved in every checkpoint. */
+  protected readonly preprocess: Preprocess;
   readonly #imageSize: number;
   /** The encoder on the worker (one at a time): the one training, or the last one loaded to embed. */
   protected live: LiveModel | undefined;
   readonly #embeddings = new Map<Track, EmbeddingHandle>();
   readonly #started = new Set<Track>();
   readonly #kmeans = new Map<number, KMeansOutcome>();
-  /** Mean loss of each epoch trained in this session, by `${track}:${epoch}`. */
-  readonly #epochLosses = new Map<string, number>();
+  /** Each epoch trained in this session, by `${track}:${epoch}`. */
+  readonly #epochs = new Map<string, EpochRecord>();
+  /** Steps of every epoch of a track (the same in each: see #train), as first seen in this session. */
+  readonly #epochSteps = new Map<Track, number>();
 
   constructor(jobs: WorkerJobs, store: RunStore, data: DatasetOpenResult, log: EventLog, signal: AbortSignal) {
     this.jobs = jobs;
@@ -96,6 +113,7 @@ export class WorkerExecutor implements StageExecutor {
     this.log = log;
     this.signal = signal;
     this.config = store.manifest.config;
+    this.preprocess = store.manifest.preprocess;
     this.#imageSize = data.image_shape[1]!;
   }
 
@@ -119,13 +137,25 @@ export class WorkerExecutor implements StageExecutor {
       { embedding, k: action.k, seed: deriveSeed(this.config.seed, action.stage) & 0x7fffffff },
       { signal: this.signal },
     );
-    this.#kmeans.set(action.stage, { inertia: result.inertia, iterations: result.iterations, converged: result.converged });
+    const emptyClusters = result.empty_clusters;
+    this.#kmeans.set(action.stage, { inertia: result.inertia, iterations: result.iterations, converged: result.converged, emptyClusters });
+    if (emptyClusters > 0) {
+      this.log.push({
+        type: "warning",
+        stage: action.stage,
+        code: "KMEANS_EMPTY_CLUSTERS",
+        message:
+          `stage ${action.stage}: k-means left ${emptyClusters} of its ${action.k} clusters empty: the stage's embedding has fewer ` +
+          `than ${action.k} distinct rows (a collapsed encoder?), so this clustering divides the samples by ${action.k - emptyClusters} ` +
+          `clusters only. Lower this stage's \`clusters\` in the config, or look at the encoder's training (loss, learning rate).`,
+      });
+    }
     return result.assignments;
   }
 
-  /** The mean loss of `track`'s `epoch` in this session (null when it was trained in an earlier one). */
-  epochLoss(track: Track, epoch: number): number | null {
-    return this.#epochLosses.get(`${track}:${epoch}`) ?? null;
+  /** The mean loss and learning rates of `track`'s `epoch` in this session (null when it was trained in an earlier one). */
+  epochRecord(track: Track, epoch: number): EpochRecord | null {
+    return this.#epochs.get(`${track}:${epoch}`) ?? null;
   }
 
   /** The k-means outcome of `stage` in this session (null when it was clustered in an earlier one). */
@@ -228,16 +258,30 @@ export class WorkerExecutor implements StageExecutor {
       this.#started.add(track);
       this.log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
     }
-    const { model, optimizer } = await this.#trainable(track, start, epoch > 0);
+    // The learning rate of a step is a function of its index within the stage, which the worker
+    // gets as first_step. Every epoch of a stage has as many steps as the first: the batch planner
+    // counts a plan's batches from the group sizes alone (batch-planner.ts, phase A), so epoch e
+    // starts at e × steps and the stage ends at epochs × steps.
     const steps = plan.offsets.length - 1;
+    const known = this.#epochSteps.get(track) ?? steps;
+    if (known !== steps) {
+      throw new MclError(
+        "UNEQUAL_EPOCHS",
+        `${trackName(track)}: epoch ${epoch + 1} plans ${steps} steps, an earlier epoch ${known}; the learning-rate schedule needs equal epochs`,
+      );
+    }
+    this.#epochSteps.set(track, steps);
+    const firstStep = epoch * steps;
+    const { model, optimizer } = await this.#trainable(track, start, epoch > 0, epochs * steps);
     const result = await this.trainJob(
       {
         model,
         optimizer,
         dataset: this.data.dataset,
         plan,
-        augment: augmentOf(this.config, this.imageSize()),
+        augment: augmentOf(this.config, this.imageSize(), this.preprocess),
         seed: deriveSeed(this.config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
+        first_step: firstStep,
         progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
       },
       {
@@ -247,22 +291,23 @@ export class WorkerExecutor implements StageExecutor {
             type: "train-progress",
             stage: track,
             epoch,
-            step: p.step,
-            steps: p.steps,
+            step: p.step - firstStep,
+            steps: p.steps - firstStep,
             loss: p.loss,
+            lr: p.lr,
             samplesPerSec: p.samples_per_s,
           }),
       },
     );
     const checkpoint = `checkpoints/${trackName(track)}-epoch-${epoch + 1}.safetensors`;
     await this.jobs.saveCheckpoint(
-      { model, optimizer, path: this.absolute(checkpoint), metadata: { track: trackName(track), epoch: String(epoch + 1) } },
+      { model, optimizer, path: this.absolute(checkpoint), metadata: this.checkpointMetadata(track, epoch + 1) },
       { signal: this.signal },
     );
     this.live!.checkpoint = checkpoint;
     // The manifest references the previous epoch's file until this one is committed; older ones are unused.
     if (epoch >= 1) await rm(this.absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
-    this.#epochLosses.set(`${track}:${epoch}`, result.mean_loss);
+    this.#epochs.set(`${track}:${epoch}`, { loss: result.mean_loss, lr: { first: result.first_lr, last: result.last_lr } });
     this.log.push({
       type: "epoch",
       stage: track,
@@ -277,8 +322,17 @@ export class WorkerExecutor implements StageExecutor {
     return { checkpoint };
   }
 
-  /** The encoder and optimizer to train `track` from `start`, reusing the live one when it is there. */
-  async #trainable(track: Track, start: StartFrom, continuing: boolean): Promise<{ model: ModelHandle; optimizer: OptimizerHandle }> {
+  /**
+   * The encoder and optimizer to train `track` from `start`, reusing the live one when it is there.
+   * A new optimizer's schedule spans the stage's `totalSteps`; a checkpoint's optimizer state is
+   * loaded only within a stage, where the worker checks that its schedule is the same.
+   */
+  async #trainable(
+    track: Track,
+    start: StartFrom,
+    continuing: boolean,
+    totalSteps: number,
+  ): Promise<{ model: ModelHandle; optimizer: OptimizerHandle }> {
     const live = this.live;
     if (
       live !== undefined &&
@@ -290,17 +344,7 @@ export class WorkerExecutor implements StageExecutor {
       return { model: live.model, optimizer: live.optimizer };
     }
     const model = await this.freshModel(track, start.kind === "pretrained" ? start.path : null);
-    const { optimizer: settings } = this.config;
-    const { optimizer } = await this.jobs.createOptimizer(
-      {
-        model,
-        name: settings.name,
-        lr: settings.lr,
-        weight_decay: settings.weightDecay,
-        ...(settings.name === "sgd" ? { momentum: settings.momentum } : {}),
-      },
-      { signal: this.signal },
-    );
+    const { optimizer } = await this.jobs.createOptimizer(optimizerRequest(this.config, model, totalSteps), { signal: this.signal });
     this.live = { track, model, optimizer, checkpoint: null };
     if (start.kind === "checkpoint") {
       // Within a stage the optimizer state continues; a new stage (init 'previous') starts a fresh optimizer.
@@ -348,9 +392,14 @@ export class WorkerExecutor implements StageExecutor {
   async #embed(track: Track, source: ImageSource): Promise<EmbeddingResult> {
     const model = await this.modelAt(track);
     return this.jobs.embed(
-      { model, ...source, augment: augmentOf(this.config, this.imageSize()), normalize: true },
+      { model, ...source, augment: augmentOf(this.config, this.imageSize(), this.preprocess), normalize: true },
       { signal: this.signal },
     );
+  }
+
+  /** What every checkpoint records besides the weights: its track and epoch, and the preprocessing its weights expect. */
+  protected checkpointMetadata(track: Track, epoch: number): Record<string, string> {
+    return { track: trackName(track), epoch: String(epoch), preprocess: JSON.stringify(this.preprocess) };
   }
 
   /** The run-relative checkpoint of `track`'s final weights. */

@@ -1,41 +1,24 @@
-/**
- * The run config in the worker's terms: augmentation, loss, optimizer and model requests.
- * Config values the worker cannot carry out yet are refused before any work starts
- * (`unsupportedFields`), never silently ignored.
- */
+/** The run config in the worker's terms: augmentation, loss, optimizer and model requests. */
 
 import type { MclConfig } from "../config/mcl-config.js";
-import type { AugmentOptions, ModelCreateRequest, TrainRequest } from "../worker/index.js";
-import { MclError } from "./errors.js";
-
-/** `field: why` for every config value this version cannot run. */
-export function unsupportedFields(config: MclConfig): string[] {
-  const problems: string[] = [];
-  if (config.loss.name === "supcon") {
-    problems.push("loss.name: supcon needs labels, which the worker's train job does not take yet; use nt-xent or dcl");
-  }
-  if (config.optimizer.warmupSteps > 0) {
-    problems.push("optimizer.warmupSteps: the worker's train job has no learning-rate warm-up yet; set it to 0");
-  }
-  return problems;
-}
-
-export function requireSupported(config: MclConfig): void {
-  const problems = unsupportedFields(config);
-  if (problems.length > 0) {
-    throw new MclError("NOT_IMPLEMENTED", `the config asks for what this version cannot run:\n  ${problems.join("\n  ")}`);
-  }
-}
+import type { Preprocess } from "../config/preprocess.js";
+import type { AugmentOptions, ModelCreateRequest, ModelHandle, OptimizerCreateRequest, TrainRequest } from "../worker/index.js";
 
 /**
- * The worker's augmentation from the config. Colour jitter of strength s follows SimCLR:
- * brightness, contrast and saturation 0.8 s, hue 0.2 s, applied with probability 0.8.
+ * The worker's augmentation from the config and the run's preprocessing (the run manifest's):
+ * every job that transforms images sends it, so embedding sees what training saw. Colour
+ * jitter of strength s follows SimCLR: brightness, contrast and saturation 0.8 s, hue 0.2 s,
+ * applied with probability 0.8.
  */
-export function augmentOf(config: MclConfig, imageSize: number): AugmentOptions {
+export function augmentOf(config: MclConfig, imageSize: number, preprocess: Preprocess): AugmentOptions {
   const { cropScale, flip, jitter, grayscale, blur } = config.augmentation;
   const strength = 0.8 * jitter;
   return {
     size: imageSize,
+    mean: [...preprocess.mean],
+    std: [...preprocess.std],
+    interpolation: preprocess.interpolation,
+    ...(preprocess.cropPct === null ? {} : { crop_pct: preprocess.cropPct }),
     crop_scale: [cropScale[0], cropScale[1]],
     flip_p: flip ? 0.5 : 0,
     jitter_p: jitter > 0 ? 0.8 : 0,
@@ -49,9 +32,24 @@ export function augmentOf(config: MclConfig, imageSize: number): AugmentOptions 
 }
 
 export function lossOf(config: MclConfig): TrainRequest["loss"] {
-  if (config.loss.name === "supcon") throw new MclError("NOT_IMPLEMENTED", "loss.name: supcon is not implemented by the worker");
-  const { name, temperature, args } = config.loss;
-  return { name, temperature, ...(args === undefined ? {} : { args }) };
+  const { name, temperature, args, attribute } = config.loss;
+  return { name, temperature, ...(args === undefined ? {} : { args }), ...(attribute === undefined ? {} : { attribute }) };
+}
+
+/**
+ * The optimizer.create request of a stage (or the baseline) of `totalSteps` steps: the warm-up and
+ * schedule run over that stage alone, from its step 0, whatever the stages before it did.
+ */
+export function optimizerRequest(config: MclConfig, model: ModelHandle, totalSteps: number): OptimizerCreateRequest {
+  const { name, lr, weightDecay, momentum, warmupSteps, schedule } = config.optimizer;
+  return {
+    model,
+    name,
+    lr,
+    weight_decay: weightDecay,
+    ...(name === "sgd" ? { momentum } : {}),
+    schedule: { name: schedule, warmup_steps: warmupSteps, total_steps: totalSteps },
+  };
 }
 
 /** The model.create request of a fresh (or pretrained) encoder; the seed gives its initial weights. */

@@ -14,7 +14,7 @@ export interface Header {
   readonly type: string;
 }
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 
 /** 0 is reserved for errors about a message whose id could not be read. */
@@ -33,6 +33,15 @@ export function safeNumber(value: unknown): unknown {
 
 export function isMessageKind(value: unknown): value is MessageKind {
   return typeof value === "string" && (MESSAGE_KINDS as readonly string[]).includes(value);
+}
+
+/**
+ * What to do about a peer speaking version `v`: upgrade whichever end is older, since the SDK and
+ * the worker of one release speak one protocol version and each refuses any other.
+ */
+function versionFix(v: number): string {
+  const older = v < Math.min(...SUPPORTED_VERSIONS) ? "the other end" : "this side";
+  return `upgrade ${older}, which is older (the SDK and the worker must speak the same protocol version)`;
 }
 
 /**
@@ -90,7 +99,7 @@ export function checkHeader(fields: ReadonlyMap<unknown, unknown>): Header {
   if (!SUPPORTED_VERSIONS.includes(v)) {
     throw new WireError(
       "UNSUPPORTED_VERSION",
-      `protocol version ${v} is not supported; this side speaks ${SUPPORTED_VERSIONS.join(", ")}`,
+      `protocol version ${v} is not supported; this side speaks ${SUPPORTED_VERSIONS.join(", ")}: ${versionFix(v)}`,
       { header, details: { version: v, supported: [...SUPPORTED_VERSIONS] } },
     );
   }

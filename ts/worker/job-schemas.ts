@@ -90,6 +90,7 @@ export const modelCreateResultSchema = z.strictObject({
 });
 
 export const OPTIMIZERS = ["adamw", "adam", "sgd"] as const;
+export const LR_SCHEDULES = ["constant", "cosine"] as const;
 export const optimizerCreateRequestSchema = z.strictObject({
   model: modelHandleSchema,
   name: z.enum(OPTIMIZERS),
@@ -98,11 +99,26 @@ export const optimizerCreateRequestSchema = z.strictObject({
   weight_decay: z.number().min(0).optional(),
   /** sgd only. */
   momentum: z.number().min(0).max(1).optional(),
+  /**
+   * The learning rate of every step of the train jobs, from the step's index within the stage (their
+   * first_step onwards): linear warm-up to `lr` over warmup_steps (default 0), then constant or a
+   * cosine decay to 0 at total_steps (open_clip's const_lr / cosine_lr). Absent: `lr` throughout.
+   */
+  schedule: z
+    .strictObject({
+      name: z.enum(LR_SCHEDULES),
+      warmup_steps: z.int().min(0).optional(),
+      /** Steps of the stage; a train job whose steps run past it is refused. */
+      total_steps: z.int().min(1),
+    })
+    .optional(),
 });
 export const optimizerCreateResultSchema = z.strictObject({ optimizer: optimizerHandleSchema });
 
 // -- training ------------------------------------------------------------------------------------
 
+/** The resampling filters of the augmentation and the eval transform. */
+export const INTERPOLATIONS = ["bilinear", "bicubic"] as const;
 /** mcl_worker.data.AugmentConfig: every field optional, the worker's defaults are crop and flip. */
 export const augmentSchema = z.strictObject({
   size: z.int().min(1).optional(),
@@ -119,10 +135,17 @@ export const augmentSchema = z.strictObject({
   blur_sigma: pair.optional(),
   mean: perChannel.optional(),
   std: perChannel.optional(),
+  /** Of the crop's resample and the eval resize (default bilinear). */
+  interpolation: z.enum(INTERPOLATIONS).optional(),
+  /**
+   * Eval only: the shorter side is resized to floor(size / crop_pct) and the centre size × size
+   * kept (the worker refuses 0); absent, the whole image is resized to size × size.
+   */
+  crop_pct: z.number().min(0).max(1).optional(),
 });
 
 /** The built-in losses of the train job. */
-export const LOSSES = ["nt-xent", "dcl"] as const;
+export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
 /** What the train and clip.train jobs step through: a model, its optimizer and a batch plan over a dataset. */
 const batchPlanFields = {
   model: modelHandleSchema,
@@ -136,8 +159,17 @@ const batchPlanFields = {
 };
 export const trainRequestSchema = z.strictObject({
   ...batchPlanFields,
-  /** name: one of LOSSES or a plugin py:<module>:<attr> (the worker checks it), args: the plugin's keyword arguments. */
-  loss: z.strictObject({ name: z.string(), temperature: z.number().min(0), args: pluginArgsSchema.optional() }),
+  /**
+   * name: one of LOSSES or a plugin py:<module>:<attr> (the worker checks it), args: the plugin's keyword
+   * arguments, attribute: the dataset attribute whose classes are the labels (required by supcon, refused
+   * by nt-xent and dcl, passed to a plugin as `labels`).
+   */
+  loss: z.strictObject({
+    name: z.string(),
+    temperature: z.number().min(0),
+    args: pluginArgsSchema.optional(),
+    attribute: z.string().optional(),
+  }),
   /** Seeds the augmentation of this job: give every chunk of a run its own. */
   seed: z.int().min(0),
   /** Steps already run before this job: step numbers in progress and errors continue from it. */
@@ -152,6 +184,9 @@ export const trainResultSchema = z.strictObject({
   samples: z.int().min(0),
   mean_loss: z.number(),
   last_loss: z.number(),
+  /** Learning rate of the first and of the last step. */
+  first_lr: z.number().min(0),
+  last_lr: z.number().min(0),
   samples_per_s: z.number().min(0),
   seconds: z.number().min(0),
 });
@@ -159,6 +194,8 @@ export const trainProgressSchema = z.strictObject({
   step: z.int().min(1),
   steps: z.int().min(1),
   loss: z.number(),
+  /** Learning rate of step `step`. */
+  lr: z.number().min(0),
   samples_per_s: z.number().min(0),
 });
 
@@ -211,6 +248,8 @@ export const kmeansResultSchema = z.strictObject({
   inertia: z.number().min(0),
   iterations: z.int().min(1),
   converged: z.boolean(),
+  /** Clusters no row is assigned to after the final assignment; k larger than the number of distinct rows always leaves some. */
+  empty_clusters: z.int().min(0),
 });
 
 export const probeRequestSchema = z.strictObject({
@@ -253,19 +292,25 @@ export const checkpointLoadResultSchema = z.strictObject({ metadata: stringMap }
 
 export const CLIP_CONFIGS = ["clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-tiny"] as const;
 export const TOKENIZERS = ["bpe", "words"] as const;
+/** The transformers' MLP activation: QuickGELU (OpenAI's weights) or exact GELU (open_clip's other models). */
+export const CLIP_ACTIVATIONS = ["quick_gelu", "gelu"] as const;
 export const clipCreateRequestSchema = z.strictObject({
   config: z.enum(CLIP_CONFIGS),
   seed: z.int().min(0),
   /** bpe: `vocab` is the path of bpe_simple_vocab_16e6.txt(.gz); words: `dataset` whose captions give the vocabulary. */
   tokenizer: z.strictObject({ kind: z.enum(TOKENIZERS), vocab: z.string().optional(), dataset: datasetHandleSchema.optional() }),
-  /** A local OpenAI / open_clip weight file (state dict, safetensors or OpenAI TorchScript). */
+  /** A local OpenAI / open_clip / MCL weight file (state dict, safetensors or OpenAI TorchScript). */
   checkpoint: z.string().optional(),
   image_size: z.int().min(1).optional(),
   context_length: z.int().min(2).optional(),
-  /** Freeze the whole text tower. */
+  /** Default: the configuration's (quick_gelu); a checkpoint that says otherwise is refused. */
+  activation: z.enum(CLIP_ACTIVATIONS).optional(),
+  /** open_clip's --lock-image: freeze the image tower but its last `lock_image_unlocked_groups` groups. */
+  lock_image: z.boolean().optional(),
+  /** open_clip's --lock-image-unlocked-groups (only with lock_image; the ResNet takes only 0). */
+  lock_image_unlocked_groups: z.int().min(0).optional(),
+  /** open_clip's --lock-text: freeze the whole text tower. */
   lock_text: z.boolean().optional(),
-  /** Freeze the image tower except its last N blocks and its head (0: all of it); absent: all trainable. */
-  image_unlocked_blocks: z.int().min(0).optional(),
 });
 export const clipCreateResultSchema = z.strictObject({
   model: modelHandleSchema,
@@ -274,6 +319,7 @@ export const clipCreateResultSchema = z.strictObject({
   image_size: z.int().min(1),
   context_length: z.int().min(1),
   vocab_size: z.int().min(1),
+  activation: z.enum(CLIP_ACTIVATIONS),
   tokenizer: z.enum(TOKENIZERS),
   parameters: z.int().min(0),
   trainable_parameters: z.int().min(0),
@@ -285,8 +331,8 @@ export const clipTrainRequestSchema = z.strictObject({
   /** temperature: fixed instead of the learnable logit scale; xsample: graph "captions" (default) or "labels" of `attribute`. */
   loss: z.strictObject({
     name: z.enum(["clip", "xsample"]),
-    /** At least 0.01: logits are capped at 100 × the cosine, so a lower temperature would not apply. */
-    temperature: z.number().min(0.01).optional(),
+    /** Used as it is; the worker refuses 0 (no logarithm). */
+    temperature: z.number().min(0).optional(),
     target_temperature: z.number().min(0).optional(),
     graph: z.enum(["captions", "labels"]).optional(),
     attribute: z.string().optional(),
@@ -297,7 +343,7 @@ export const clipTrainRequestSchema = z.strictObject({
 });
 export const clipTrainResultSchema = trainResultSchema.extend({
   truncated_captions: z.int().min(0),
-  /** exp(logit_scale) after the last step. */
+  /** exp of the logit scale the last step's loss used (the learnable one is clamped to [0, ln 100] after every step). */
   logit_scale: z.number().min(0),
 });
 export const clipEmbedTextRequestSchema = z.strictObject({

@@ -87,6 +87,8 @@ export interface KMeansResult {
   readonly inertia: number;
   readonly iterations: number;
   readonly converged: boolean;
+  /** Clusters no row is assigned to: k exceeds the embedding's distinct rows. */
+  readonly empty_clusters: number;
 }
 
 export class WorkerJobs {

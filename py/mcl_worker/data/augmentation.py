@@ -1,7 +1,8 @@
 """Batched image augmentation on the images' device: the SimCLR set, no per-sample Python loop.
 
 `augment` turns uint8 [B, C, H, W] into float32 [B, C, h, w] views, applying in this order:
-random resized crop and horizontal flip (one batched affine resample, bilinear), colour jitter
+random resized crop and horizontal flip (one batched affine resample with the configured
+interpolation, bilinear by default), colour jitter
 (brightness, contrast, saturation, hue, in that fixed order, unlike torchvision's random order),
 grayscale, gaussian blur (separable, a sigma per sample), then normalisation
 (x / 255 − mean) / std. The default mean = std = 0.5 maps [0, 1] to [−1, 1].
@@ -12,7 +13,14 @@ because feature suppression is only real when colour survives the augmentations 
 
 Randomness: one [B, 31] draw from the caller's generator per call, whatever ops are enabled, so
 the same generator state gives the same views, and enabling one op does not change another's
-draws. The resample is bilinear without antialiasing: open datasets near the training size.
+draws. The resample has no antialiasing: open datasets near the training size.
+
+`eval_transform` is the preprocessing without augmentation. With `crop_pct` unset it resizes the
+whole image to size × size (the aspect ratio is not kept); with `crop_pct` it resizes the
+shorter side to floor(size / crop_pct) (timm's rounding) and keeps the centred size × size, as
+the eval transforms of torchvision's weights, timm and open_clip (crop_pct 1) do. Both resizes
+are antialiased when shrinking. Pretrained encoders need their own weights' mean, std,
+interpolation and crop; the control plane resolves them (ts/config/preprocess.ts).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ _FLIP, _JITTER, _BRIGHTNESS, _CONTRAST, _SATURATION, _HUE = range(22, 28)
 _GRAY, _BLUR, _SIGMA = 28, 29, 30
 _DRAWS = 31
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as torchvision's rgb_to_grayscale
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -55,6 +64,10 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.1, 2.0)  # in output pixels
     mean: tuple[float, ...] = (0.5,)  # per channel, or one value for all
     std: tuple[float, ...] = (0.5,)
+    interpolation: str = "bilinear"  # of every resample: one of INTERPOLATIONS
+    # Eval only: None resizes the whole image to size × size; a fraction in (0, 1] resizes the
+    # shorter side to floor(size / crop_pct) and centre-crops size × size.
+    crop_pct: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("crop_scale", "crop_ratio", "blur_sigma", "mean", "std"):
@@ -78,6 +91,13 @@ class AugmentConfig:
                 _check_number(name, v, -math.inf, math.inf)
         if any(s <= 0 for s in self.std):
             _bad("std", f"must be positive, got {self.std!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            _bad("interpolation", f"must be one of {', '.join(INTERPOLATIONS)}, got {self.interpolation!r}")
+        if self.crop_pct is not None:
+            if isinstance(self.crop_pct, bool) or not isinstance(self.crop_pct, (int, float)) or not 0 < self.crop_pct <= 1:
+                _bad("crop_pct", f"must be a number in (0, 1], got {self.crop_pct!r}")
+            if self.size is None:
+                _bad("crop_pct", "needs augment.size, the side of the centre crop")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> AugmentConfig:
@@ -125,15 +145,32 @@ def augment(images: Tensor, cfg: AugmentConfig, generator: torch.Generator) -> T
 
 
 def eval_transform(images: Tensor, cfg: AugmentConfig | None = None) -> Tensor:
-    """No augmentation: uint8 [B, C, H, W] resized to cfg.size (bilinear, antialiased when
-    shrinking) and normalised exactly as `augment` does."""
+    """No augmentation: uint8 [B, C, H, W] resized to cfg.size (the whole image, or the shorter
+    side then a centre crop: cfg.crop_pct) with cfg.interpolation, antialiased when shrinking,
+    and normalised exactly as `augment` does."""
     cfg = cfg or AugmentConfig()
     _, _, h, w = _check_images(images, cfg)
     x = images.float().mul_(1.0 / 255.0)
-    if cfg.size is not None and (h, w) != (cfg.size, cfg.size):
-        x = F.interpolate(x, size=(cfg.size, cfg.size), mode="bilinear", antialias=True)
-        x = x.clamp_(0.0, 1.0)
+    if cfg.size is None:
+        return _normalize(x, cfg)
+    if cfg.crop_pct is None:
+        x = _resize(x, (cfg.size, cfg.size), cfg.interpolation)
+    else:
+        # torchvision's shorter-side resize: the longer side is int(short * long / shorter).
+        short = math.floor(cfg.size / cfg.crop_pct)
+        resized = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+        x = _resize(x, resized, cfg.interpolation)
+        # torchvision's center_crop: the offsets are rounded half to even.
+        top, left = round((resized[0] - cfg.size) / 2), round((resized[1] - cfg.size) / 2)
+        x = x[:, :, top : top + cfg.size, left : left + cfg.size]
     return _normalize(x, cfg)
+
+
+def _resize(x: Tensor, size: tuple[int, int], interpolation: str) -> Tensor:
+    if x.shape[-2:] == size:
+        return x
+    # Clamped: bicubic overshoots, and the values stay the [0, 1] that uint8 pixels give.
+    return F.interpolate(x, size=size, mode=interpolation, antialias=True).clamp_(0.0, 1.0)
 
 
 def _resized_crop_flip(
@@ -166,7 +203,9 @@ def _resized_crop_flip(
     grid = torch.empty(b, out_h, out_w, 2, dtype=x.dtype, device=x.device)
     grid[..., 0] = grid_x[:, None, :]
     grid[..., 1] = grid_y[:, :, None]
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = F.grid_sample(x, grid, mode=cfg.interpolation, padding_mode="border", align_corners=False)
+    # Bicubic overshoots [0, 1], which the colour ops after it assume.
+    return out if cfg.interpolation == "bilinear" else out.clamp_(0.0, 1.0)
 
 
 def _color_jitter(x: Tensor, u: Tensor, cfg: AugmentConfig) -> Tensor:

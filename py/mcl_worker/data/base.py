@@ -1,7 +1,8 @@
 """What every dataset offers, and the one in-memory (or memory-mapped) implementation.
 
 Images are handed out as uint8 [B, C, H, W] CPU tensors; augmentation turns them into floats on
-the worker's device. Attribute labels are for evaluation (probes) only and never reach training.
+the worker's device. Attribute labels serve evaluation (probes), and reach training only where a
+job is told to use one attribute's labels (supcon's loss.attribute, X-Sample's labels graph).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """folder:<path> — an image folder in img2dataset's "files" layout, streamed from disk.
 
     <path>/00000/000000123.jpg   the image (.jpg, .jpeg, .png or .webp)
-    <path>/00000/000000123.txt   its caption (optional, but then for every image)
+    <path>/00000/000000123.txt   its caption, UTF-8 (optional, but then for every image)
 
 Images directly in <path> and in its immediate sub-folders (shards) are indexed once, in sorted
 order of shard and file name; only the names are kept (as compact byte strings, so 12 M files
@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from .base import ImageDataset, Indices, check_indices
+from .captions import read_caption_file
 from .errors import DatasetContentError, DatasetNotFound
 from .uri import DatasetUri, Param, bind_params
 
@@ -84,8 +85,9 @@ class FolderDataset(ImageDataset):
     def captions(self, indices: Indices) -> list[str] | None:
         if not self._has_captions:
             return None
+        # Read on demand, so that opening a folder of millions stays an index of names.
         return [
-            self._path(int(i)).with_suffix(".txt").read_text(encoding="utf-8").strip()
+            read_caption_file(self._path(int(i)).with_suffix(".txt"), "folder")
             for i in check_indices(indices, len(self))
         ]
 

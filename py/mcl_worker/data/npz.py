@@ -95,11 +95,16 @@ def _read(uri: DatasetUri, path: Path, archive: np.lib.npyio.NpzFile) -> ArrayDa
     if _CAPTIONS in names:
         captions = _load(archive, path, _CAPTIONS)
         if captions.dtype.kind != "U" or captions.shape != (n,):
+            fix = (
+                "decode the bytes first: np.char.decode(captions, 'utf-8')"
+                if captions.dtype.kind == "S"
+                else "save it as np.array(list_of_str)"
+            )
             _fail(
                 path,
                 _CAPTIONS,
                 f"must be a unicode array of shape ({n},), got dtype {captions.dtype} shape "
-                f"{captions.shape}; save it as np.array(list_of_str)",
+                f"{captions.shape}; {fix}",
             )
     return ArrayDataset(uri.text, images, attributes, captions)
 

@@ -3,14 +3,22 @@
 The write is atomic (mcl_worker.checkpoint): a crash or a refused save keeps the previous file,
 and a model holding NaN or infinity is never saved, so the last good checkpoint survives a
 diverged run. Paths are the worker's: relative ones resolve against its working directory.
-Metadata keys starting with "mcl." are the checkpoint format's own.
+Metadata keys starting with "mcl." are the checkpoint format's own. The optimizer's learning-rate
+schedule is saved with it; loading an optimizer whose schedule differs is refused, naming it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..checkpoint import CheckpointError, load_checkpoint, restore_training_state, save_checkpoint, training_state
+from ..checkpoint import (
+    CheckpointError,
+    ScheduleMismatch,
+    load_checkpoint,
+    restore_training_state,
+    save_checkpoint,
+    training_state,
+)
 from ..wire import WireError
 from .handles import ModelEntry, OptimizerEntry, held
 from .registry import Body, JobContext, job
@@ -44,9 +52,12 @@ def checkpoint_save(body: Body, ctx: JobContext) -> Body:
             )
     path = Path(body["path"]).absolute()
     with model_entry.use(body["model"], "checkpoint.save") as model:
-        tensors, metadata = training_state(model, optimizer_entry.optimizer if optimizer_entry else None)
+        if optimizer_entry is None:
+            tensors, metadata = training_state(model)
+        else:
+            tensors, metadata = training_state(model, optimizer_entry.optimizer, optimizer_entry.schedule)
         try:
-            save_checkpoint(path, tensors, {**user_metadata, **metadata})
+            save_checkpoint(path, tensors, {**user_metadata, **model_entry.checkpoint_metadata(), **metadata})
         except CheckpointError as exc:
             # NON_FINITE_TENSOR: the weights diverged; the previous file at `path` is kept.
             raise WireError("JOB_FAILED", exc.message, details={"reason": exc.code}) from None
@@ -60,7 +71,14 @@ def checkpoint_load(body: Body, ctx: JobContext) -> Body:
     with model_entry.use(body["model"], "checkpoint.load") as model:
         try:
             tensors, metadata = load_checkpoint(Path(body["path"]).absolute(), device=model_entry.device)
-            restore_training_state(model, optimizer_entry.optimizer if optimizer_entry else None, tensors, metadata)
+            restore_training_state(
+                model, optimizer_entry.optimizer if optimizer_entry else None, tensors, metadata,
+                optimizer_entry.schedule if optimizer_entry else None,
+            )
+        except ScheduleMismatch as exc:
+            raise WireError(
+                "INVALID_BODY", f"optimizer: {exc.message}", details={"path": "optimizer", "reason": exc.code}
+            ) from None
         except CheckpointError as exc:
             raise WireError(
                 "INVALID_BODY", f"path: {exc.message}", details={"path": "path", "reason": exc.code}

@@ -1,7 +1,7 @@
 """CLIP jobs: build a dual encoder, train it on a batch plan of image-caption pairs, embed
 captions, and evaluate one stage or the integrated MCL representation.
 
-    clip.create     a CLIP model (configuration, optional local checkpoint, tokenizer, freezing)
+    clip.create     a CLIP model (configuration, activation, optional local checkpoint, tokenizer, locked towers)
     clip.train      the steps of a batch plan, as `train` (indices + offsets), on images and captions
     clip.embed_text the captions of a dataset as an embedding handle (images: the generic `embed` job)
     clip.zero_shot  accuracy per labelled attribute, classes as text prototypes
@@ -34,8 +34,9 @@ from ..evaluation.integrated import IntegratedClip, encode_text_batches
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
 from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
 from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, label_graph, xsample_loss
+from ..lr_schedule import set_lr
 from ..models import ModelConfigError, count_parameters
-from ..models.clip import CLIP, create_clip, load_clip_weights
+from ..models.clip import CLIP, SPEC_METADATA_KEY, create_clip, load_clip_weights
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
 from ..train import plan_batches, step_seed
 from ..wire import WireError
@@ -64,6 +65,10 @@ class ClipEntry(ModelEntry):
     def tokens(self) -> Tokenizer:
         assert self.tokenizer is not None
         return self.tokenizer
+
+    def checkpoint_metadata(self) -> dict[str, str]:
+        """The model's spec (activation included), so that clip.create can check a checkpoint of it."""
+        return {SPEC_METADATA_KEY: self.clip.spec.to_json()}
 
 
 def _invalid(path: str, message: str) -> WireError:
@@ -109,13 +114,17 @@ def clip_create(body: Body, ctx: JobContext) -> Body:
     try:
         with seeded(body["seed"]):
             model = create_clip(
-                body["config"], vocab_size=tokenizer.vocab_size,
-                context_length=body.get("context_length"), image_size=body.get("image_size"),
+                body["config"], vocab_size=tokenizer.vocab_size, context_length=body.get("context_length"),
+                image_size=body.get("image_size"), activation=body.get("activation"),
             )
+        # Options before weights: a bad lock is named without reading a large file first.
+        model.lock(
+            lock_image=body.get("lock_image", False), lock_image_unlocked_groups=body.get("lock_image_unlocked_groups", 0),
+            lock_text=body.get("lock_text", False),
+        )
         loaded = None
         if "checkpoint" in body:
             loaded = len(load_clip_weights(model, body["checkpoint"]).loaded)
-        model.lock(lock_text=body.get("lock_text", False), image_unlocked_blocks=body.get("image_unlocked_blocks"))
     except ModelConfigError as exc:
         raise WireError("INVALID_BODY", f"{exc.field}: {exc.message}", details={"path": exc.field, "reason": exc.code}) from None
     except CheckpointError as exc:
@@ -131,6 +140,7 @@ def clip_create(body: Body, ctx: JobContext) -> Body:
         "image_size": model.spec.image_size,
         "context_length": model.spec.context_length,
         "vocab_size": model.spec.vocab_size,
+        "activation": model.spec.activation,
         "tokenizer": tokenizer.kind,
         "parameters": count_parameters(model),
         "trainable_parameters": count_parameters(model, trainable_only=True),
@@ -160,7 +170,13 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     except InvalidArgument as exc:
         raise _invalid("offsets", exc.reason) from None
     loss = body["loss"]
-    # protocol.json's schema has already refused a fixed temperature below 0.01 (the logit cap).
+    # protocol.json's schema has refused negative temperatures; 0 has no logarithm.
+    fixed_scale = None
+    if "temperature" in loss:
+        try:
+            fixed_scale = fixed_logit_scale(loss["temperature"])
+        except InvalidArgument as exc:
+            raise _invalid("loss.temperature", exc.reason) from None
     if "target_temperature" in loss and not loss["target_temperature"] > 0:
         raise _invalid("loss.target_temperature", f"must be > 0, got {loss['target_temperature']}")
     if loss["name"] == "clip":
@@ -175,12 +191,20 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             raise _invalid("loss.attribute", f"the labels graph needs one of the dataset's attributes ({known}), got {name!r}")
         graph_labels = torch.from_numpy(dataset.attributes[name].labels)
     first_step, seed = body.get("first_step", 0), body["seed"]
+    schedule = optimizer.schedule  # sets the learning rate of every step, as in the train job
+    if schedule is not None:
+        try:
+            schedule.check_steps(first_step, len(batches))
+        except InvalidArgument as exc:
+            raise _invalid(exc.field, exc.reason) from None
     progress_every = body.get("progress_every", 1)
 
     model, tokenizer = entry.clip, entry.tokens
     trainable = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator(device=entry.device)
     losses: list[float] = []
+    used_scales: list[float] = []  # exp of the logit scale each step's loss used
+    rates: list[float] = []
     samples = truncated = 0
     started = window = time.perf_counter()
     window_samples = 0
@@ -192,6 +216,9 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
                 stopped = True
                 break
             step = first_step + position
+            if schedule is not None:
+                set_lr(optimizer.optimizer, schedule.lr_at(step))
+            lr = float(optimizer.optimizer.param_groups[0]["lr"])
             # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
             # Every rank draws the views of the whole batch, as train.py does, so that a sample's
             # view does not depend on the rank that encodes it.
@@ -205,7 +232,9 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
             image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
             text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
-            value_t = _loss(loss, image_z, text_z, logit_scale, graph_labels, batch)
+            used_scale = fixed_scale if fixed_scale is not None else logit_scale
+            value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
+            used_scales.append(math.exp(used_scale) if isinstance(used_scale, float) else float(used_scale.detach().float().exp()))
             value = float(value_t.detach())
             if not math.isfinite(value):
                 raise NonFiniteLoss(step, value)  # before backward: the step is not applied
@@ -213,13 +242,15 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             value_t.backward()
             distributed.average_gradients(trainable)  # every rank computed the loss of the whole gathered batch
             optimizer.optimizer.step()
+            model.clamp_logit_scale_()  # as open_clip after every step: within [0, ln 100] for the next
             losses.append(value)
+            rates.append(lr)
             samples += batch.numel()
             window_samples += batch.numel()
             done = position + 1
             if done % progress_every == 0 or done == len(batches):
                 now = time.perf_counter()
-                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": value,
+                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": value, "lr": lr,
                               "samples_per_s": window_samples / max(now - window, 1e-9)})
                 window, window_samples = now, 0
     if stopped:
@@ -230,20 +261,22 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         "samples": samples,
         "mean_loss": sum(losses) / len(losses) if losses else math.nan,
         "last_loss": losses[-1] if losses else math.nan,
+        "first_lr": rates[0] if rates else math.nan,
+        "last_lr": rates[-1] if rates else math.nan,
         "samples_per_s": samples / elapsed,
         "seconds": elapsed,
         "truncated_captions": truncated,
-        "logit_scale": float(model.logit_scale.detach().exp()),
+        "logit_scale": used_scales[-1] if used_scales else float(model.logit_scale.detach().float().exp()),
     }
 
 
 def _loss(
-    spec: Body, image_z: torch.Tensor, text_z: torch.Tensor, logit_scale: torch.Tensor,
+    spec: Body, image_z: torch.Tensor, text_z: torch.Tensor, scale: torch.Tensor | float,
     graph_labels: torch.Tensor | None, batch: torch.Tensor,
 ) -> torch.Tensor:
-    """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples."""
-    # A fixed temperature replaces the learnable one (which then gets no gradient).
-    scale: torch.Tensor | float = fixed_logit_scale(spec["temperature"]) if "temperature" in spec else logit_scale
+    """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples.
+    `scale` is the log inverse temperature: the model's learnable one, or a fixed one (the
+    learnable one then gets no gradient)."""
     if spec["name"] == "clip":
         return clip_loss(image_z, text_z, scale)
     if graph_labels is not None:

@@ -1,5 +1,7 @@
 """kmeans: clusters an embedding held on the worker, on its device; answers the assignments
-(int32 [N], all the control plane needs) and the centroids."""
+(int32 [N], all the control plane needs) and the centroids, and how many clusters no row is
+assigned to after the final assignment (k larger than the number of the embedding's distinct rows
+always leaves some), which the control plane warns about."""
 
 from __future__ import annotations
 
@@ -28,4 +30,5 @@ def kmeans(body: Body, ctx: JobContext) -> Body:
         "inertia": result.inertia,
         "iterations": result.iterations,
         "converged": result.converged,
+        "empty_clusters": result.empty_clusters,
     }

@@ -2,8 +2,9 @@
 
 embed takes its images from a dataset handle, or from a tensor uploaded with handle.put (uint8
 [N, C, H, W], channels first, as datasets hand them out). It runs the eval transform (no
-augmentation: resize to augment.size, normalise with augment.mean / std, exactly as training
-does) and the model in eval mode without gradients.
+augmentation: resize to augment.size with augment.interpolation, the whole image or the shorter
+side then a centre crop (augment.crop_pct), normalise with augment.mean / std, as training does)
+and the model in eval mode without gradients.
 integrate applies the control plane's integration spec (ts/control/integration.ts) to bulk
 embeddings, so the integrated representation of N samples never crosses the wire unasked.
 """

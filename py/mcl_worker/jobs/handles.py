@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import torch
 
+from ..lr_schedule import LrSchedule
 from ..models import ContrastiveModel
 from ..wire import WireError, wire_dtype
 from .registry import Body, JobContext, job
@@ -54,14 +55,20 @@ class ModelEntry:
         finally:
             self.busy.release()
 
+    def checkpoint_metadata(self) -> dict[str, str]:
+        """What checkpoint.save records about the model itself, under "mcl." keys (none here)."""
+        return {}
+
 
 @dataclass(eq=False)
 class OptimizerEntry:
-    """An optimizer over the parameters of the model held under `model_handle`."""
+    """An optimizer over the parameters of the model held under `model_handle`, and the schedule
+    that sets its learning rate at every step of the train jobs (None: the rate it was made with)."""
 
     optimizer: torch.optim.Optimizer
     model_handle: str
     name: str
+    schedule: LrSchedule | None = None
 
 
 def held(ctx: JobContext, body: Body, path: str, kind: type[T]) -> T:

@@ -1,4 +1,8 @@
-"""model.create and optimizer.create: encoders and their optimizers, kept on the worker."""
+"""model.create and optimizer.create: encoders and their optimizers, kept on the worker.
+
+An optimizer may carry a learning-rate schedule (mcl_worker.lr_schedule) over the steps of one
+stage: the train jobs then set the rate of every step from it, and checkpoints record it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from contextlib import contextmanager
 import torch
 
 from ..checkpoint import CheckpointError
+from ..errors import InvalidArgument
+from ..lr_schedule import LrSchedule
 from ..models import ContrastiveModel, ModelConfigError, count_parameters, create_model
 from ..plugins import is_plugin
 from ..wire import WireError
@@ -82,6 +88,14 @@ def optimizer_create(body: Body, ctx: JobContext) -> Body:
             "INVALID_BODY", f"momentum: only sgd takes a momentum, not {name}; leave it out",
             details={"path": "momentum"},
         )
+    schedule = None
+    if "schedule" in body:
+        spec = body["schedule"]
+        try:
+            schedule = LrSchedule(spec["name"], lr, spec.get("warmup_steps", 0), spec["total_steps"])
+        except InvalidArgument as exc:
+            path = "lr" if exc.field == "lr" else f"schedule.{exc.field}"
+            raise WireError("INVALID_BODY", f"{path}: {exc.reason}", details={"path": path}) from None
     params = model.parameters()
     optimizer: torch.optim.Optimizer
     if name == "adamw":
@@ -90,4 +104,4 @@ def optimizer_create(body: Body, ctx: JobContext) -> Body:
         optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
         optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum or 0.0)
-    return {"optimizer": ctx.state.put(OptimizerEntry(optimizer, body["model"], name), "optimizer")}
+    return {"optimizer": ctx.state.put(OptimizerEntry(optimizer, body["model"], name, schedule), "optimizer")}

@@ -3,10 +3,13 @@
 The plan is the control plane's layout (ts/control/batch-planner.ts): `indices` int32 [M] and
 `offsets` int32 [steps + 1], step t training on indices[offsets[t]:offsets[t + 1]]. Steps are
 numbered globally from `first_step`, and the augmentation of step s is seeded from (seed, s), so
-a stage split into several train jobs draws the views one job would. Progress reports the steps
-done so far (global); a non-finite loss ends the job with NON_FINITE_LOSS whose details.step is
-the index of the step at fault, whose update was not applied (resume with first_step = it).
-The job stops between steps when cancelled.
+a stage split into several train jobs draws the views one job would; the optimizer's schedule
+(optimizer.create) sets the learning rate of every step from the same global index. Progress
+reports the steps done so far (global) and the learning rate of the step; a non-finite loss ends
+the job with NON_FINITE_LOSS whose details.step is the index of the step at fault, whose update
+was not applied (resume with first_step = it). The job stops between steps when cancelled.
+`loss.attribute` names the dataset attribute whose classes are the labels of supcon (or of a
+plugin loss).
 """
 
 from __future__ import annotations
@@ -27,9 +30,14 @@ from .handles import ModelEntry, OptimizerEntry, held
 from .registry import Body, JobContext, job
 
 # train_steps' argument names -> the request's field names.
-_FIELDS = {"plan": "indices", "plan.offsets": "offsets", "temperature": "loss.temperature", "loss": "loss.name"}
-# The built-in losses a train job runs (supcon needs labels, which it does not take); or a plugin py:<module>:<attr>.
-_TRAIN_LOSSES = ("nt-xent", "dcl")
+_FIELDS = {
+    "plan": "indices", "plan.offsets": "offsets", "temperature": "loss.temperature", "loss": "loss.name",
+    "first_step": "first_step", "labels": "loss.attribute",
+}
+# The built-in losses a train job runs; or a plugin py:<module>:<attr>.
+_TRAIN_LOSSES = ("nt-xent", "supcon", "dcl")
+# The self-supervised built-ins, which take no labels (supcon needs them; a plugin may take them).
+_UNLABELLED = ("nt-xent", "dcl")
 
 
 def checked_plan(body: Body, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,12 +81,14 @@ def train(body: Body, ctx: JobContext) -> Body:
             "INVALID_BODY", f"loss.name: expected one of {', '.join(_TRAIN_LOSSES)} or a plugin py:<module>:<attr>, got {loss['name']!r}",
             details={"path": "loss.name"},
         )
+    labels = attribute_labels(loss, dataset)
 
     def report(stats: StepStats) -> None:
         ctx.progress({
             "step": stats.step + 1,
             "steps": first_step + stats.steps_total,
             "loss": stats.loss,
+            "lr": stats.lr,
             "samples_per_s": stats.samples_per_s,
         })
 
@@ -88,9 +98,9 @@ def train(body: Body, ctx: JobContext) -> Body:
             result = train_steps(
                 model, optimizer.optimizer, (indices, offsets), dataset.get_images,
                 lambda images, generator: augment(images, cfg, generator), get_loss(loss["name"], loss.get("args")),
-                seed=body["seed"], temperature=loss["temperature"], first_step=first_step, device=entry.device,
-                amp=body.get("amp", True), progress_every=body.get("progress_every", 1),
-                on_progress=report, should_stop=lambda: ctx.cancelled,
+                seed=body["seed"], temperature=loss["temperature"], first_step=first_step, labels=labels,
+                device=entry.device, amp=body.get("amp", True), schedule=optimizer.schedule,
+                progress_every=body.get("progress_every", 1), on_progress=report, should_stop=lambda: ctx.cancelled,
             )
         except InvalidArgument as exc:
             path = _FIELDS.get(exc.field)
@@ -104,6 +114,34 @@ def train(body: Body, ctx: JobContext) -> Body:
         "samples": int(offsets[result.steps]),
         "mean_loss": result.mean_loss,
         "last_loss": result.last_loss,
+        "first_lr": result.first_lr,
+        "last_lr": result.last_lr,
         "samples_per_s": result.samples_per_s,
         "seconds": time.perf_counter() - started,
     }
+
+
+def attribute_labels(loss: Body, dataset: ImageDataset) -> torch.Tensor | None:
+    """The labels of the dataset attribute `loss.attribute` names: required by supcon, refused by the
+    self-supervised built-ins; a plugin gets them as `labels` when the attribute is given."""
+    name = loss.get("attribute")
+    if name is None:
+        if loss["name"] == "supcon":
+            raise WireError(
+                "INVALID_BODY", f"loss.attribute: supcon needs the labelled attribute whose classes are its labels;"
+                f" the dataset has: {', '.join(dataset.attributes) or 'none'}", details={"path": "loss.attribute"},
+            )
+        return None
+    if loss["name"] in _UNLABELLED:
+        raise WireError(
+            "INVALID_BODY",
+            f"loss.attribute: {loss['name']} is self-supervised and takes no labels; leave it out or use supcon",
+            details={"path": "loss.attribute"},
+        )
+    if name not in dataset.attributes:
+        known = ", ".join(dataset.attributes) or "none"
+        raise WireError(
+            "INVALID_BODY", f"loss.attribute: the dataset has no attribute {name!r}; it has: {known}",
+            details={"path": "loss.attribute"},
+        )
+    return torch.from_numpy(dataset.attributes[name].labels)

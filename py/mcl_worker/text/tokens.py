@@ -36,11 +36,20 @@ class TokenizerError(InvalidArgument):
 
 
 def tokenize(tokenizer: Tokenizer, texts: Sequence[str], context_length: int) -> TokenBatch:
+    """`texts` as a batch of token ids; a text that is not a str is named by its position (texts[i])."""
     if context_length < 2:
         raise InvalidArgument("context_length", f"must be >= 2 (start and end tokens), got {context_length}")
+    if isinstance(texts, str):  # would otherwise be read as one caption per character
+        raise InvalidArgument("texts", "must be a list of str, got a single str; wrap it in a list")
     out = torch.zeros(len(texts), context_length, dtype=torch.int64)
     truncated = 0
     for row, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidArgument(
+                f"texts[{row}]",
+                f"is {type(text).__name__} {text!r:.60}, not text; texts are str (decode bytes with"
+                " .decode('utf-8'), turn numbers into words with str())",
+            )
         ids = [tokenizer.sot, *tokenizer.encode(text), tokenizer.eot]
         if len(ids) > context_length:
             ids = ids[: context_length - 1] + [tokenizer.eot]

@@ -30,8 +30,8 @@ from .signing import SIGNATURE_BYTES, sign, verify
 if sys.byteorder != "little":
     raise ImportError("the MCL wire carries tensors little-endian, as their memory on the host; big-endian hosts are not supported")
 
-PROTOCOL_VERSION = 2
-SUPPORTED_VERSIONS: tuple[int, ...] = (2,)
+PROTOCOL_VERSION = 3
+SUPPORTED_VERSIONS: tuple[int, ...] = (PROTOCOL_VERSION,)
 KINDS: tuple[str, ...] = ("request", "cancel", "progress", "result", "error", "heartbeat")
 MAX_REQUEST_ID = 0xFFFF_FFFF
 MAX_DEPTH = 64  # maps and arrays nest at most this deep in a body
@@ -74,6 +74,13 @@ class Message:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+def _version_fix(v: int) -> str:
+    """What to do about a peer speaking version `v`: upgrade whichever end is older, since the SDK
+    and the worker of one release speak one protocol version and each refuses any other."""
+    older = "the other end" if v < min(SUPPORTED_VERSIONS) else "this side"
+    return f"upgrade {older}, which is older (the SDK and the worker must speak the same protocol version)"
+
+
 def check_header(fields: Any) -> Header:
     """Checks a decoded header map field by field. Fields come before the version, whose layout
     never changes, so an UNSUPPORTED_VERSION error still carries the header."""
@@ -95,7 +102,7 @@ def check_header(fields: Any) -> Header:
     if v not in SUPPORTED_VERSIONS:
         raise WireError(
             "UNSUPPORTED_VERSION",
-            f"protocol version {v} is not supported; this side speaks {', '.join(map(str, SUPPORTED_VERSIONS))}",
+            f"protocol version {v} is not supported; this side speaks {', '.join(map(str, SUPPORTED_VERSIONS))}: {_version_fix(v)}",
             details={"version": v, "supported": list(SUPPORTED_VERSIONS)},
             header=header,
         )

@@ -1,5 +1,10 @@
 """The CLIP job tests talk to an in-process worker with the jobs suite's raw pyzmq peer."""
 
-from jobs.conftest import Peer, peer, server  # noqa: F401  fixtures, re-exported for this folder
+import jobs.conftest
+from jobs.conftest import Peer
+
+# The jobs suite's fixtures, made this folder's.
+server = jobs.conftest.server
+peer = jobs.conftest.peer
 
 __all__ = ["Peer"]

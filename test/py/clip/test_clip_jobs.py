@@ -1,9 +1,10 @@
 """The CLIP jobs through the real server: a tiny CLIP trained on trifeature captions, the MCL
 pieces around it (image embeddings for k-means, integration of stages, checkpoints), the
-evaluations per category, and the bad inputs of issue 6 item 7."""
+evaluations per category, the logit scale's clamp, and bad input."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ def trained(server: Any) -> dict[str, Any]:
 def test_a_tiny_clip_learns_the_captions(trained: dict[str, Any]) -> None:
     model, result, progress = trained["model"], trained["result"], trained["progress"]
     assert (model["config"], model["tokenizer"], model["image_size"], model["embed_dim"]) == ("clip-tiny", "words", 32, 64)
+    assert model["activation"] == "quick_gelu"
     assert model["trainable_parameters"] == model["parameters"] > 0
     assert result["steps"] == STEPS and result["samples"] == BATCH * STEPS and result["truncated_captions"] == 0
     losses = [p["loss"] for p in progress]
@@ -120,7 +122,8 @@ def test_stages_restart_from_the_initial_weights_with_frozen_towers(peer: Peer, 
     dataset = trained["data"]["dataset"]
     weights = tmp_path / "stage0.pt"
     torch.save({k: v for k, v in _state(peer, trained["initial"]["model"], tmp_path).items()}, weights)
-    stage = create(peer, dataset, seed=4, checkpoint=str(weights), lock_text=True, image_unlocked_blocks=1)
+    # open_clip's --lock-image --lock-image-unlocked-groups 2 --lock-text: the last block, ln_post and the projection train.
+    stage = create(peer, dataset, seed=4, checkpoint=str(weights), lock_image=True, lock_image_unlocked_groups=2, lock_text=True)
     assert stage["checkpoint_loaded"] > 0 and 0 < stage["trainable_parameters"] < stage["parameters"]
     optimizer = peer.call("optimizer.create", {"model": stage["model"], "name": "adamw", "lr": 1e-3})
     result = peer.call("clip.train", {
@@ -155,10 +158,54 @@ def test_a_checkpoint_of_another_architecture_names_its_keys(peer: Peer, trained
     dataset = trained["data"]["dataset"]
     weights = tmp_path / "other.pt"
     torch.save(_state(peer, trained["initial"]["model"], tmp_path), weights)
-    error = peer.fail("clip.create", {"config": "clip-tiny", "seed": 0, "image_size": 64, "checkpoint": str(weights),
+    error = peer.fail("clip.create", {"config": "clip-tiny", "seed": 0, "context_length": 8, "checkpoint": str(weights),
                                       "tokenizer": {"kind": "words", "dataset": dataset}}, "INVALID_BODY", "checkpoint")
-    assert "visual.positional_embedding: expected (65, 64), found (17, 64)" in error["message"]
+    assert "positional_embedding: expected (8, 64), found (16, 64)" in error["message"]
     assert error["details"]["reason"] == "CHECKPOINT_MISMATCH"
+    error = peer.fail("clip.create", {"config": "clip-tiny", "seed": 0, "image_size": 64, "checkpoint": str(weights),
+                                      "tokenizer": {"kind": "words", "dataset": dataset}}, "INVALID_BODY", "image_size")
+    assert "made for 32x32 images" in error["message"] and "clip.imageSize" in error["message"]
+
+
+def test_a_clip_checkpoint_records_its_activation(peer: Peer, trained: dict[str, Any], tmp_path: Path) -> None:
+    dataset = trained["data"]["dataset"]
+    saved = peer.call("checkpoint.save", {"model": trained["initial"]["model"], "path": str(tmp_path / "stage0.safetensors")})
+    again = create(peer, dataset, checkpoint=saved["path"])
+    assert again["checkpoint_loaded"] == len(_state(peer, trained["initial"]["model"], tmp_path))
+    error = peer.fail("clip.create", {"config": "clip-tiny", "seed": 0, "activation": "gelu", "checkpoint": saved["path"],
+                                      "tokenizer": {"kind": "words", "dataset": dataset}}, "INVALID_BODY", "activation")
+    assert "trained with quick_gelu" in error["message"] and "mcl.clip" in error["message"]
+    # A unimodal encoder's checkpoint is said to be one.
+    cnn = peer.call("model.create", {"arch": "small-cnn", "image_size": 32, "seed": 0})["model"]
+    other = peer.call("checkpoint.save", {"model": cnn, "path": str(tmp_path / "cnn.safetensors")})["path"]
+    error = peer.fail("clip.create", {"config": "clip-tiny", "seed": 0, "checkpoint": other,
+                                      "tokenizer": {"kind": "words", "dataset": dataset}}, "INVALID_BODY", "checkpoint")
+    assert "not a CLIP checkpoint: it looks like an MCL checkpoint of a unimodal encoder" in error["message"]
+
+
+def test_the_logit_scale_is_used_as_it_is_then_clamped_after_the_step(peer: Peer, trained: dict[str, Any], tmp_path: Path) -> None:
+    dataset = trained["data"]["dataset"]
+    state = _state(peer, trained["initial"]["model"], tmp_path)
+    state["logit_scale"] = torch.tensor(math.log(110.0))  # above open_clip's cap of 100
+    torch.save(state, tmp_path / "hot.pt")
+    model = create(peer, dataset, checkpoint=str(tmp_path / "hot.pt"))["model"]
+    optimizer = peer.call("optimizer.create", {"model": model, "name": "sgd", "lr": 0.0})["optimizer"]
+    body = {"model": model, "optimizer": optimizer, "dataset": dataset, **plan(384, 8, 1, seed=5), "loss": {"name": "clip"}, "seed": 0}
+    first = peer.call("clip.train", body)
+    assert first["logit_scale"] == pytest.approx(110.0, rel=1e-6)  # the step's loss used it unclamped
+    assert float(_state(peer, model, tmp_path)["logit_scale"]) == pytest.approx(math.log(100.0))
+    assert peer.call("clip.train", {**body, "first_step": 1})["logit_scale"] == pytest.approx(100.0, rel=1e-6)
+    fixed = peer.call("clip.train", {**body, "loss": {"name": "clip", "temperature": 0.005}, "first_step": 2})
+    assert fixed["logit_scale"] == pytest.approx(200.0)  # a fixed temperature is used as it is
+
+
+def test_lock_and_activation_options_are_checked(peer: Peer, trained: dict[str, Any]) -> None:
+    base = {"config": "clip-tiny", "seed": 0, "tokenizer": {"kind": "words", "dataset": trained["data"]["dataset"]}}
+    error = peer.fail("clip.create", {**base, "lock_image_unlocked_groups": 1}, "INVALID_BODY", "lock_image_unlocked_groups")
+    assert "lock_image (clip.lockImage)" in error["message"]
+    peer.fail("clip.create", {**base, "activation": "relu"}, "INVALID_BODY", "activation")
+    exact = peer.call("clip.create", {**base, "activation": "gelu", "lock_image": True})
+    assert exact["activation"] == "gelu" and exact["trainable_parameters"] < exact["parameters"]
 
 
 def test_a_missing_vocabulary_file_is_named(peer: Peer, tmp_path: Path) -> None:
@@ -196,10 +243,9 @@ def test_a_dataset_without_captions_is_refused(peer: Peer, trained: dict[str, An
 def test_loss_options_are_checked(peer: Peer, trained: dict[str, Any]) -> None:
     base = {"model": trained["model"]["model"], "optimizer": trained["optimizer"]["optimizer"],
             "dataset": trained["data"]["dataset"], **plan(384, 4, 1, seed=0), "seed": 0}
-    peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0}}, "INVALID_BODY", "loss.temperature")
-    # Below 0.01 the logit cap (100) would silently replace it: the schema refuses it.
-    error = peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0.005}}, "INVALID_BODY", "loss.temperature")
-    assert ">= 0.01" in error["message"]
+    error = peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": 0}}, "INVALID_BODY", "loss.temperature")
+    assert "> 0" in error["message"]
+    peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": -1}}, "INVALID_BODY", "loss.temperature")
     peer.fail("clip.train", {**base, "loss": {"name": "xsample", "target_temperature": 0}}, "INVALID_BODY", "loss.target_temperature")
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "graph": "labels"}}, "INVALID_BODY", "loss.graph")
     peer.fail("clip.train", {**base, "loss": {"name": "xsample", "graph": "labels", "attribute": "size"}},

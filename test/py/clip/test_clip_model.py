@@ -1,8 +1,12 @@
-"""The CLIP dual encoder: OpenAI's parameter names and sizes, weight files, freezing."""
+"""The CLIP dual encoder: OpenAI's parameter names and sizes, activations, weight files and what
+they say, locking, the logit scale's clamp. (Agreement with open_clip and OpenAI's code itself:
+test/py/oracles/test_clip_towers.py.)"""
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,7 @@ from safetensors.torch import save_file
 
 from mcl_worker.checkpoint import CheckpointError
 from mcl_worker.models import ModelConfigError
-from mcl_worker.models.clip import CLIP_CONFIGS, ModifiedResNet, create_clip, load_clip_weights
+from mcl_worker.models.clip import CLIP, CLIP_CONFIGS, ClipSpec, ModifiedResNet, create_clip, load_clip_weights
 
 # OpenAI ViT-B/32 (clip/model.py, as its released state dict): every key but the per-block ones, with
 # shapes, and the names inside each residual block. Written down from the published architecture.
@@ -108,11 +112,11 @@ def test_a_torchscript_archive_loads_as_openai_s_do(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_of_another_shape_names_the_keys(tmp_path: Path) -> None:
-    torch.save(create_clip("clip-tiny", vocab_size=30, image_size=64).state_dict(), tmp_path / "big.pt")
+    torch.save(create_clip("clip-tiny", vocab_size=30, context_length=8).state_dict(), tmp_path / "other.pt")
     with pytest.raises(CheckpointError) as error:
-        load_clip_weights(create_clip("clip-tiny", vocab_size=40), tmp_path / "big.pt")
+        load_clip_weights(create_clip("clip-tiny", vocab_size=40), tmp_path / "other.pt")
     assert error.value.code == "CHECKPOINT_MISMATCH"
-    assert "visual.positional_embedding: expected (17, 64), found (65, 64)" in error.value.message
+    assert "positional_embedding: expected (16, 64), found (8, 64)" in error.value.message
     assert "token_embedding.weight: expected (40, 64), found (30, 64)" in error.value.message
     assert "clip-tiny" in error.value.message
     with pytest.raises(CheckpointError) as missing:
@@ -120,37 +124,118 @@ def test_a_checkpoint_of_another_shape_names_the_keys(tmp_path: Path) -> None:
     assert missing.value.code == "CHECKPOINT_NOT_FOUND"
 
 
-def test_locking_freezes_the_text_tower_and_all_but_the_last_image_blocks() -> None:
+def test_a_checkpoint_made_for_another_image_size_names_it(tmp_path: Path) -> None:
+    torch.save(create_clip("clip-tiny", vocab_size=30, image_size=64).state_dict(), tmp_path / "big.pt")
+    with pytest.raises(ModelConfigError) as error:
+        load_clip_weights(create_clip("clip-tiny", vocab_size=30), tmp_path / "big.pt")
+    assert error.value.field == "image_size"
+    assert "made for 64x64 images (visual.positional_embedding (65, 64))" in error.value.message
+    assert "clip.imageSize) to 64" in error.value.message
+    resnet = _small_resnet_clip(image_size=96)
+    torch.save(resnet.state_dict(), tmp_path / "rn.pt")
+    with pytest.raises(ModelConfigError, match=r"made for 96x96 images \(visual.attnpool.positional_embedding \(10, 512\)\)"):
+        load_clip_weights(_small_resnet_clip(image_size=64), tmp_path / "rn.pt")
+
+
+def test_activation_is_named_and_changes_the_features() -> None:
+    assert {name: cfg.activation for name, cfg in CLIP_CONFIGS.items()} == dict.fromkeys(CLIP_CONFIGS, "quick_gelu")
+    torch.manual_seed(4)
+    quick = create_clip("clip-tiny", vocab_size=30).eval()
+    exact = create_clip("clip-tiny", vocab_size=30, activation="gelu").eval()
+    assert (quick.spec.activation, exact.spec.activation) == ("quick_gelu", "gelu")
+    assert isinstance(exact.transformer.resblocks[0].mlp.gelu, torch.nn.GELU)
+    exact.load_state_dict(quick.state_dict())
+    images = torch.randn(2, 3, 32, 32)
+    assert not torch.allclose(quick.encode_image(images), exact.encode_image(images))
+    with pytest.raises(ModelConfigError, match="quick_gelu, gelu") as error:
+        create_clip("clip-tiny", activation="relu")
+    assert error.value.field == "activation"
+
+
+def test_a_checkpoint_that_says_its_activation_is_held_to_it(tmp_path: Path) -> None:
+    source = create_clip("clip-tiny", vocab_size=30).eval()
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    torch.save(source.state_dict(), folder / "open_clip_pytorch_model.bin")
+    # open_clip's Hugging Face folders: the configuration beside the weights; no quick_gelu means GELU.
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": {"embed_dim": 64, "vision_cfg": {"image_size": 32}}}))
+    with pytest.raises(ModelConfigError) as error:
+        load_clip_weights(create_clip("clip-tiny", vocab_size=30), folder / "open_clip_pytorch_model.bin")
+    assert error.value.field == "activation"
+    assert "trained with gelu" in error.value.message and "clip.activation) to 'gelu'" in error.value.message
+    load_clip_weights(create_clip("clip-tiny", vocab_size=30, activation="gelu"), folder / "open_clip_pytorch_model.bin")
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": {"quick_gelu": True}}))
+    load_clip_weights(create_clip("clip-tiny", vocab_size=30), folder / "open_clip_pytorch_model.bin")
+    with pytest.raises(ModelConfigError, match="model_cfg.quick_gelu is true"):
+        load_clip_weights(create_clip("clip-tiny", vocab_size=30, activation="gelu"), folder / "open_clip_pytorch_model.bin")
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": {"quick_gelu": "yes"}}))
+    with pytest.raises(CheckpointError, match="open_clip_config.json"):
+        load_clip_weights(create_clip("clip-tiny", vocab_size=30), folder / "open_clip_pytorch_model.bin")
+    # OpenAI's release format is QuickGELU whatever the file name.
+    example = (torch.randn(1, 3, 32, 32), torch.randint(0, 30, (1, 16)))
+    torch.jit.save(torch.jit.trace(source, example, check_trace=False), str(tmp_path / "clip-jit.pt"))
+    with pytest.raises(ModelConfigError, match="OpenAI TorchScript archive") as scripted:
+        load_clip_weights(create_clip("clip-tiny", vocab_size=30, activation="gelu"), tmp_path / "clip-jit.pt")
+    assert scripted.value.field == "activation"
+
+
+def test_a_file_of_another_family_is_said_to_be_one(tmp_path: Path) -> None:
+    torch.save({"weight": torch.zeros(3), "bias": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=r"is not a CLIP checkpoint: it looks like 2 tensors \(bias, weight\)") as error:
+        load_clip_weights(create_clip("clip-tiny"), tmp_path / "other.pt")
+    assert error.value.code == "CHECKPOINT_MISMATCH" and "clip.checkpoint" in error.value.message
+
+
+def _small_resnet_clip(image_size: int = 64) -> CLIP:
+    cfg = replace(CLIP_CONFIGS["clip-rn50"], vision_layers=(1, 1, 1, 1), vision_width=16, embed_dim=32, image_size=image_size,
+                  text_width=32, text_layers=1, text_heads=2, vocab_size=20, context_length=8)
+    return CLIP(cfg, ClipSpec("clip-rn50", image_size, 8, 20, cfg.activation))
+
+
+def test_locking_follows_open_clip_s_groups() -> None:
     model = create_clip("clip-tiny", vocab_size=30)
-    model.lock(lock_text=True, image_unlocked_blocks=1)
+    model.lock(lock_image=True, lock_image_unlocked_groups=2, lock_text=True)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"logit_scale", "visual.proj", "visual.ln_post.weight", "visual.ln_post.bias"} | {
         f"visual.transformer.resblocks.1.{k}" for k in BLOCK_KEYS
     }
     model = create_clip("clip-tiny", vocab_size=30)
-    model.lock(image_unlocked_blocks=0)
+    model.lock(lock_image=True)
     assert not any(p.requires_grad for p in model.visual.parameters())
     assert all(p.requires_grad for p in model.transformer.parameters())
-    with pytest.raises(ModelConfigError, match=r"image_unlocked_blocks: |\[0, 2\]"):
-        model.lock(image_unlocked_blocks=3)
+    model = create_clip("clip-tiny", vocab_size=30)
+    model.lock(lock_image=True, lock_image_unlocked_groups=99)  # more than its 4 groups: all of them
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ModelConfigError, match="set lock_image") as alone:
+        create_clip("clip-tiny").lock(lock_image_unlocked_groups=1)
+    assert alone.value.field == "lock_image_unlocked_groups"
+    with pytest.raises(ModelConfigError, match="only be locked whole") as resnet:
+        _small_resnet_clip().lock(lock_image=True, lock_image_unlocked_groups=1)
+    assert resnet.value.field == "lock_image_unlocked_groups"
+    with pytest.raises(ModelConfigError, match=">= 0"):
+        create_clip("clip-tiny").lock(lock_image=True, lock_image_unlocked_groups=-1)
 
 
-def test_frozen_batch_norms_keep_their_statistics() -> None:
-    CLIP_CONFIGS_RN = dict(CLIP_CONFIGS)  # a small ResNet CLIP built through the same class
-    from dataclasses import replace
-
-    from mcl_worker.models.clip import CLIP, ClipSpec
-
-    cfg = replace(CLIP_CONFIGS_RN["clip-rn50"], vision_layers=(1, 1, 1, 1), vision_width=16, embed_dim=32, image_size=64,
-                  text_width=32, text_layers=1, text_heads=2, vocab_size=20, context_length=8)
-    model = CLIP(cfg, ClipSpec("clip-rn50", 64, 8, 20))
-    model.lock(image_unlocked_blocks=1)
+def test_a_locked_resnet_keeps_its_batch_norm_statistics() -> None:
+    model = _small_resnet_clip()
+    model.lock(lock_image=True)
     model.train()
-    stem, last = model.visual.bn1, model.visual.layer4[0].bn1
-    assert not stem.training and last.training
-    before = stem.running_mean.clone()
+    assert not any(m.training for m in model.visual.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    before = {k: v.clone() for k, v in model.visual.state_dict().items()}
     model.encode_image(torch.randn(4, 3, 64, 64))
-    assert torch.equal(stem.running_mean, before)
+    assert all(torch.equal(v, before[k]) for k, v in model.visual.state_dict().items())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_the_logit_scale_is_clamped_to_ln_100_by_the_training_loop_not_the_loss(dtype: torch.dtype) -> None:
+    model = create_clip("clip-tiny", vocab_size=30)
+    model.logit_scale.data = torch.tensor(math.log(110.0), dtype=dtype)
+    model.clamp_logit_scale_()
+    assert model.logit_scale.dtype == dtype
+    assert float(model.logit_scale) == float(torch.tensor(math.log(100.0), dtype=dtype))
+    model.logit_scale.data.fill_(-1.0)
+    model.clamp_logit_scale_()
+    assert float(model.logit_scale) == 0.0
 
 
 def test_bad_configurations_are_named() -> None:

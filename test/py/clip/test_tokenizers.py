@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mcl_worker.errors import InvalidArgument
 from mcl_worker.text import BpeTokenizer, TokenizerError, WordTokenizer, tokenize
 from mcl_worker.text.bpe import byte_symbols
 
@@ -45,6 +46,63 @@ def test_a_missing_vocabulary_names_the_path_and_where_to_get_it(tmp_path: Path)
     assert "open_clip" in error.value.message
     with pytest.raises(TokenizerError, match="not a BPE merges file"):
         BpeTokenizer(write_vocab(tmp_path / "bad.txt", ["a b c"]))
+
+
+PNG_START = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("readme.txt", b"# My project\nIt tokenizes text.\nSee the docs.\n", "line 2 ('It tokenizes text.') is not two symbols"),
+        ("words.txt", b"#version: 0.2\nhello world\n", "line 2 ('hello world') joins 'hello', which no earlier line makes"),
+        ("middle.txt", b"#version: 0.2\nt h\n\nth e</w>\n", "line 3 ('') is not two symbols"),
+        ("header-only.txt", b"#version: 0.2\n", "holds no merges after its header line"),
+        ("empty.txt.gz", b"", "is empty"),
+        ("empty-inside.txt.gz", gzip.compress(b""), "is empty"),
+        ("blank.txt", b" \n\n", "is empty"),
+        ("image.png", PNG_START, "is not UTF-8 text (byte 0 is 0x89)"),
+        ("image.txt.gz", gzip.compress(PNG_START), "is not UTF-8 text (byte 0 is 0x89)"),
+        ("json.txt.gz", gzip.compress(b'{"vocab": 1}\n{"merges": []}'), "line 2 ('{\"merges\": []}') joins '{\"merges\":'"),
+        ("cut.txt.gz", gzip.compress(b"#version: 0.2\nt h\n" * 100)[:40], "cannot be read as a gzip file"),
+    ],
+)
+def test_a_file_that_is_not_a_vocabulary_is_refused_naming_it(tmp_path: Path, name: str, content: bytes, problem: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(TokenizerError) as error:
+        BpeTokenizer(path)
+    assert error.value.field == "tokenizer.vocab" and error.value.code == "INVALID_BODY"
+    assert f"{path} " in error.value.message and problem in error.value.message
+    assert "bpe_simple_vocab_16e6.txt.gz" in error.value.message  # where to get the right file
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path: Path) -> None:
+    plain = BpeTokenizer(write_vocab(tmp_path / "vocab.txt", MERGES))
+    hidden = tmp_path / "vocab.bin"
+    hidden.write_bytes(gzip.compress((tmp_path / "vocab.txt").read_bytes()))
+    assert BpeTokenizer(hidden).encoder == plain.encoder
+
+
+@pytest.mark.parametrize("caption", [None, 3, 2.5, b"a red cat", ["a", "cat"]])
+def test_a_text_that_is_not_a_str_is_refused_naming_its_index(tmp_path: Path, caption: object) -> None:
+    bpe = BpeTokenizer(write_vocab(tmp_path / "vocab.txt", MERGES))
+    with pytest.raises(InvalidArgument) as error:
+        tokenize(bpe, ["the cat", caption], context_length=8)  # type: ignore[list-item]
+    assert error.value.field == "texts[1]" and type(caption).__name__ in error.value.message
+    assert "str" in error.value.message
+    with pytest.raises(InvalidArgument, match="^texts: must be a list of str, got a single str; wrap it in a list"):
+        tokenize(bpe, "the cat", context_length=8)
+
+
+def test_special_tokens_written_in_a_caption_are_the_special_ids(tmp_path: Path) -> None:
+    bpe = BpeTokenizer(write_vocab(tmp_path / "vocab.txt", MERGES))
+    the, cat = bpe.encoder["the</w>"], bpe.encoder["cat</w>"]
+    assert bpe.encode("the <|endoftext|>cat") == [the, bpe.eot, cat]
+    assert bpe.encode("&lt;|STARTOFTEXT|&gt;the") == [bpe.sot, the]
+    # Only the whole token is special: its pieces are ordinary punctuation and letters.
+    assert bpe.encode("<|endoftext") == [bpe.encoder["<"], bpe.encoder["|</w>"], *bpe.encode("endoftext")]
+    assert bpe.eot not in bpe.encode("endoftext|>")
 
 
 def test_words_are_numbered_in_sorted_order_whatever_the_caption_order() -> None:

@@ -39,7 +39,7 @@ def test_result_is_self_consistent() -> None:
     nearest = torch.cdist(x.double(), result.centroids.double()).argmin(1)
     assert torch.equal(nearest, result.assignments.long())
     counts = torch.bincount(result.assignments.long(), minlength=6)
-    assert bool((counts > 0).all())
+    assert bool((counts > 0).all()) and result.empty_clusters == 0
 
 
 def test_chunk_size_does_not_change_the_result() -> None:
@@ -97,6 +97,38 @@ def test_k_equal_to_n_and_duplicate_points() -> None:
     result = kmeans(same, 3, seed=0)
     assert result.inertia == pytest.approx(0.0, abs=1e-6)
     assert torch.allclose(result.centroids, torch.ones(3, 3))
+    assert result.empty_clusters == 2
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_fewer_distinct_rows_than_k_leave_clusters_empty_and_say_how_many(init: str) -> None:
+    # 2 distinct rows, k = 5: whatever the seeding, 3 clusters can hold no row.
+    x = torch.cat([torch.zeros(6, 4), torch.ones(6, 4)])
+    for seed in range(3):
+        result = kmeans(x, 5, seed=seed, init=init)
+        counts = torch.bincount(result.assignments.long(), minlength=5)
+        assert result.empty_clusters == int((counts == 0).sum()) == 3
+        assert result.inertia == 0.0
+
+
+def test_data_far_from_the_origin_cluster_as_centred_data_do() -> None:
+    x, truth = separated()
+    near = kmeans(x, 5, seed=0)
+    for offset in (1e3, 1e4):
+        far = kmeans(x + offset, 5, seed=0)
+        assert torch.equal(far.assignments, near.assignments)
+        # x + offset keeps ~log2(offset) fewer bits of x in float32: the inertia moves by that much.
+        assert far.inertia == pytest.approx(near.inertia, rel=1e-3)
+        # The centroids come back rounded to float32 at the offset's scale (as scikit-learn's).
+        assert far.inertia == pytest.approx(recomputed_inertia(x + offset, far), rel=1e-5)
+
+
+def test_inertia_is_exact_for_clusters_far_from_each_other() -> None:
+    # Centring cannot help here (the mean is 0); the inertia is summed from x − c itself.
+    g = torch.Generator().manual_seed(6)
+    x = torch.cat([torch.randn(200, 8, generator=g) + 1e4, torch.randn(200, 8, generator=g) - 1e4])
+    result = kmeans(x, 4, seed=0)
+    assert result.inertia == pytest.approx(recomputed_inertia(x, result), rel=1e-6)
 
 
 def test_dtypes() -> None:

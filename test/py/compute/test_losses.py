@@ -5,7 +5,7 @@ import torch
 
 from mcl_worker.errors import InvalidArgument
 from mcl_worker.losses import (
-    LOSSES, MAX_LOGIT_SCALE, clip_loss, dcl, fixed_logit_scale, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss,
+    LOSSES, clip_loss, dcl, fixed_logit_scale, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss,
 )
 
 
@@ -117,30 +117,33 @@ def test_bad_input_is_named() -> None:
 # --- CLIP and X-Sample ---------------------------------------------------------------------
 
 
-def naive_cross_entropy(z_a: torch.Tensor, z_b: torch.Tensor, scale: float, targets: list[list[float]]) -> float:
-    """½ Σ over both directions of the mean soft cross-entropy, in Python floats."""
+def naive_cross_entropy(
+    z_a: torch.Tensor, z_b: torch.Tensor, scale: float, targets: list[list[float]], column_targets: list[list[float]] | None = None
+) -> float:
+    """½ Σ over both directions of the mean soft cross-entropy, in Python floats; the b → a
+    direction takes `column_targets` (default: `targets`)."""
     a = torch.nn.functional.normalize(z_a.double(), dim=1).tolist()
     b = torch.nn.functional.normalize(z_b.double(), dim=1).tolist()
     n = len(a)
     s = [[scale * sum(p * q for p, q in zip(a[i], b[j])) for j in range(n)] for i in range(n)]
     total = 0.0
-    for rows in (s, [list(col) for col in zip(*s)]):
+    for rows, targets in ((s, targets), ([list(col) for col in zip(*s)], column_targets or targets)):
         for i in range(n):
             log_norm = math.log(sum(math.exp(v) for v in rows[i]))
             total += -sum(targets[i][j] * (rows[i][j] - log_norm) for j in range(n)) / n
     return total / 2
 
 
-def test_clip_loss_matches_the_definition_and_clamps_the_scale_at_100() -> None:
+def test_clip_loss_matches_the_definition_and_uses_the_scale_as_it_is() -> None:
     g = torch.Generator().manual_seed(5)
     z_a, z_b = torch.randn(5, 4, generator=g, dtype=torch.float64), torch.randn(5, 4, generator=g, dtype=torch.float64)
     eye = torch.eye(5).tolist()
     assert float(clip_loss(z_a, z_b, math.log(1 / 0.07))) == pytest.approx(naive_cross_entropy(z_a, z_b, 1 / 0.07, eye), rel=1e-10)
-    assert float(clip_loss(z_a, z_b, 9.0)) == pytest.approx(naive_cross_entropy(z_a, z_b, 100.0, eye), rel=1e-10)
-    scale = torch.tensor(9.0, requires_grad=True)  # clamped: no gradient pushes it further
+    # Above the cap of 100 as well: the training loop clamps the parameter, not the loss.
+    assert float(clip_loss(z_a, z_b, math.log(110.0))) == pytest.approx(naive_cross_entropy(z_a, z_b, 110.0, eye), rel=1e-10)
+    scale = torch.tensor(math.log(110.0), requires_grad=True)
     clip_loss(z_a.float(), z_b.float(), scale).backward()
-    assert scale.grad is not None and float(scale.grad) == 0.0
-    assert MAX_LOGIT_SCALE == pytest.approx(math.log(100))
+    assert scale.grad is not None and float(scale.grad) != 0.0
 
 
 def test_clip_loss_trains_its_temperature() -> None:
@@ -159,6 +162,21 @@ def test_xsample_matches_the_definition_with_soft_targets() -> None:
     q = torch.softmax(graph / 0.3, dim=1).tolist()
     got = xsample_loss(z_a, z_b, graph, logit_scale=math.log(5.0), target_temperature=0.3)
     assert float(got) == pytest.approx(naive_cross_entropy(z_a, z_b, 5.0, q), rel=1e-10)
+
+
+def test_xsample_takes_the_column_targets_from_the_transposed_graph() -> None:
+    # Caption j may describe image i better than caption i describes image j: G_ij != G_ji.
+    g = torch.Generator().manual_seed(9)
+    z_a, z_b = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 3, generator=g, dtype=torch.float64)
+    graph = torch.rand(5, 5, generator=g, dtype=torch.float64)
+    assert not torch.allclose(graph, graph.T)
+    rows, columns = torch.softmax(graph / 0.2, dim=1).tolist(), torch.softmax(graph.T / 0.2, dim=1).tolist()
+    got = xsample_loss(z_a, z_b, graph, logit_scale=math.log(4.0), target_temperature=0.2)
+    assert float(got) == pytest.approx(naive_cross_entropy(z_a, z_b, 4.0, rows, columns), rel=1e-10)
+    # Swapping the two towers transposes the graph.
+    swapped = xsample_loss(z_b, z_a, graph.T, logit_scale=math.log(4.0), target_temperature=0.2)
+    assert float(swapped) == pytest.approx(float(got), rel=1e-12)
+    assert float(got) != pytest.approx(naive_cross_entropy(z_a, z_b, 4.0, rows), rel=1e-6)
 
 
 def test_xsample_with_distinct_labels_is_clip_and_shared_labels_soften_it() -> None:
@@ -182,8 +200,8 @@ def test_xsample_bad_input_is_named() -> None:
         xsample_loss(z, z, torch.ones(4, 4), logit_scale=1.0, target_temperature=0.0)
     with pytest.raises(InvalidArgument, match="xsample needs one integer label"):
         get_loss("xsample")(z, z, temperature=0.2)
-    # A fixed temperature below 0.01 would be lost to the logit cap of 100: refused, not clamped.
-    for tau in (0.005, 0.0, math.nan):
-        with pytest.raises(InvalidArgument, match=r"temperature: must be a finite number >= 0.01"):
+    for tau in (0.0, -0.1, math.nan, math.inf):
+        with pytest.raises(InvalidArgument, match=r"temperature: must be a finite number > 0"):
             xsample(z, z, temperature=tau, labels=torch.arange(4))
-    assert fixed_logit_scale(0.01) == pytest.approx(math.log(100.0))
+    # A fixed temperature is used as it is, below 1/100 too (only the learnable scale is clamped).
+    assert fixed_logit_scale(0.005) == pytest.approx(math.log(200.0))

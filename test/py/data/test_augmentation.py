@@ -177,3 +177,47 @@ def test_bad_images_are_refused():
         augment(torch.zeros(2, 4, 4, 4, dtype=torch.uint8), AugmentConfig(), gen())
     with pytest.raises(InvalidArgument, match="augment.mean"):
         augment(images(c=1), AugmentConfig(mean=(0.5, 0.5, 0.5)), gen())
+
+
+def test_by_default_the_whole_image_is_resized_bilinearly_without_a_crop():
+    x = images(h=24, w=20)
+    explicit = AugmentConfig(size=16, interpolation="bilinear", crop_pct=None)
+    assert torch.equal(eval_transform(x, AugmentConfig(size=16)), eval_transform(x, explicit))
+    assert torch.equal(augment(x, AugmentConfig(size=16), gen(3)), augment(x, explicit, gen(3)))
+
+
+def test_eval_crop_resizes_the_shorter_side_and_keeps_the_centre():
+    # Pixel value = its column: a centre crop of a wide image shows the middle columns.
+    ramp = torch.arange(64, dtype=torch.uint8).mul(4).view(1, 1, 1, 64).expand(1, 3, 32, 64).contiguous()
+    cfg = AugmentConfig(size=32, crop_pct=1.0, mean=(0.0,), std=(1.0,))
+    y = eval_transform(ramp, cfg)
+    assert y.shape == (1, 3, 32, 32)
+    assert torch.allclose(y, ramp[..., 16:48].float() / 255)  # no resize: the exact centre
+    # crop_pct 0.5: the shorter side becomes 64 (the image doubles), the centre 32 x 32 is kept.
+    half = eval_transform(ramp, AugmentConfig(size=32, crop_pct=0.5, mean=(0.0,), std=(1.0,)))
+    columns = half[0, 0, 0] * 255 / 4
+    assert abs(float(columns.mean()) - 31.5) < 0.5 and float(columns[-1] - columns[0]) < 17
+
+
+def test_bicubic_crop_stays_in_range_and_is_exact_at_pixel_centres():
+    x = images()
+    cfg = AugmentConfig(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, interpolation="bicubic")
+    assert torch.allclose(augment(x, cfg, gen()), normalised(x), atol=1e-5)
+    views = augment(x, AugmentConfig(size=24, interpolation="bicubic"), gen())
+    assert views.min() >= -1 and views.max() <= 1
+    assert not torch.equal(views, augment(x, AugmentConfig(size=24), gen()))
+
+
+@pytest.mark.parametrize(
+    "values, field",
+    [
+        ({"interpolation": "nearest"}, "augment.interpolation"),
+        ({"size": 16, "crop_pct": 0}, "augment.crop_pct"),
+        ({"size": 16, "crop_pct": 1.5}, "augment.crop_pct"),
+        ({"crop_pct": 0.9}, "augment.crop_pct"),
+    ],
+)
+def test_bad_interpolation_or_crop_names_the_field(values, field):
+    with pytest.raises(InvalidArgument) as err:
+        AugmentConfig.from_dict(values)
+    assert err.value.field == field

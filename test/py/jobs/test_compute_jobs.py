@@ -13,8 +13,6 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mcl_worker.server import Server
-
 from .conftest import Peer
 
 DATA = "synthetic:trifeature?n=48&size=16&seed=3"
@@ -98,9 +96,17 @@ def test_kmeans_returns_assignments_centroids_and_inertia(peer: Peer, held: dict
     x = peer.call("handle.get", {"handle": emb})["tensor"]
     inertia = float(((x - c[a.long()]) ** 2).sum())
     assert out["inertia"] == pytest.approx(inertia, rel=1e-4)
-    assert out["iterations"] >= 1 and isinstance(out["converged"], bool)
+    assert out["iterations"] >= 1 and isinstance(out["converged"], bool) and out["empty_clusters"] == 0
     same = peer.call("kmeans", {"embedding": emb, "k": 4, "seed": 0})
     assert torch.equal(same["assignments"], a)
+
+
+def test_kmeans_says_how_many_clusters_came_out_empty(peer: Peer) -> None:
+    # Two distinct rows and k = 4: two clusters can hold no row, and the result says so.
+    rows = peer.call("handle.put", {"tensor": torch.tensor([[0.0, 1.0]] * 5 + [[1.0, 0.0]] * 5)})["handle"]
+    out = peer.call("kmeans", {"embedding": rows, "k": 4, "seed": 0})
+    assert out["empty_clusters"] == 2 and out["inertia"] == 0.0
+    peer.call("handle.free", {"handle": rows})
 
 
 def test_checkpoint_round_trip_restores_weights_and_metadata(peer: Peer, held: dict[str, Any], tmp_path: Path) -> None:
@@ -271,7 +277,7 @@ def test_bad_train_arguments_name_their_field(peer: Peer, held: dict[str, Any]) 
     peer.fail("train", {**body, "offsets": torch.tensor([0], dtype=torch.int32)}, "INVALID_BODY", "offsets")
     peer.fail("train", {**body, "offsets": torch.tensor([0, 1, 48], dtype=torch.int32)}, "INVALID_BODY", "offsets")
     peer.fail("train", {**body, "loss": {"name": "nt-xent", "temperature": 0}}, "INVALID_BODY", "loss.temperature")
-    peer.fail("train", {**body, "loss": {"name": "supcon", "temperature": 0.2}}, "INVALID_BODY", "loss.name")
+    peer.fail("train", {**body, "loss": {"name": "supcon", "temperature": 0.2}}, "INVALID_BODY", "loss.attribute")
     peer.fail("train", {**body, "augment": {"size": 32}}, "INVALID_BODY", "augment.size")
     peer.fail("train", {**body, "dataset": "dataset:424242"}, "NOT_FOUND", "dataset")
     other = peer.call("model.create", {"arch": "small-cnn", "image_size": 16, "seed": 0})["model"]

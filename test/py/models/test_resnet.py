@@ -1,4 +1,5 @@
-"""ResNet: parameter names and shapes identical to torchvision's, and its weight files load."""
+"""ResNet: the stems, and loading torchvision-style weight files (the names, shapes and features
+against torchvision itself are in test/py/oracles/test_encoders.py)."""
 
 from __future__ import annotations
 
@@ -12,83 +13,10 @@ from mcl_worker.checkpoint import CheckpointError
 from mcl_worker.models import create_model
 
 
-def torchvision_resnet_shapes(depth: int) -> dict[str, tuple[int, ...]]:
-    """Every state-dict entry of torchvision.models.resnet{18,50}() with its shape, written out
-    from torchvision's definition: a 7x7 stem, four layers of BasicBlocks [2, 2, 2, 2] (18) or
-    Bottlenecks [3, 4, 6, 3] with expansion 4 (50), a 1x1 conv + BN `downsample` on the first
-    block of a layer whose stride or width changes, and a 1000-class `fc`."""
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def conv(name: str, out_c: int, in_c: int, k: int) -> None:
-        shapes[f"{name}.weight"] = (out_c, in_c, k, k)
-
-    def bn(name: str, c: int) -> None:
-        for p in ("weight", "bias", "running_mean", "running_var"):
-            shapes[f"{name}.{p}"] = (c,)
-        shapes[f"{name}.num_batches_tracked"] = ()
-
-    conv("conv1", 64, 3, 7)
-    bn("bn1", 64)
-    bottleneck = depth == 50
-    blocks = [3, 4, 6, 3] if bottleneck else [2, 2, 2, 2]
-    expansion = 4 if bottleneck else 1
-    in_planes = 64
-    for layer, (planes, n, stride) in enumerate(zip([64, 128, 256, 512], blocks, [1, 2, 2, 2]), start=1):
-        for b in range(n):
-            p = f"layer{layer}.{b}"
-            out_planes = planes * expansion
-            if bottleneck:
-                conv(f"{p}.conv1", planes, in_planes, 1)
-                bn(f"{p}.bn1", planes)
-                conv(f"{p}.conv2", planes, planes, 3)
-                bn(f"{p}.bn2", planes)
-                conv(f"{p}.conv3", out_planes, planes, 1)
-                bn(f"{p}.bn3", out_planes)
-            else:
-                conv(f"{p}.conv1", planes, in_planes, 3)
-                bn(f"{p}.bn1", planes)
-                conv(f"{p}.conv2", planes, planes, 3)
-                bn(f"{p}.bn2", planes)
-            if b == 0 and (stride != 1 or in_planes != out_planes):
-                conv(f"{p}.downsample.0", out_planes, in_planes, 1)
-                bn(f"{p}.downsample.1", out_planes)
-            in_planes = out_planes
-    shapes["fc.weight"] = (1000, 512 * expansion)
-    shapes["fc.bias"] = (1000,)
-    return shapes
-
-
 def backbone_shapes(arch: str, stem: str) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
         model = create_model(arch, image_size=224, stem=stem)
     return {k: tuple(v.shape) for k, v in model.backbone.state_dict().items()}
-
-
-def test_reference_shapes_have_torchvisions_sizes() -> None:
-    # Known facts about torchvision's models, independent of the helper above.
-    r18, r50 = torchvision_resnet_shapes(18), torchvision_resnet_shapes(50)
-    # 62 / 161 parameter tensors, plus 3 buffers for each of the 20 / 53 BatchNorms.
-    assert len(r18) == 62 + 3 * 20 and len(r50) == 161 + 3 * 53
-    assert sum(1 for k in r18 if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) == 62
-    assert sum(1 for k in r50 if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))) == 161
-
-
-def test_resnet18_backbone_equals_torchvision_minus_fc_in_names_order_and_shapes() -> None:
-    expected = {k: v for k, v in torchvision_resnet_shapes(18).items() if not k.startswith("fc.")}
-    actual = backbone_shapes("resnet18", "imagenet")
-    assert list(actual.items()) == list(expected.items())
-
-
-def test_resnet50_backbone_equals_torchvision_minus_fc() -> None:
-    expected = {k: v for k, v in torchvision_resnet_shapes(50).items() if not k.startswith("fc.")}
-    actual = backbone_shapes("resnet50", "imagenet")
-    assert list(actual.items()) == list(expected.items())
-    # A few entries written out literally, as torchvision prints them.
-    assert actual["layer1.0.downsample.0.weight"] == (256, 64, 1, 1)
-    assert actual["layer2.0.conv2.weight"] == (128, 128, 3, 3)
-    assert actual["layer3.5.conv3.weight"] == (1024, 256, 1, 1)
-    assert actual["layer4.2.bn3.running_var"] == (2048,)
-    assert "layer2.1.downsample.0.weight" not in actual
 
 
 def test_cifar_stem_differs_from_torchvision_only_in_conv1() -> None:

@@ -7,9 +7,13 @@ on the CPU build of torch, it is imported part by part, and this module says how
   registration decorators made no-ops during the import, `torchvision.models` and
   `torchvision.transforms` (pure Python) work; `torchvision.ops` does not. open_clip and timm
   import torchvision, so they are imported the same way.
-- openai-clip's package `__init__` needs pkg_resources and torchvision's PIL transforms; its
-  `clip/model.py` and `clip/simple_tokenizer.py` are loaded on their own under a package stub
-  whose `__path__` is the installed `clip/` folder.
+- openai-clip's package `__init__` needs pkg_resources, which current setuptools no longer has:
+  its modules (`clip/model.py`, `clip/simple_tokenizer.py`, `clip/clip.py` with `tokenize`) are
+  loaded on their own under a package stub whose `__path__` is the installed `clip/` folder, and
+  `clip/clip.py` gets, for its import alone, a stand-in `pkg_resources` holding the one thing it
+  reads from it, `packaging`.
+- img2dataset's package `__init__` imports its whole downloader (fire, pandas, wandb, ...); its
+  `writer.py`, which lays out the datasets it writes, is loaded on its own the same way.
 A missing peer is an error, never a skip: run `node scripts/bootstrap.mjs --oracles`.
 """
 
@@ -71,20 +75,39 @@ def open_clip() -> types.ModuleType:
 
 
 @cache
+def open_clip_scheduler() -> types.ModuleType:
+    """open_clip's learning-rate schedules (open_clip_train/scheduler.py: const_lr, cosine_lr), shipped
+    in the open_clip_torch wheel; the module needs nothing beyond `math`."""
+    return _import("open_clip_train.scheduler")
+
+
+@cache
 def timm() -> types.ModuleType:
     torchvision()
     return _import("timm")
 
 
+def _package_stub(name: str, distribution: str) -> types.ModuleType:
+    """An empty package `name` over its installed folder, so that its modules load without its __init__."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"the oracle peer {distribution!r} is not installed; {HOW_TO_INSTALL}")
+    stub = types.ModuleType(name)
+    stub.__path__ = list(spec.submodule_search_locations)
+    sys.modules[name] = stub
+    return stub
+
+
 @cache
 def _openai_clip_package() -> types.ModuleType:
-    spec = importlib.util.find_spec("clip")
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(f"the oracle peer 'openai-clip' is not installed; {HOW_TO_INSTALL}")
-    stub = types.ModuleType("clip")
-    stub.__path__ = list(spec.submodule_search_locations)
-    sys.modules["clip"] = stub
-    return stub
+    return _package_stub("clip", "openai-clip")
+
+
+@cache
+def img2dataset_writer() -> types.ModuleType:
+    """img2dataset's writer.py (FilesSampleWriter, WebDatasetSampleWriter, ParquetSampleWriter)."""
+    _package_stub("img2dataset", "img2dataset")
+    return _import("img2dataset.writer")
 
 
 @cache
@@ -99,6 +122,24 @@ def openai_clip_tokenizer() -> types.ModuleType:
     """OpenAI's clip/simple_tokenizer.py (SimpleTokenizer)."""
     _openai_clip_package()
     return _import("clip.simple_tokenizer")
+
+
+@cache
+def openai_clip_api() -> types.ModuleType:
+    """OpenAI's clip/clip.py (tokenize, load); it only reads `pkg_resources.packaging`."""
+    _openai_clip_package()
+    torchvision()
+    if importlib.util.find_spec("pkg_resources") is not None:
+        return _import("clip.clip")
+    import packaging.version
+
+    stand_in = types.ModuleType("pkg_resources")
+    stand_in.packaging = packaging  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = stand_in
+    try:
+        return _import("clip.clip")
+    finally:  # only for this import: others (pytest's monkeypatch) take it for the real one
+        del sys.modules["pkg_resources"]
 
 
 def openai_bpe_vocab() -> Path:

@@ -129,6 +129,20 @@ def test_unsupported_version_reports_version_and_header() -> None:
     assert caught.value.code == "UNSUPPORTED_VERSION"
     assert caught.value.header == Header(V + 1, 5, "request", "ping")
     assert caught.value.details == {"version": V + 1, "supported": [V]}
+    assert caught.value.message.endswith(f"this side speaks {V}: upgrade this side, which is older"
+                                         " (the SDK and the worker must speak the same protocol version)")
+
+
+def test_the_previous_version_s_hello_is_refused_naming_both_versions_and_the_fix() -> None:
+    hello = msgpack.packb({"protocols": [V - 1], "client": "mcl-bridge/0.1.0"})
+    with pytest.raises(WireError) as caught:
+        decode_message([head({"v": V - 1, "id": 1, "kind": "request", "type": "hello"}, hello)])
+    assert caught.value.code == "UNSUPPORTED_VERSION"
+    assert caught.value.header == Header(V - 1, 1, "request", "hello")  # so the refusal answers the hello
+    assert caught.value.message == (
+        f"protocol version {V - 1} is not supported; this side speaks {V}: upgrade the other end, which is older"
+        " (the SDK and the worker must speak the same protocol version)"
+    )
 
 
 def test_max_bytes_counts_every_frame() -> None:
@@ -201,15 +215,16 @@ def test_any_body_round_trips(body: dict[str, Any]) -> None:
 
 # The same bytes as in test/ts/wire/codec.test.ts: wider msgpack forms than needed (array16,
 # map16, int8, uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
+# The version byte follows V, a positive fixint below 128 either way.
 NONCANONICAL_HEAD = (
     "dc0002"
-    "de0004a176d002a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f"
+    f"de0004a176d0{V:02x}a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f"
     "de0002a178d3fffffffffffffffed9017ac40100"
 )
 
 
 def test_wider_msgpack_forms_are_accepted_and_reencoded_canonically() -> None:
     msg = decode_message([bytes.fromhex(NONCANONICAL_HEAD)])
-    assert msg == Message(Header(2, 42, "request", "echo"), {"x": -2, "z": b"\x00"})
+    assert msg == Message(Header(V, 42, "request", "echo"), {"x": -2, "z": b"\x00"})
     (frame,) = encode_message(msg)
-    assert bytes(frame).hex() == "92" "84a17602a269642aa46b696e64a772657175657374a474797065a46563686f" "82a178fea17ac40100"
+    assert bytes(frame).hex() == "92" f"84a176{V:02x}a269642aa46b696e64a772657175657374a474797065a46563686f" "82a178fea17ac40100"

@@ -84,7 +84,7 @@ describe("node dist/ts/cli/main.js run", () => {
     const cases = [
       { name: "invalid", config: { name: "bad", stages: 0 }, field: /stages: expected an integer >= 1/, code: /INVALID_CONFIG/ },
       { name: "unknown", config: { name: "bad", stagez: 2 }, field: /stagez/, code: /INVALID_CONFIG/ },
-      { name: "unsupported", config: { name: "bad", loss: { name: "supcon" } }, field: /loss\.name: supcon/, code: /NOT_IMPLEMENTED/ },
+      { name: "unlabelled", config: { name: "bad", loss: { name: "supcon" } }, field: /loss\.attribute: supcon needs/, code: /INVALID_CONFIG/ },
     ];
     for (const { name, config, field, code } of cases) {
       it(`${name}: exit 1, the field named`, async () => {

@@ -2,20 +2,9 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { ConfigError } from "../../../ts/config/config-error.js";
 import { loadConfigFile, parseConfig } from "../../../ts/config/load-config.js";
 import { mclConfigSchema, perStage, type MclConfigInput } from "../../../ts/config/mcl-config.js";
-
-function issuesOf(value: unknown): readonly string[] {
-  try {
-    parseConfig(value);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).code).toBe("INVALID_CONFIG");
-    return (error as ConfigError).issues;
-  }
-  throw new Error("expected the config to be refused");
-}
+import { issuesOf } from "../support/config-issues.js";
 
 describe("run config", () => {
   test("defaults are explicit and complete", () => {
@@ -31,8 +20,9 @@ describe("run config", () => {
       init: "scratch",
       sampling: { policy: "mcl", smallGroups: "merge-to-parent", minBatchSize: 2 },
       loss: { name: "nt-xent", temperature: 0.2 },
-      optimizer: { name: "adamw", lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupSteps: 0 },
+      optimizer: { name: "adamw", lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupSteps: 0, schedule: "constant" },
       augmentation: { cropScale: [0.2, 1], flip: true, jitter: 0.4, grayscale: 0.2, blur: 0 },
+      preprocess: {},
       integration: { normalize: "concat-then-l2" },
       seed: 0,
       baseline: true,

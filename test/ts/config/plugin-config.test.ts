@@ -1,18 +1,8 @@
 // Python plugin references (py:<module>:<attr>) and their keyword arguments in the run config.
 import { describe, expect, test } from "vitest";
-import { ConfigError } from "../../../ts/config/config-error.js";
 import { parseConfig } from "../../../ts/config/load-config.js";
 import { isPluginRef, parsePluginRef } from "../../../ts/plugins/plugin-ref.js";
-
-function issuesOf(value: Record<string, unknown>): readonly string[] {
-  try {
-    parseConfig({ name: "x", ...value });
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).issues;
-  }
-  throw new Error("expected the config to be refused");
-}
+import { issuesOf } from "../support/config-issues.js";
 
 describe("plugin references", () => {
   test("parse into module and attribute; anything else is not one", () => {
@@ -41,18 +31,18 @@ describe("plugin references", () => {
   });
 
   test("a malformed reference, or arguments to a built-in, is refused naming the field", () => {
-    const [encoder, ...more] = issuesOf({ encoder: "python:my_pkg:f" });
+    const [encoder, ...more] = issuesOf({ name: "x", encoder: "python:my_pkg:f" });
     expect(encoder).toMatch(/^encoder: expected one of small-cnn, resnet18, .* or a plugin py:<module>:<attr>, got "python:my_pkg:f"$/);
     expect(more).toEqual([]);
-    expect(issuesOf({ dataset: "py:my_pkg" })).toEqual(['dataset: expected a plugin reference py:<module.path>:<attribute>, got "py:my_pkg"']);
-    expect(issuesOf({ loss: { name: "py:pkg" } })[0]).toMatch(/^loss\.name: expected one of nt-xent, supcon, dcl.* or a plugin py:<module>:<attr>, got "py:pkg"$/);
-    expect(issuesOf({ encoderArgs: { widths: [8] } })).toEqual([
+    expect(issuesOf({ name: "x", dataset: "py:my_pkg" })).toEqual(['dataset: expected a plugin reference py:<module.path>:<attribute>, got "py:my_pkg"']);
+    expect(issuesOf({ name: "x", loss: { name: "py:pkg" } })[0]).toMatch(/^loss\.name: expected one of nt-xent, supcon, dcl.* or a plugin py:<module>:<attr>, got "py:pkg"$/);
+    expect(issuesOf({ name: "x", encoderArgs: { widths: [8] } })).toEqual([
       'encoderArgs: only a plugin (py:<module>:<attr>) takes arguments, and "small-cnn" is built in; remove it',
     ]);
-    expect(issuesOf({ loss: { args: { margin: 1 } } })).toEqual([
+    expect(issuesOf({ name: "x", loss: { args: { margin: 1 } } })).toEqual([
       'loss.args: only a plugin (py:<module>:<attr>) takes arguments, and "nt-xent" is built in; remove it',
     ]);
-    expect(issuesOf({ encoder: "py:m:f", encoderArgs: { image_size: 32 } })).toEqual([
+    expect(issuesOf({ name: "x", encoder: "py:m:f", encoderArgs: { image_size: 32 } })).toEqual([
       "encoderArgs.image_size: the worker passes it from the dataset's images; remove it",
     ]);
   });

@@ -1,10 +1,10 @@
 // A bad config is refused before any worker starts (no worker options are even looked at),
-// with the field named; so is a config this version cannot run.
+// with the field named.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, Mcl, MclError } from "../../../ts/index.js";
+import { ConfigError, Mcl } from "../../../ts/index.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-sdk-config-"));
@@ -36,11 +36,11 @@ describe("Mcl.start with a bad config", () => {
     expect(error.message).toContain('epochsPerStag: unknown key; did you mean "epochsPerStage"?');
   });
 
-  it("refuses what the worker cannot run yet, naming the field", async () => {
+  it("refuses supcon without the attribute that gives its labels", async () => {
     const error = await refusal(tinyConfig(root, "supcon", { loss: { name: "supcon" } }));
-    expect(error).toBeInstanceOf(MclError);
-    expect(error.code).toBe("NOT_IMPLEMENTED");
-    expect(error.message).toContain("loss.name:");
+    expect(error).toBeInstanceOf(ConfigError);
+    expect(error.code).toBe("INVALID_CONFIG");
+    expect(error.message).toContain("loss.attribute: supcon needs the dataset's labelled attribute");
     expect(existsSync(join(root, "supcon"))).toBe(false);
   });
 

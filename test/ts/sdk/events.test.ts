@@ -5,7 +5,7 @@ import { ProgressPrinter } from "../../../ts/cli/progress.js";
 import { EventLog, type MclEvent } from "../../../ts/sdk/events.js";
 
 const stageStart: MclEvent = { type: "stage-start", stage: 1, epochs: 2, fromEpoch: 0 };
-const progress: MclEvent = { type: "train-progress", stage: 1, epoch: 0, step: 3, steps: 6, loss: 2.5, samplesPerSec: 410 };
+const progress: MclEvent = { type: "train-progress", stage: 1, epoch: 0, step: 3, steps: 6, loss: 2.5, lr: 1e-3, samplesPerSec: 410 };
 const epoch: MclEvent = { type: "epoch", stage: 1, epoch: 0, epochs: 2, loss: 2.25, samplesPerSec: 400, seconds: 3.5, samples: 1024 };
 
 async function collect(iterable: AsyncIterable<MclEvent>): Promise<MclEvent[]> {
@@ -56,7 +56,7 @@ describe("ProgressPrinter", () => {
     const out = output(true);
     const printer = new ProgressPrinter(out);
     printer.show(progress);
-    expect(out.text).toContain("[############------------] 3/6 loss 2.500 410 samples/s");
+    expect(out.text).toContain("[############------------] 3/6 loss 2.500 lr 1.00e-3 410 samples/s");
     printer.show(epoch);
     expect(out.text).toContain("\r\x1b[2Kstage 1 epoch 1/2: loss 2.250");
     printer.finish();

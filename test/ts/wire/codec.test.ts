@@ -93,6 +93,20 @@ describe("decoding", () => {
     expect(err.code).toBe("UNSUPPORTED_VERSION");
     expect(err.header).toEqual({ v: V + 1, id: 5, kind: "request", type: "ping" });
     expect(err.details).toEqual({ version: V + 1, supported: [V] });
+    expect(err.message).toMatch(
+      new RegExp(`this side speaks ${V}: upgrade this side, which is older \\(the SDK and the worker must speak the same protocol version\\)$`),
+    );
+  });
+
+  it("refuses the previous version's hello naming both versions and the fix, with its header", () => {
+    const hello = pack({ protocols: [V - 1], client: "mcl-bridge/0.1.0" });
+    const err = caught(() => decodeMessage([head({ v: V - 1, id: 1, kind: "request", type: "hello" }, hello)]));
+    expect(err.code).toBe("UNSUPPORTED_VERSION");
+    expect(err.header).toEqual({ v: V - 1, id: 1, kind: "request", type: "hello" });
+    expect(err.message).toBe(
+      `protocol version ${V - 1} is not supported; this side speaks ${V}: upgrade the other end, which is older` +
+        " (the SDK and the worker must speak the same protocol version)",
+    );
   });
 
   it("reads the header of a long head for an error without decoding the head", () => {
@@ -133,16 +147,20 @@ describe("decoding", () => {
 
 // The same bytes as in test/py/wire/test_codec.py: wider msgpack forms than needed (array16,
 // map16, int8, uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
+// The version byte follows V, a positive fixint below 128 either way.
+const VERSION_HEX = V.toString(16).padStart(2, "0");
 const NONCANONICAL_HEAD =
   "dc0002" +
-  "de0004a176d002a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f" +
+  `de0004a176d0${VERSION_HEX}a26964cf000000000000002aa46b696e64d90772657175657374a474797065a46563686f` +
   "de0002a178d3fffffffffffffffed9017ac40100";
 
 describe("non-canonical input", () => {
   it("is accepted and re-encoded canonically", () => {
     const msg = decodeMessage([Buffer.from(NONCANONICAL_HEAD, "hex")]);
-    expect(msg).toStrictEqual({ header: { v: 2, id: 42, kind: "request", type: "echo" }, body: { x: -2, z: Buffer.from([0]) } });
-    expect(hexFrames(encodeMessage(msg))).toEqual(["92" + "84a17602a269642aa46b696e64a772657175657374a474797065a46563686f" + "82a178fea17ac40100"]);
+    expect(msg).toStrictEqual({ header: { v: V, id: 42, kind: "request", type: "echo" }, body: { x: -2, z: Buffer.from([0]) } });
+    expect(hexFrames(encodeMessage(msg))).toEqual([
+      "92" + `84a176${VERSION_HEX}a269642aa46b696e64a772657175657374a474797065a46563686f` + "82a178fea17ac40100",
+    ]);
   });
 });
 

@@ -110,6 +110,7 @@ describe("WorkerJobs", () => {
     expect(Math.max(...clusters.assignments)).toBeLessThan(4);
     expect(clusters.centroids.shape).toEqual([4, 24]);
     expect(clusters.inertia).toBeGreaterThan(0);
+    expect(clusters.empty_clusters).toBe(0);
 
     const probe = await jobs.probe({ embedding: features.embedding, dataset, seed: 0, knn_k: 5 });
     expect(probe.attributes.map((s) => s.name)).toEqual(["shape", "color", "texture", "background"]);

@@ -1,0 +1,16 @@
+// How a refused config is looked at: the one-line issues of the ConfigError that parseConfig throws.
+import { expect } from "vitest";
+import { ConfigError } from "../../../ts/config/config-error.js";
+import { parseConfig } from "../../../ts/config/load-config.js";
+
+/** The issues parseConfig names for `value`; fails the test when the config is accepted. */
+export function issuesOf(value: unknown): readonly string[] {
+  try {
+    parseConfig(value);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).code).toBe("INVALID_CONFIG");
+    return (error as ConfigError).issues;
+  }
+  throw new Error("expected the config to be refused");
+}
