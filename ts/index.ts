@@ -42,6 +42,7 @@ export {
   type PluginReport,
   checkPlugins,
 } from "./plugins/plugin-check.js";
+export { PluginConsentError } from "./plugins/plugin-consent.js";
 
 // Config
 export {

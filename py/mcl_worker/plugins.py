@@ -11,6 +11,11 @@ module a reference names when it is first used, from its own Python path (the pa
 in the worker's environment or on its PYTHONPATH). A reference is a string and the keyword
 arguments are JSON values: no code or pickled object crosses the wire.
 
+A reference into Python's standard library or builtins (`py:os:system`, `py:builtins:eval`) is
+refused whatever $MCL_WORKER_PLUGINS says, before anything is imported; so is an allowed module's
+attribute that is defined there (`from subprocess import run` in a plugin module): those would
+turn a config's arguments into commands.
+
 The contracts (`args` are the keyword arguments from the config):
 
   encoder  a callable(**args) -> nn.Module mapping float images [B, C, H, W], normalised as for
@@ -37,6 +42,7 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -88,6 +94,10 @@ def resolve(kind: PluginKind, ref: str) -> Callable[..., Any]:
     if match is None:
         raise PluginError(kind, str(ref), "reference", "py:<module.path>:<attribute>", repr(ref))
     module_name, attr = match.groups()
+    if _is_stdlib(module_name):
+        raise PluginError(
+            kind, ref, "stdlib", "a module of your own (Python's standard library and builtins are never plugins)", module_name
+        )
     allowed = allowed_modules()
     if not any(module_name == name or module_name.startswith(name + ".") for name in allowed):
         raise PluginError(
@@ -106,7 +116,26 @@ def resolve(kind: PluginKind, ref: str) -> Callable[..., Any]:
     target = getattr(module, attr)
     if not callable(target):
         raise PluginError(kind, ref, "callable", f"{attr} to be callable", type(target).__name__)
+    defined_in = _defining_module(target)
+    if _is_stdlib(defined_in):
+        raise PluginError(
+            kind, ref, "stdlib", f"{attr} defined in your own module, not taken from Python's standard library or builtins",
+            f"{attr} from {defined_in}",
+        )
     return target
+
+
+def _is_stdlib(module_name: str) -> bool:
+    """Whether `module_name` is (inside) a module of Python's standard library or a builtin one."""
+    top = module_name.split(".", 1)[0]
+    return top in sys.stdlib_module_names or top in sys.builtin_module_names or top == "__main__"
+
+
+def _defining_module(target: Callable[..., Any]) -> str:
+    """The module that defines `target`, seen through functools.partial (which stdlib itself defines)."""
+    while isinstance(target, partial):
+        target = target.func
+    return str(getattr(target, "__module__", None) or type(target).__module__)
 
 
 def _call(kind: PluginKind, ref: str, target: Callable[..., Any], args: JsonArgs) -> Any:

@@ -3,10 +3,11 @@
  * environment (through pythonia) imports each one, builds it with its arguments, runs a dry
  * forward pass on two samples and checks that it is deterministic under the run's seed
  * (mcl_worker.plugins.check_plugins). A failure is a PluginCheckError naming the plugin, the
- * check and what was expected, and nothing else starts.
+ * check and what was expected, and nothing else starts. Before Python starts, the consent gate
+ * (plugin-consent.ts) refuses a plugin the user has not allowed, or one from the standard library.
  *
- *   const env = { ...process.env, PYTHONPATH: "examples/plugins", MCL_WORKER_PLUGINS: "my_plugins" };
- *   await checkPlugins(config, { env });   // the project venv, the environment the worker will have
+ *   const env = { ...process.env, PYTHONPATH: "examples/plugins" };
+ *   await checkPlugins(config, { env, allowPlugins: ["my_plugins"] });   // the project venv, the worker's environment
  */
 
 import { existsSync } from "node:fs";
@@ -15,16 +16,19 @@ import { pythonError } from "../cli/doctor.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import type { WorkerOptions } from "../sdk/worker-connection.js";
 import { choosePython } from "../transport/python-env.js";
-import { PLUGINS_ENV, isPluginRef, parsePluginRef, type PluginKind } from "./plugin-ref.js";
+import { allowedModules, gatePlugins, pluginSlots, type ConsentEntry } from "./plugin-consent.js";
+import { PLUGINS_ENV, isPluginRef, type PluginKind } from "./plugin-ref.js";
 
 export interface PluginCheckOptions {
   /** The worker's interpreter (default: $MCL_WORKER_PYTHON, else the project's .venv). */
   readonly python?: string;
   /**
    * The environment the worker starts with (default: this process's): the check imports from its
-   * PYTHONPATH, and only the modules its MCL_WORKER_PLUGINS allows, as the worker will.
+   * PYTHONPATH, and only the modules its MCL_WORKER_PLUGINS and `allowPlugins` allow, as the worker will.
    */
   readonly env?: NodeJS.ProcessEnv;
+  /** The modules or packages the user allows plugins from, besides the environment's MCL_WORKER_PLUGINS. */
+  readonly allowPlugins?: readonly string[];
   /** How long the whole check may take, interpreter start and torch import included (default 90 s, under pythonia's own 100 s). */
   readonly timeoutMs?: number;
 }
@@ -60,14 +64,9 @@ export class PluginCheckError extends Error {
   }
 }
 
-/** What the config names in the slots a plugin can fill: dataset, encoder, loss. */
-function pluginSlots(config: MclConfig): string[] {
-  return [config.dataset, config.encoder, config.loss.name];
-}
-
 /** The check request for mcl_worker.plugins.check_plugins, or null when the config names no plugin. */
 export function pluginCheckRequest(config: MclConfig): Record<string, unknown> | null {
-  if (!pluginSlots(config).some(isPluginRef)) return null;
+  if (pluginSlots(config).length === 0) return null;
   return {
     seed: config.seed,
     dataset: config.dataset,
@@ -82,12 +81,20 @@ export function pluginCheckRequest(config: MclConfig): Record<string, unknown> |
 
 /**
  * Runs every check of the config's plugins; resolves with the report when all pass (an empty one
- * when there is no plugin), rejects with PluginCheckError otherwise.
+ * when there is no plugin), rejects with PluginCheckError otherwise, and with PluginConsentError,
+ * before any Python starts, when a plugin is not allowed or comes from the standard library.
  */
 export async function checkPlugins(config: MclConfig, options: PluginCheckOptions = {}): Promise<PluginReport> {
+  return checkAllowed(config, options, "check");
+}
+
+async function checkAllowed(config: MclConfig, options: PluginCheckOptions, entry: ConsentEntry, source?: string): Promise<PluginReport> {
   const request = pluginCheckRequest(config);
   if (request === null) return { ok: true, checks: [] };
-  const report = await runChecks(request, options);
+  const env = options.env ?? process.env;
+  const allowed = allowedModules(options.allowPlugins, env);
+  gatePlugins(config, allowed, entry, source);
+  const report = await runChecks(request, { ...options, env: { ...env, [PLUGINS_ENV]: allowed.join(",") } });
   const failures = report.checks.filter((c) => !c.ok);
   if (failures.length > 0 || !report.ok) throw new PluginCheckError(failures);
   return report;
@@ -162,26 +169,39 @@ function setEnv(values: Record<string, string | undefined>): void {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type PyObject = any;
 
-/** The modules the config's plugins come from, e.g. ["my_plugins.encoders", "my_plugins.data"]. */
-export function pluginModules(config: MclConfig): string[] {
-  const modules = pluginSlots(config).flatMap((name) => parsePluginRef(name)?.module ?? []);
-  return [...new Set(modules)];
+/** What the SDK knows of the run beyond its config: the user's consent and where the config came from. */
+export interface RunPluginOptions {
+  /** The modules or packages the user allows plugins from (RunOptions.allowPlugins, mcl --allow-plugins). */
+  readonly allowPlugins?: readonly string[] | undefined;
+  readonly entry: "start" | "resume";
+  /** The file the config was read from (a run directory's manifest), for the error messages. */
+  readonly source?: string;
 }
 
 /**
  * The SDK's check before a run starts, in the interpreter and environment a launched worker will
- * have; gives back the worker options to launch it with. A worker this process launches runs this
- * config, so unless its environment already says which plugins it allows, it allows the config's
- * modules. A worker reached by endpoint runs elsewhere, in an environment this process cannot
- * reach, with its operator's MCL_WORKER_PLUGINS: it checks each plugin when it loads it (the job
- * fails naming the check).
+ * have; gives back the worker options to launch it with. A launched worker imports plugins only
+ * from the modules the user allows (`allowPlugins` and its environment's MCL_WORKER_PLUGINS),
+ * never from what the config names. A worker reached by endpoint runs elsewhere, with its
+ * operator's MCL_WORKER_PLUGINS, in an environment this process cannot reach: only the standard
+ * library is refused here, and the worker checks each plugin when it loads it (the job fails
+ * naming the check).
  */
-export async function checkRunPlugins(config: MclConfig, worker: WorkerOptions | undefined): Promise<WorkerOptions | undefined> {
-  const modules = pluginModules(config);
-  if (modules.length === 0 || worker?.endpoint !== undefined) return worker;
+export async function checkRunPlugins(
+  config: MclConfig,
+  worker: WorkerOptions | undefined,
+  options: RunPluginOptions,
+): Promise<WorkerOptions | undefined> {
   const launch = worker?.launch ?? {};
   const base = launch.env ?? process.env;
-  const env = base[PLUGINS_ENV] === undefined ? { ...base, [PLUGINS_ENV]: modules.join(",") } : base;
-  await checkPlugins(config, { ...(launch.python === undefined ? {} : { python: launch.python }), env });
+  const allowed = allowedModules(options.allowPlugins, base); // a bad entry is refused even when no plugin is named
+  if (pluginSlots(config).length === 0) return worker;
+  if (worker?.endpoint !== undefined) {
+    gatePlugins(config, null, options.entry, options.source);
+    return worker;
+  }
+  const env = { ...base, [PLUGINS_ENV]: allowed.join(",") };
+  const check = { ...(launch.python === undefined ? {} : { python: launch.python }), env };
+  await checkAllowed(config, check, options.entry, options.source);
   return { ...worker, launch: { ...launch, env } };
 }

@@ -22,7 +22,12 @@ export type MclErrorCode =
    * An epoch of a stage plans another number of steps than the stage's earlier ones, which the
    * learning-rate schedule (spanning epochs × steps) cannot follow; the batch planner never makes one.
    */
-  | "UNEQUAL_EPOCHS";
+  | "UNEQUAL_EPOCHS"
+  /**
+   * Another process holds the run directory's lock (run.lock: one writer per run); the message
+   * names its pid, host and since when, and what to do.
+   */
+  | "RUN_LOCKED";
 
 export class MclError extends Error {
   readonly code: MclErrorCode;

@@ -29,6 +29,7 @@ import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
 import { errorCode, MclError } from "./errors.js";
 import { EventLog, type MclEvent, type Track } from "./events.js";
+import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
 import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
@@ -49,6 +50,8 @@ export class MclRun {
   readonly dir: string;
   readonly config: MclConfig;
   readonly #store: RunStore;
+  /** The run directory's lock, held until the run ends (finished, stopped, paused or failed). */
+  readonly #lock: RunLock;
   readonly #connect: () => Promise<WorkerConnection>;
   readonly #resumed: boolean;
   readonly #pauseAfterStage: number | undefined;
@@ -64,8 +67,9 @@ export class MclRun {
   readonly #losses: LossRecorder;
 
   /** @internal use Mcl.start or Mcl.resume */
-  constructor(store: RunStore, connect: () => Promise<WorkerConnection>, resumed: boolean, pauseAfterStage?: number) {
+  constructor(store: RunStore, lock: RunLock, connect: () => Promise<WorkerConnection>, resumed: boolean, pauseAfterStage?: number) {
     this.#store = store;
+    this.#lock = lock;
     this.dir = store.dir;
     this.config = store.manifest.config;
     this.#connect = connect;
@@ -113,7 +117,13 @@ export class MclRun {
     if (this.#store.manifest.state.phase !== "done") {
       throw new MclError("INVALID_STATE", "evaluate: the run has not finished training; wait for result() first");
     }
-    return this.#evaluate(executor);
+    // The run released its directory when it finished; this writes summary.json and the probes again.
+    const lock = await RunLock.acquire(this.dir, "evaluate");
+    try {
+      return await this.#evaluate(executor);
+    } finally {
+      await lock.release();
+    }
   }
 
   /**
@@ -196,6 +206,7 @@ export class MclRun {
         summary = await this.#evaluate(executor);
       }
       await writeReport(this.dir);
+      await this.#lock.release(); // the worker stays for embed() and evaluate(), which write nothing or lock again
       this.#phase = "finished";
       this.#log.push({ type: "done", summary });
       this.#log.close();
@@ -210,7 +221,11 @@ export class MclRun {
       else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
       this.#log.close();
       await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
-      await this.#release();
+      try {
+        await this.#release();
+      } finally {
+        await this.#lock.release();
+      }
       if (paused) throw reason;
       throw stopped ? new MclError("STOPPED", `the run was stopped; resume it with Mcl.resume(${JSON.stringify(this.dir)})`, { cause: error }) : error;
     }

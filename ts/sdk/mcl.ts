@@ -10,7 +10,9 @@
  * only the dataset can tell (its attributes, channels, captions) is checked once the worker has
  * opened it, before anything trains; a run that fails those checks removes its directory again.
  * resume() reopens a run directory at its last commit and continues it with the config stored
- * there. Both launch a local worker unless `worker.endpoint` names one to connect to.
+ * there. Both launch a local worker unless `worker.endpoint` names one to connect to, and both
+ * hold the run directory's lock (run-lock.ts) until the run ends: a second start or resume of the
+ * same directory meanwhile is refused with MclError RUN_LOCKED, naming the process that holds it.
  *
  * Step by step (a notebook): pause after a stage's clustering, look at it, then go on:
  *
@@ -28,9 +30,10 @@ import { parseConfig } from "../config/load-config.js";
 import type { MclConfig, MclConfigInput } from "../config/mcl-config.js";
 import { projectRoot } from "../transport/index.js";
 import { PROTOCOL_VERSION } from "../wire/index.js";
-import type { RunManifest } from "../control/run-store.js";
+import { MANIFEST_FILE, type RunManifest } from "../control/run-store.js";
 import { MclError } from "./errors.js";
 import { MclRun } from "./mcl-run.js";
+import { type LockPurpose, RunLock } from "./run-lock.js";
 import { openWorker, type WorkerOptions } from "./worker-connection.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
 
@@ -43,6 +46,12 @@ export interface RunOptions {
    * with a `paused` event, result() rejects with MclError PAUSED, Mcl.resume(dir) continues.
    */
   readonly pauseAfterStage?: number;
+  /**
+   * The modules or packages the config's plugins (py:…) may come from, e.g. ["my_plugins"]: a
+   * config naming a plugin is refused unless this option or the worker environment's
+   * MCL_WORKER_PLUGINS allows it (a shared config or run directory must not run code by itself).
+   */
+  readonly allowPlugins?: readonly string[];
 }
 
 export const Mcl = {
@@ -50,24 +59,48 @@ export const Mcl = {
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
     checkPause(options.pauseAfterStage, scheduleFromConfig(parsed).stages, null);
-    const worker = await checkRunPlugins(parsed, options.worker); // plugins (py:…) pass their checks before anything starts
+    // plugins (py:…) are allowed by the user and pass their checks before anything starts
+    const worker = await checkRunPlugins(parsed, options.worker, { allowPlugins: options.allowPlugins, entry: "start" });
     const dir = join(parsed.runDir, parsed.name);
-    const store = await RunStore.create(dir, {
-      config: parsed,
-      versions: { package: packageVersion(), protocol: PROTOCOL_VERSION },
-      state: initialState(scheduleFromConfig(parsed)),
+    return underLock(dir, "start", async (lock) => {
+      const store = await RunStore.create(dir, {
+        config: parsed,
+        versions: { package: packageVersion(), protocol: PROTOCOL_VERSION },
+        state: initialState(scheduleFromConfig(parsed)),
+      });
+      return new MclRun(store, lock, () => openWorker(worker), false, options.pauseAfterStage);
     });
-    return new MclRun(store, () => openWorker(worker), false, options.pauseAfterStage);
   },
 
   /** Continues the run in `runDir` from its last commit (a finished run only reports its summary). */
   async resume(runDir: string, options: RunOptions = {}): Promise<MclRun> {
-    const store = await RunStore.open(runDir);
-    checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config).stages, store.manifest);
-    const worker = await checkRunPlugins(store.manifest.config, options.worker);
-    return new MclRun(store, () => openWorker(worker), true, options.pauseAfterStage);
+    // Opened under the lock: the state a run that held it last committed.
+    return underLock(runDir, "resume", async (lock) => {
+      const store = await RunStore.open(runDir);
+      checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config).stages, store.manifest);
+      const worker = await checkRunPlugins(store.manifest.config, options.worker, {
+        allowPlugins: options.allowPlugins,
+        entry: "resume",
+        source: join(runDir, MANIFEST_FILE),
+      });
+      return new MclRun(store, lock, () => openWorker(worker), true, options.pauseAfterStage);
+    });
   },
 } as const;
+
+/**
+ * Makes a run under the lock of its directory (MclError RUN_LOCKED while another process writes
+ * there): the run holds the lock until it ends; a run that cannot be made releases it at once.
+ */
+async function underLock(dir: string, purpose: LockPurpose, make: (lock: RunLock) => Promise<MclRun>): Promise<MclRun> {
+  const lock = await RunLock.acquire(dir, purpose);
+  try {
+    return await make(lock);
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
 
 /** pauseAfterStage names a clustering still ahead of the run (INVALID_INPUT otherwise). */
 function checkPause(stage: number | undefined, stages: number, manifest: RunManifest | null): void {

@@ -5,6 +5,7 @@
     "loss": {"name": "py:my_plugins.losses:align_uniform", "args": {"weight": 1.0}}
 
 The worker imports it by name: put examples/plugins on the worker's PYTHONPATH (or install it
-into the worker's environment), and my_plugins in its MCL_WORKER_PLUGINS (the SDK does that for a
-worker it launches).
+into the worker's environment), and allow it yourself, outside the config: `mcl run --allow-plugins
+my_plugins`, `Mcl.start(config, { allowPlugins: ["my_plugins"] })`, or my_plugins in the worker's
+MCL_WORKER_PLUGINS.
 """

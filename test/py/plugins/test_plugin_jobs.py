@@ -48,7 +48,7 @@ def test_a_module_the_worker_does_not_allow_is_refused_naming_the_field(peer: Pe
     error = peer.fail("dataset.open", {"uri": "py:my_plugins.data:CsvImages", "args": {"csv_path": "x.csv"}}, "INVALID_BODY", "uri")
     assert error["details"]["check"] == "allowed" and "my_plugins.data" in error["message"]
     error = peer.fail("model.create", {"arch": "py:subprocess:run", "image_size": 16, "seed": 0, "args": {"args": ["true"]}}, "INVALID_BODY", "arch")
-    assert error["details"]["check"] == "allowed"
+    assert error["details"]["check"] == "stdlib"
     peer.fail("dataset.open", {"uri": "synthetic:trifeature?n=8", "args": {"x": 1}}, "INVALID_BODY", "uri")
     peer.fail("model.create", {"arch": "small-cnn", "image_size": 16, "seed": 0, "args": {"widths": [8]}}, "INVALID_BODY", "args")
     peer.fail("model.create", {"arch": "py:my_plugins.encoders:depthwise_cnn", "image_size": 16, "seed": 0, "options": {"widths": [8]}}, "INVALID_BODY", "options")

@@ -19,12 +19,17 @@ from mcl_worker.plugins import PluginError, build_encoder, check_plugins, resolv
 
 PLUGINS = textwrap.dedent(
     '''
+    import functools
+    import os
     import random
+    from subprocess import run
     import numpy as np
     import torch
     from torch import nn
 
     NOT_CALLABLE = 3
+    system = os.system
+    shell = functools.partial(os.system)
 
     class Mean(nn.Module):
         """Features = a linear map of the per-channel means; no feature_dim declared."""
@@ -100,7 +105,7 @@ def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ("ref", "check", "got"),
     [
         ("python:fake_plugins:Images", "reference", "'python:fake_plugins:Images'"),
-        ("py:subprocess:run", "allowed", "subprocess"),
+        ("py:subprocess:run", "stdlib", "subprocess"),
         ("py:fake_plugins_evil.x:f", "allowed", "fake_plugins_evil.x"),
         ("py:no_such_module:f", "import", "ModuleNotFoundError"),
         ("py:broken_plugins:f", "import", "RuntimeError: boom at import"),
@@ -114,6 +119,35 @@ def test_resolve_names_the_failing_check(ref: str, check: str, got: str) -> None
     assert info.value.check == check and got in info.value.got
     assert f"encoder plugin {ref} failed the {check!r} check" in str(info.value)
     assert info.value.details["path"] == "arch"
+
+
+@pytest.mark.parametrize(
+    ("ref", "args"),
+    [
+        ("py:os:system", {"command": "touch {marker}"}),
+        ("py:subprocess:run", {"args": ["touch", "{marker}"]}),
+        ("py:builtins:eval", {"source": "open({marker!r}, 'w')"}),
+        ("py:os.path:join", {}),
+        ("py:fake_plugins:system", {"command": "touch {marker}"}),
+        ("py:fake_plugins:shell", {"command": "touch {marker}"}),
+        ("py:fake_plugins:run", {"args": ["touch", "{marker}"]}),
+    ],
+)
+def test_the_standard_library_is_refused_whatever_the_worker_allows(
+    ref: str, args: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MCL_WORKER_PLUGINS", "fake_plugins,os,subprocess,builtins")
+    marker = tmp_path / "marker"
+    filled = json.loads(json.dumps(args).replace("{marker}", str(marker)).replace("{marker!r}", repr(str(marker))))
+    with pytest.raises(PluginError) as info:
+        build_encoder(ref, filled, image_size=8, in_channels=3)
+    assert info.value.check == "stdlib" and "standard library" in str(info.value)
+    report = json.loads(check_plugins(json.dumps({
+        "seed": 0, "dataset": "synthetic:trifeature?n=8&size=8", "dataset_args": {}, "encoder": "small-cnn",
+        "encoder_args": {}, "loss": ref, "loss_args": filled, "temperature": 0.2,
+    })))
+    assert not report["ok"] and [(c["plugin"], c["check"]) for c in report["checks"]] == [("loss", "stdlib")]
+    assert not marker.exists()
 
 
 def test_an_encoder_plugin_gets_the_projection_head_and_its_width_read_or_declared() -> None:

@@ -1,7 +1,7 @@
 // The example plugin package (examples/plugins) run end to end through the SDK on tiny settings:
 // its CSV + image-folder dataset, depthwise CNN and alignment-uniformity loss pass the checks,
-// train 2 stages and the baseline on a real worker, and the probes read the dataset's labels. A broken plugin stops
-// `mcl run` (Mcl.start) before the run directory or a worker exists.
+// train 2 stages and the baseline on a real worker, and the probes read the dataset's labels, once the user allows
+// my_plugins. A broken plugin stops `mcl run` (Mcl.start) before the run directory or a worker exists.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -37,7 +37,7 @@ describe("the example plugins", () => {
     });
     expect(made.status, made.stderr).toBe(0);
 
-    run = await Mcl.start(exampleConfig(), { worker });
+    run = await Mcl.start(exampleConfig(), { worker, allowPlugins: ["my_plugins"] });
     const events: MclEvent[] = [];
     for await (const event of run.events()) events.push(event);
     const summary = await run.result();
@@ -64,7 +64,7 @@ describe("the example plugins", () => {
     const errors: string[] = [];
     const spy = vi.spyOn(console, "error").mockImplementation((text: unknown) => void errors.push(String(text)));
     try {
-      expect(await runCommand.run([file])).not.toBe(0);
+      expect(await runCommand.run([file, "--allow-plugins", "my_plugins"])).not.toBe(0);
     } finally {
       spy.mockRestore();
       vi.unstubAllEnvs();
