@@ -35,6 +35,7 @@ from .wire import (
     WireError,
     decode_message,
     encode_message,
+    try_read_header,
     validate_body,
 )
 
@@ -167,8 +168,9 @@ class Server:
                     continue
                 try:
                     self._handle(peer, frames)
-                except Exception:  # a bug here must not take the worker down with it
+                except Exception as exc:  # a bug here must not take the worker down, nor leave the sender waiting
                     log.exception("unexpected failure handling a message from peer %s", peer.hex())
+                    self._answer_failure(peer, frames, exc)
         finally:
             self._shutdown()
 
@@ -194,6 +196,23 @@ class Server:
                 peer, header.id, header.type,
                 WireError("MALFORMED", f"header.kind: a client sends request, cancel or heartbeat, not {header.kind}"),
             )
+
+    def _answer_failure(self, peer: bytes, frames: list[zmq.Frame], exc: Exception) -> None:
+        """Answers a message whose handling raised: JOB_FAILED, to its id when the header can be read
+        (else to id 0, as for any message whose header cannot be read)."""
+        header = try_read_header(frames[0]) if frames else None
+        reply = Message(
+            Header(PROTOCOL_VERSION, header.id if header else 0, "error", header.type if header else ""),
+            {
+                "code": "JOB_FAILED",
+                "message": f"the worker failed handling this message: {str(exc) or type(exc).__name__}",
+                "details": {"exception": type(exc).__name__},
+            },
+        )
+        try:
+            self._send(peer, reply, None)
+        except Exception:  # nothing is left to answer with; the log has the cause
+            log.exception("could not answer the failed message from peer %s", peer.hex())
 
     def _start_job(self, peer: bytes, header: Header, body: Body) -> None:
         spec = lookup(header.type)

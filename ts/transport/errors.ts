@@ -30,14 +30,19 @@ export class RemoteJobError extends WorkerError {
   override name = "RemoteJobError";
 }
 
-/** The job ran past its `timeoutMs`; the client cancelled it on the worker. */
+/**
+ * The job went `timeoutMs` without a progress message or its reply; the client cancelled it on
+ * the worker. `note` says what else the client saw meanwhile (a reply it could not decode, say).
+ */
 export class JobTimeoutError extends WorkerError {
   override name = "JobTimeoutError";
-  constructor(job: JobRef, timeoutMs: number) {
-    super("TIMEOUT", `job ${job.id} (${job.type}) timed out after ${timeoutMs} ms; it was cancelled on the worker`, {
-      job,
-      details: { timeoutMs },
-    });
+  constructor(job: JobRef, timeoutMs: number, note?: string) {
+    super(
+      "TIMEOUT",
+      `job ${job.id} (${job.type}) timed out: no progress or reply within ${timeoutMs} ms; it was cancelled on the worker` +
+        (note === undefined ? "" : ` (${note})`),
+      { job, details: { timeoutMs } },
+    );
   }
 }
 

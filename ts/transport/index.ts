@@ -6,6 +6,7 @@ export { BOOTSTRAP_HINT, PYTHON_ENV, type PythonChoice, choosePython, projectRoo
 export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
+  DEFAULT_JOB_TIMEOUTS_MS,
   type JobEvent,
   type RequestOptions,
   WorkerClient,

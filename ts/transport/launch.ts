@@ -18,6 +18,8 @@ export interface LaunchOptions {
   readonly maxMessageBytes?: number;
   readonly heartbeatIntervalMs?: number;
   readonly heartbeatTimeoutMs?: number;
+  /** Deadlines per job type, time without progress (see WorkerClientOptions.jobTimeoutsMs). */
+  readonly jobTimeoutsMs?: Readonly<Record<string, number>>;
   /** How long to wait for the worker to listen and answer hello (default 60 s: torch imports slowly). */
   readonly startupTimeoutMs?: number;
   /** Crashes tolerated within restartWindowMs before giving up (default 3 per 60 s). */
@@ -194,6 +196,7 @@ function clientOptions(options: LaunchOptions): ConstructorParameters<typeof Wor
     ...(options.keyFile === undefined ? {} : { key: loadKeyFile(options.keyFile) }),
     ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
+    ...(options.jobTimeoutsMs === undefined ? {} : { jobTimeoutsMs: options.jobTimeoutsMs }),
   };
 }
 

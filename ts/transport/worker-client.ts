@@ -27,10 +27,21 @@ export interface WorkerClientOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Refuse replies larger than this many bytes (default: no limit; the worker is trusted to answer sanely). */
   readonly maxMessageBytes?: number;
+  /**
+   * How long a job may go without a progress message or its reply before it rejects with
+   * JobTimeoutError and is cancelled on the worker, in ms, by job type ("train"), type prefix
+   * ("handle.*") or "*" for any other type; merged over DEFAULT_JOB_TIMEOUTS_MS. Infinity: no
+   * deadline. A request's own `timeoutMs` wins.
+   */
+  readonly jobTimeoutsMs?: Readonly<Record<string, number>>;
 }
 
 export interface RequestOptions<P = Body> {
-  /** Reject with JobTimeoutError (and cancel the job on the worker) after this long. */
+  /**
+   * Reject with JobTimeoutError (and cancel the job on the worker) after this long without a
+   * progress message or the reply; each progress message restarts it. Infinity: no deadline.
+   * Default: the client's `jobTimeoutsMs` for the job's type.
+   */
   readonly timeoutMs?: number;
   /** Aborting rejects with CancelledError at once and cancels the job on the worker. */
   readonly signal?: AbortSignal;
@@ -46,7 +57,10 @@ export type WorkerClientEvents = {
   lost: [WorkerLostError];
   /** The worker is heard from again after `lost`. */
   alive: [];
-  /** A message from the worker that could not be decoded and belongs to no job in flight. */
+  /**
+   * A message from the worker that could not be decoded and belongs to no job in flight (without
+   * a listener, it is reported as a process warning instead).
+   */
   wireError: [WireError];
 };
 
@@ -55,11 +69,41 @@ interface PendingJob {
   readonly resolve: (body: Body) => void;
   readonly reject: (error: WorkerError) => void;
   readonly onProgress: ((body: Body) => void) | undefined;
+  /** Restarts the job's deadline (a progress message arrived). */
+  readonly extend: () => void;
   readonly dispose: () => void;
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4000;
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/**
+ * Generous deadlines, as time without progress: bookkeeping jobs answer in well under a second,
+ * so minutes only catch a wedged worker; compute jobs over a large dataset on a CPU may run for
+ * hours between progress messages (embed and kmeans send none), so they get a day.
+ */
+export const DEFAULT_JOB_TIMEOUTS_MS: Readonly<Record<string, number>> = Object.freeze({
+  "*": HOUR_MS,
+  hello: 2 * MINUTE_MS,
+  ping: 2 * MINUTE_MS,
+  "handle.*": 2 * MINUTE_MS,
+  train: 24 * HOUR_MS,
+  embed: 24 * HOUR_MS,
+  integrate: 24 * HOUR_MS,
+  kmeans: 24 * HOUR_MS,
+  probe: 24 * HOUR_MS,
+  "clip.train": 24 * HOUR_MS,
+  "clip.embed_text": 24 * HOUR_MS,
+  "clip.zero_shot": 24 * HOUR_MS,
+  "clip.mmvp": 24 * HOUR_MS,
+  "clip.mmvp_vlm": 24 * HOUR_MS,
+});
+
+/** The longest delay setTimeout honours; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The control plane's end of the wire. Many jobs may be in flight on one DEALER; replies are
@@ -71,6 +115,7 @@ export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 4000;
 export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
+  private readonly jobTimeoutsMs: Readonly<Record<string, number>>;
   private readonly encodeOptions: EncodeOptions;
   private readonly decodeOptions: DecodeOptions;
   private readonly pending = new JobTable<PendingJob>();
@@ -83,6 +128,9 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
   private lastHeard = 0;
   private lost = false;
   private closed = false;
+  /** Replies that could not be decoded nor matched to a job, and the last of them. */
+  private unattributed = 0;
+  private lastUnattributed: WireError | undefined;
 
   constructor(endpoint: string, options: WorkerClientOptions = {}) {
     super();
@@ -94,6 +142,9 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     };
     this.heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
     this.heartbeatTimeoutMs = positive("heartbeatTimeoutMs", options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS);
+    const jobTimeoutsMs = { ...DEFAULT_JOB_TIMEOUTS_MS, ...options.jobTimeoutsMs };
+    for (const [type, ms] of Object.entries(jobTimeoutsMs)) deadline(`jobTimeoutsMs[${JSON.stringify(type)}]`, ms);
+    this.jobTimeoutsMs = jobTimeoutsMs;
     this.attach(endpoint);
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatIntervalMs).unref();
   }
@@ -111,13 +162,30 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     return this.closed;
   }
 
+  /** The deadline a job of `type` gets without its own `timeoutMs`: exact type, longest "prefix.*", else "*". */
+  timeoutFor(type: string): number {
+    // Own keys only: a type such as "constructor" must not find Object.prototype's.
+    if (Object.hasOwn(this.jobTimeoutsMs, type)) return this.jobTimeoutsMs[type] as number;
+    let best = "*";
+    for (const pattern of Object.keys(this.jobTimeoutsMs)) {
+      if (pattern.endsWith(".*") && type.startsWith(pattern.slice(0, -1)) && (best === "*" || pattern.length > best.length)) best = pattern;
+    }
+    return this.jobTimeoutsMs[best] ?? Infinity;
+  }
+
   /** Runs job `type` on the worker and resolves with its result body. */
   request<K extends string>(type: K, body: RequestOf<K>, options: RequestOptions<ProgressOf<K>> = {}): Promise<ResultOf<K>> {
     return new Promise<Body>((resolve, reject) => {
       const id = this.allocateId();
       const ref: JobRef = { id, type };
       if (this.closed) return reject(new CancelledError(ref, "the client is closed"));
-      const { signal, timeoutMs } = options;
+      const { signal } = options;
+      let timeoutMs: number;
+      try {
+        timeoutMs = options.timeoutMs === undefined ? this.timeoutFor(type) : deadline("timeoutMs", options.timeoutMs);
+      } catch (err) {
+        return reject(err);
+      }
       if (signal?.aborted) return reject(new CancelledError(ref, "its signal was aborted before it started", signal.reason));
 
       // The worker validates the request (INVALID_BODY naming the field); this side validates replies.
@@ -125,11 +193,19 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
       try {
         frames = encodeMessage({ header: { v: PROTOCOL_VERSION, id, kind: "request", type }, body: body as Body }, this.encodeOptions);
       } catch (err) {
-        return reject(asWorkerError(err, ref));
+        return reject(asWorkerError(err, ref, "the request could not be encoded"));
       }
 
-      const timer =
-        timeoutMs === undefined ? undefined : setTimeout(() => this.abandon(id, new JobTimeoutError(ref, timeoutMs)), timeoutMs);
+      const unattributedBefore = this.unattributed;
+      const timedOut = (): void => {
+        const note =
+          this.unattributed === unattributedBefore
+            ? undefined
+            : `meanwhile the worker sent ${this.unattributed - unattributedBefore} message(s) that could not be decoded nor matched ` +
+              `to a job, the last: ${this.lastUnattributed?.message}`;
+        this.abandon(id, new JobTimeoutError(ref, timeoutMs, note));
+      };
+      const timer = timeoutMs === Infinity ? undefined : setTimeout(timedOut, timeoutMs);
       const onAbort = (): void => this.abandon(id, new CancelledError(ref, "its signal was aborted", signal?.reason));
       signal?.addEventListener("abort", onAbort, { once: true });
       this.pending.add(id, {
@@ -137,6 +213,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
         resolve,
         reject,
         onProgress: options.onProgress as ((body: Body) => void) | undefined,
+        extend: () => timer?.refresh(),
         dispose: () => {
           if (timer !== undefined) clearTimeout(timer);
           signal?.removeEventListener("abort", onAbort);
@@ -247,8 +324,8 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     } catch (err) {
       const error = err instanceof WireError ? err : new WireError("MALFORMED", String(err));
       const job = error.header === undefined ? undefined : this.pending.get(error.header.id);
-      if (job !== undefined) this.settle(job.ref.id, asWorkerError(error, job.ref));
-      else this.emit("wireError", error);
+      if (job !== undefined) this.abandon(job.ref.id, asWorkerError(error, job.ref, "the worker's reply could not be decoded"));
+      else this.unattributedReply(error);
       return;
     }
     const { header, body } = msg;
@@ -259,6 +336,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
       switch (header.kind) {
         case "progress":
           if (Object.hasOwn(jobSchemas, job.ref.type)) validateBody("progress", job.ref.type, body);
+          job.extend();
           job.onProgress?.(body);
           return;
         case "result":
@@ -273,7 +351,19 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
           throw new WireError("MALFORMED", `header.kind: a worker does not send ${header.kind}`);
       }
     } catch (err) {
-      this.abandon(header.id, asWorkerError(err, job.ref));
+      this.abandon(header.id, asWorkerError(err, job.ref, `the worker's ${header.kind} reply is not valid`));
+    }
+  }
+
+  /** A reply no job can be named for: counted (a job that times out says so) and reported. */
+  private unattributedReply(error: WireError): void {
+    this.unattributed += 1;
+    this.lastUnattributed = error;
+    if (!this.emit("wireError", error)) {
+      process.emitWarning(`a message from the worker at ${this.currentEndpoint} could not be decoded: ${error.message}`, {
+        type: "WorkerWireWarning",
+        code: error.code,
+      });
     }
   }
 
@@ -281,7 +371,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     try {
       if (decodeMessage(frames, this.encodeOptions).header.kind === "heartbeat") this.heard();
     } catch (err) {
-      if (err instanceof WireError) this.emit("wireError", err); // e.g. signed with another key: stays silent
+      if (err instanceof WireError) this.unattributedReply(err); // e.g. signed with another key: stays silent
     }
   }
 
@@ -353,10 +443,22 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function asWorkerError(err: unknown, job: JobRef): WorkerError {
+/** `err` as the error of `job`, its message naming the job and, when given, what went wrong. */
+function asWorkerError(err: unknown, job: JobRef, what?: string): WorkerError {
   if (err instanceof WorkerError) return err;
+  const prefix = `job ${job.id} (${job.type}): ${what === undefined ? "" : `${what}: `}`;
   if (err instanceof WireError) {
-    return new WorkerError(err.code, err.message, { job, cause: err, ...(err.details === undefined ? {} : { details: err.details }) });
+    return new WorkerError(err.code, prefix + err.message, {
+      job,
+      cause: err,
+      ...(err.details === undefined ? {} : { details: err.details }),
+    });
   }
-  return new WorkerError("JOB_FAILED", `job ${job.id} (${job.type}): ${(err as Error)?.message ?? String(err)}`, { job, cause: err });
+  return new WorkerError("JOB_FAILED", prefix + ((err as Error)?.message ?? String(err)), { job, cause: err });
+}
+
+/** A deadline in ms: positive, and either within what setTimeout honours or Infinity (none). */
+function deadline(name: string, value: number): number {
+  if (value === Infinity || (Number.isFinite(value) && value > 0 && value <= MAX_TIMER_MS)) return value;
+  throw new RangeError(`${name} must be a number of milliseconds in (0, ${MAX_TIMER_MS}] or Infinity (no deadline), got ${value}`);
 }

@@ -7,7 +7,7 @@ import { type Header, SUPPORTED_VERSIONS, checkHeader, isWellFormedHeader, safeN
 import { canonicalHeaderBytes, readCanonicalHeader, writeCanonicalHeader } from "./header-frame.js";
 import { MsgpackWriter } from "./msgpack-writer.js";
 import { SIGNATURE_BYTES, sign, verify } from "./signing.js";
-import { type Tensor, isShape, isTensor, numel, tensor } from "./tensor.js";
+import { type Tensor, isTensor, numel, tensor } from "./tensor.js";
 
 /** A value in a message body. Tensors stand where their descriptor goes on the wire. */
 export type BodyValue =
@@ -386,12 +386,13 @@ function readDescriptor(map: Map<unknown, unknown>, path: string, state: ReadSta
   const index = safeNumber(map.get(TENSOR_KEY));
   const dtype = map.get("dtype");
   const rawShape = map.get("shape");
-  const shape = Array.isArray(rawShape) ? rawShape.map(safeNumber) : rawShape;
+  // Dimensions beyond 2^53 - 1 stay bigints: well formed, though too large (checked below).
+  const shape: unknown = Array.isArray(rawShape) ? rawShape.map(safeNumber) : rawShape;
   if (typeof index !== "number" || !Number.isSafeInteger(index) || index < 0) {
     throw bad(`$tensor: expected a frame index (an integer >= 0), got ${describe(index)}`);
   }
   if (!isDType(dtype)) throw bad(`dtype: expected one of ${DTYPES.join(", ")}, got ${describe(dtype)}`);
-  if (!isShape(shape)) throw bad(`shape: expected a list of integers >= 0, got ${describe(shape)}`);
+  if (!isDimensionList(shape)) throw bad(`shape: expected a list of integers >= 0, got ${describe(shape)}`);
 
   if (index !== state.next) {
     const earlier = state.seenAt[index];
@@ -411,7 +412,38 @@ function readDescriptor(map: Map<unknown, unknown>, path: string, state: ReadSta
   }
   state.seenAt.push(path);
   state.next += 1;
-  return tensor(dtype, shape, viewFrame(dtype, shape, frame, at, path));
+  const safeShape = checkSpan(dtype, shape, at, path);
+  return tensor(dtype, safeShape, viewFrame(dtype, safeShape, frame, at, path));
+}
+
+/** The most bytes a tensor may span, counting each 0 dimension as 1: the same limit as the worker's. */
+const MAX_TENSOR_BYTES = Number.MAX_SAFE_INTEGER;
+
+function isDimensionList(value: unknown): value is (number | bigint)[] {
+  return (
+    Array.isArray(value) &&
+    value.every((d) => (typeof d === "number" && Number.isSafeInteger(d) && d >= 0) || (typeof d === "bigint" && d >= 0n))
+  );
+}
+
+/**
+ * Refuses a shape too large to exist, even one with a 0 (so an empty frame), as the worker does:
+ * torch overflows computing its strides, and numbers here cannot hold its dimensions exactly.
+ */
+function checkSpan(dtype: DType, shape: readonly (number | bigint)[], at: string, path: string): number[] {
+  // Exact in doubles: while the product stays within 2^53 - 1 every partial product is an
+  // integer below it, and once beyond, rounding cannot bring it back under.
+  let span = itemsize(dtype);
+  for (const d of shape) if (typeof d === "bigint" || d > 0) span *= Number(d);
+  if (span > MAX_TENSOR_BYTES) {
+    throw new WireError(
+      "TENSOR_MISMATCH",
+      `${at}: a ${dtype} tensor of shape [${shape.join(", ")}] is too large: its dimensions, counting each 0 as 1, ` +
+        `span over ${MAX_TENSOR_BYTES} bytes (2^53 - 1)`,
+      { details: { path, max_bytes: MAX_TENSOR_BYTES } },
+    );
+  }
+  return shape.map(Number); // every bigint (beyond 2^53 - 1) was refused above
 }
 
 /** The frame's bytes as the typed array of `dtype`: a view when aligned, else an aligned copy. */

@@ -11,6 +11,7 @@ from .codec import (
     check_header,
     decode_message,
     encode_message,
+    try_read_header,
 )
 from .dtypes import DTYPES, itemsize, torch_dtype, wire_dtype
 from .errors import CLIENT_ERROR_CODES, ERROR_CODES, WireError
@@ -38,6 +39,7 @@ __all__ = [
     "load_key_file",
     "sign",
     "torch_dtype",
+    "try_read_header",
     "validate_body",
     "verify",
     "wire_dtype",

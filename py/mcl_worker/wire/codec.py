@@ -37,6 +37,9 @@ MAX_REQUEST_ID = 0xFFFF_FFFF
 MAX_DEPTH = 64  # maps and arrays nest at most this deep in a body
 TENSOR_KEY = "$tensor"
 MAX_HEADER_BYTES = 4096  # to find the id for an error reply, only this much of the head is read
+# The most bytes a tensor may span, counting each 0 dimension as 1: 2^53 - 1, the largest size that
+# JavaScript numbers hold exactly, and far inside what torch can allocate or stride (int64).
+MAX_TENSOR_BYTES = 2**53 - 1
 _HEADER_KEYS = ("v", "id", "kind", "type")
 _UNTYPED_KINDS = ("heartbeat", "cancel")  # their type is ""
 _HEAD_ITEMS = 2  # header, body
@@ -299,7 +302,7 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
 
 def _head_error(head: Frame, code: str, message: str, details: dict[str, Any] | None = None) -> WireError:
     """An error about the message as a whole, attributed to its header when that can be read."""
-    return WireError(code, message, details=details, header=_try_read_header(head))
+    return WireError(code, message, details=details, header=try_read_header(head))
 
 
 def _buffer(frame: Frame) -> memoryview:
@@ -318,9 +321,9 @@ def _reject_ext(code: int, data: bytes) -> Any:
 _UNPACK_OPTIONS: dict[str, Any] = {"raw": False, "strict_map_key": False, "ext_hook": _reject_ext, "timestamp": 0}
 
 
-def _try_read_header(head: Frame) -> Header | None:
+def try_read_header(head: Frame) -> Header | None:
     """The header at the start of a head that cannot be decoded whole (or need not be), reading at
-    most MAX_HEADER_BYTES of it."""
+    most MAX_HEADER_BYTES of it; None when it cannot be read."""
     unpacker = msgpack.Unpacker(**_UNPACK_OPTIONS)
     unpacker.feed(_buffer(head)[:MAX_HEADER_BYTES])
     try:
@@ -337,9 +340,9 @@ def _unpack(head: Frame) -> Any:
     try:
         return msgpack.unpackb(head, **_UNPACK_OPTIONS)
     except WireError as exc:
-        raise exc.with_header(_try_read_header(head)) from None
+        raise exc.with_header(try_read_header(head)) from None
     except Exception as exc:  # msgpack raises ValueError, TypeError, StackError, ExtraData, UnicodeDecodeError...
-        header = _try_read_header(head)
+        header = try_read_header(head)
         if header is None and memoryview(head).nbytes == 0:  # type: ignore[arg-type]
             raise WireError(
                 "MALFORMED",
@@ -412,7 +415,24 @@ def _read_descriptor(fields: dict[Any, Any], path: str, state: _ReadState) -> to
         )
     state.seen_at.append(path)
     state.next += 1
+    _check_span(dtype, shape, at, path)
     return _view_frame(dtype, shape, state.frames[index], at, path)
+
+
+def _check_span(dtype: str, shape: list[int], at: str, path: str) -> None:
+    """Refuses a shape too large to exist, even one with a 0 (so an empty frame): torch overflows
+    computing its strides, and the other end cannot hold its dimensions exactly."""
+    span = itemsize(dtype)
+    for d in shape:
+        if d:
+            span *= d
+    if span > MAX_TENSOR_BYTES:
+        raise WireError(
+            "TENSOR_MISMATCH",
+            f"{at}: a {dtype} tensor of shape [{', '.join(map(str, shape))}] is too large: its dimensions, "
+            f"counting each 0 as 1, span {span} bytes, over the limit of {MAX_TENSOR_BYTES} (2^53 - 1)",
+            details={"path": path, "max_bytes": MAX_TENSOR_BYTES},
+        )
 
 
 def _view_frame(dtype: str, shape: list[int], frame: memoryview, at: str, path: str) -> torch.Tensor:

@@ -263,6 +263,44 @@ def test_a_tensor_frame_without_descriptor_is_tensor_mismatch(peer: Peer) -> Non
     peer.assert_serving()
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param([0, 2**63], id="dim-beyond-int64-beside-0"),
+        pytest.param([0, 2**64 - 1], id="dim-uint64-max-beside-0"),
+        pytest.param([0, 2**40, 2**40], id="strides-overflow-beside-0"),
+        pytest.param([2**32, 2**32], id="elements-beyond-int64"),
+        pytest.param([2**61], id="bytes-beyond-int64"),
+        pytest.param([0, 2**53], id="dim-beyond-2^53-beside-0"),
+    ],
+)
+def test_a_shape_too_large_to_exist_is_tensor_mismatch_naming_the_tensor(peer: Peer, shape: list[int]) -> None:
+    body = msgpack.packb({"nested": {"x": {"$tensor": 0, "dtype": "float32", "shape": shape}}})
+    peer.send_frames([head(29, body, type_="echo"), b""])
+    reply = assert_error(peer.receive(), "TENSOR_MISMATCH", 29)
+    assert reply["details"]["path"] == "nested.x"
+    assert reply["message"].startswith("nested.x: ")
+    peer.assert_serving()
+
+
+def test_a_negative_dimension_is_malformed_naming_the_tensor(peer: Peer) -> None:
+    body = msgpack.packb({"x": {"$tensor": 0, "dtype": "float32", "shape": [0, -1]}})
+    peer.send_frames([head(30, body, type_="echo"), b""])
+    assert assert_error(peer.receive(), "MALFORMED", 30)["details"]["path"] == "x"
+    peer.assert_serving()
+
+
+def test_a_message_whose_handling_raises_is_answered_job_failed(peer: Peer, server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(peer_: bytes, header: Header, body: dict[str, Any]) -> None:
+        raise OverflowError("a bug in the server")
+
+    monkeypatch.setattr(server, "_start_job", broken)
+    reply = assert_error(peer.call(31, "ping", {}), "JOB_FAILED", 31)
+    assert "a bug in the server" in reply["message"] and reply["details"] == {"exception": "OverflowError"}
+    monkeypatch.undo()
+    peer.assert_serving()
+
+
 def test_an_oversized_message_is_refused_and_the_worker_keeps_serving(peer: Peer) -> None:
     big = torch.zeros(1 << 20, dtype=torch.uint8)  # the fixture's limit is 1 MiB in all frames
     body = assert_error(peer.call(26, "echo", {"x": big}), "MESSAGE_TOO_LARGE", 26)

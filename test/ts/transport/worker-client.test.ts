@@ -163,6 +163,10 @@ describe("raw bad frames from another DEALER", () => {
   /** Frame 0 built by hand: the msgpack array [header, body]. */
   const head = (id: number, type: string, body: Buffer = msgpack({}), v = PROTOCOL_VERSION): Buffer =>
     Buffer.concat([Buffer.from([0x92]), msgpack({ v, id, kind: "request", type }), body]);
+  /** The body {x: <float32 descriptor>} with the shape's msgpack bytes as given (msgpackr writes no uint64 beyond int64). */
+  const hugeShape = (shapeHex: string): Buffer =>
+    Buffer.concat([Buffer.from([0x81]), msgpack("x"), Buffer.from([0x83]), msgpack("$tensor"), msgpack(0), msgpack("dtype"), msgpack("float32"),
+      msgpack("shape"), Buffer.from(shapeHex, "hex")]);
   const cases: [string, () => Buffer[], string, number][] = [
     ["an empty message", () => [Buffer.alloc(0)], "MALFORMED", 0],
     ["a head that is not msgpack", () => [Buffer.from([0xc1])], "MALFORMED", 0],
@@ -178,7 +182,21 @@ describe("raw bad frames from another DEALER", () => {
       9,
     ],
     ["an oversized message", () => [head(10, "echo"), Buffer.alloc(MAX_MESSAGE_BYTES)], "MESSAGE_TOO_LARGE", 10],
+    ["a negative dimension", () => [head(11, "echo", hugeShape("9200ff")), Buffer.alloc(0)], "MALFORMED", 11],
   ];
+
+  // Empty frames, but shapes too large to exist: torch overflows building them.
+  test.each([
+    ["a dimension beyond int64 beside a 0", "9200cf8000000000000000"],
+    ["dimensions multiplying beyond int64 beside a 0", "9300cf0000010000000000cf0000010000000000"],
+    ["an element count beyond int64", "92cf0000000100000000cf0000000100000000"],
+  ])("%s is TENSOR_MISMATCH naming the tensor, then the worker still serves", async (_, shapeHex) => {
+    await raw.send([head(12, "echo", hugeShape(shapeHex)), Buffer.alloc(0)]);
+    const { kind, id, body } = await reply();
+    expect({ kind, id, code: body.code, path: (body.details as Body).path }).toEqual({ kind: "error", id: 12, code: "TENSOR_MISMATCH", path: "x" });
+    expect(body.message).toMatch(/^x: a float32 tensor of shape \[.*\] is too large/);
+    await expectServing();
+  });
 
   test.each(cases)("%s gets its error, then the worker still serves", async (_, frames, code, id) => {
     await raw.send(frames());
