@@ -8,17 +8,22 @@
  *   stage-<s>/parents.i32         per composite group: its group after stage s-1
  *   stage-<s>/sizes.i32           per composite group: its size
  *   checkpoints/…                 model checkpoints, written by the worker; the manifest
- *                                 (scheduler state) references them by path
+ *                                 (scheduler state) references them by path, and records the
+ *                                 size and SHA-256 of each referenced one and of the one before
+ *                                 it in its track (the fallback when the newer one is damaged)
  *
  * Every file is written atomically (atomic-file.ts), arrays first, the manifest last: the
  * manifest is the commit record, and it names each array with its length and SHA-256. A crash
  * at any moment leaves the previous manifest, which references only complete files; arrays
  * written after it are ignored and rewritten when the run resumes. Opening a run checks every
  * referenced file's size, reading one checks its checksum; resuming with a config whose fields
- * differ is refused with the list of fields.
+ * differ is refused with the list of fields. A checkpoint is checked against its checksum before
+ * it is loaded; a damaged one found when a run resumes rewinds the run to the newest intact
+ * checkpoint of its track (recoverCheckpoints).
  */
 
 import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
 import { readFile, rm, rmdir, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { join } from "node:path";
@@ -35,12 +40,14 @@ import { schedulerStateSchema, type SchedulerState } from "./stage-scheduler.js"
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "mcl-run/1";
 
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
+
 const arrayFileSchema = z.strictObject({
   /** Path relative to the run directory. */
   file: z.string().min(1),
   dtype: z.literal("int32"),
   length: z.int().min(0),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  sha256: sha256Schema,
 });
 export type ArrayFileRef = z.output<typeof arrayFileSchema>;
 
@@ -70,6 +77,32 @@ const stageRecordSchema = z.strictObject({
 });
 export type StageRecord = z.output<typeof stageRecordSchema>;
 
+/** A stage (1…S) or the baseline. */
+export type CheckpointTrack = number | "baseline";
+
+const checkpointFileSchema = z.strictObject({
+  track: z.union([z.int().min(1), z.literal("baseline")]),
+  /** Epochs of its track trained into it (0: a stage's initial weights). */
+  epochs: z.int().min(0),
+  bytes: z.int().min(0),
+  sha256: sha256Schema,
+});
+/** A checkpoint as committed: what it holds and its size and checksum. */
+export type CheckpointFileRef = z.output<typeof checkpointFileSchema>;
+
+/** What recoverCheckpoints did about a damaged checkpoint. */
+export interface CheckpointRecovery {
+  /** The damaged checkpoint (run-relative) and what is wrong with it. */
+  readonly file: string;
+  readonly problem: string;
+  /** The track rewound; for a stage, every later stage (and the baseline) is rewound with it. */
+  readonly track: CheckpointTrack;
+  /** The intact earlier checkpoint the track continues from, or null: it trains from its start. */
+  readonly fallback: string | null;
+  /** Epochs of the track kept (those in `fallback`). */
+  readonly epochs: number;
+}
+
 const versionsSchema = z.strictObject({ package: z.string(), protocol: z.int() });
 export type Versions = z.output<typeof versionsSchema>;
 
@@ -85,6 +118,8 @@ const manifestSchema = z.strictObject({
   numSamples: z.int().min(1).nullable(),
   state: schedulerStateSchema,
   stages: z.array(stageRecordSchema),
+  /** By run-relative path. Absent from manifests of runs made before checkpoints were checksummed. */
+  checkpointFiles: z.record(z.string(), checkpointFileSchema).optional(),
 });
 
 export interface RunManifest {
@@ -102,6 +137,8 @@ export interface RunManifest {
   readonly state: SchedulerState;
   /** Clusterings recorded so far; stages[s - 1] is stage s. */
   readonly stages: readonly StageRecord[];
+  /** Size and checksum of the checkpoints the state references, and of the one before each in its track. */
+  readonly checkpointFiles: Readonly<Record<string, CheckpointFileRef>>;
 }
 
 /** What `commit` may change. */
@@ -118,6 +155,8 @@ export class RunStore {
   #manifest: RunManifest;
   /** Made by `create` in this process, with nothing committed since. */
   #fresh = false;
+  /** Checkpoints recorded since the last commit, committed with the next one. */
+  #pendingCheckpoints: Record<string, CheckpointFileRef> = {};
 
   private constructor(dir: string, manifest: RunManifest) {
     this.dir = dir;
@@ -141,6 +180,7 @@ export class RunStore {
       numSamples: null,
       state: options.state,
       stages: [],
+      checkpointFiles: {},
     };
     const store = new RunStore(dir, manifest);
     await store.#writeManifest(manifest);
@@ -243,13 +283,101 @@ export class RunStore {
     return array;
   }
 
+  /**
+   * Records the size and checksum of a checkpoint just written (the file is read as a stream, so
+   * a large one does not hold up the event loop); the next commit stores them in the manifest.
+   */
+  async recordCheckpoint(file: string, track: CheckpointTrack, epochs: number): Promise<CheckpointFileRef> {
+    const { bytes, sha256 } = await digestFile(this.path(file));
+    const ref: CheckpointFileRef = { track, epochs, bytes, sha256 };
+    this.#pendingCheckpoints = { ...this.#pendingCheckpoints, [file]: ref };
+    return ref;
+  }
+
+  /**
+   * Refuses (CORRUPT_FILE, naming the file) a checkpoint whose size or checksum differs from the
+   * recorded ones, or that is missing. A checkpoint of a run made before checkpoints were
+   * checksummed has no record: there is nothing to check it against, and it is loaded as it is.
+   */
+  async verifyCheckpoint(file: string): Promise<void> {
+    const problem = await this.#checkpointProblem(file);
+    if (problem !== null) throw new RunStoreError("CORRUPT_FILE", `${file}: ${problem}`);
+  }
+
+  /**
+   * Checks every checkpoint the state references. When one is damaged, rewinds the run to the
+   * newest intact checkpoint of its track (retraining the epochs after it), or to the start of
+   * that track when there is none; rewinding a stage rewinds every later stage and the baseline
+   * too (their clusterings and weights descend from it). Commits the rewound state and returns
+   * what it did, or null when every checkpoint is intact.
+   */
+  async recoverCheckpoints(): Promise<CheckpointRecovery | null> {
+    const state = this.#manifest.state;
+    const referenced: [CheckpointTrack, string | null][] = [
+      ...state.checkpoints.map((file, i): [CheckpointTrack, string | null] => [i + 1, file]),
+      ["baseline", state.baselineCheckpoint],
+    ];
+    for (const [track, file] of referenced) {
+      if (file === null) continue;
+      const problem = await this.#checkpointProblem(file);
+      if (problem === null) continue;
+      const damaged = this.#manifest.checkpointFiles[file];
+      const candidates = Object.entries(this.#manifest.checkpointFiles)
+        .filter(([other, ref]) => other !== file && ref.track === track && damaged !== undefined && ref.epochs < damaged.epochs)
+        .sort(([, a], [, b]) => b.epochs - a.epochs);
+      let fallback: [string, CheckpointFileRef] | undefined;
+      for (const candidate of candidates) {
+        if ((await this.#checkpointProblem(candidate[0])) === null) {
+          fallback = candidate;
+          break;
+        }
+      }
+      const epochs = fallback?.[1].epochs ?? 0;
+      const path = fallback?.[0] ?? null;
+      const rewound =
+        track === "baseline"
+          ? { ...state, phase: "baseline" as const, epoch: epochs, baselineCheckpoint: path }
+          : {
+              stage: track,
+              phase: "train" as const,
+              epoch: epochs,
+              checkpoints: state.checkpoints.map((c, i) => (i < track - 1 ? c : i === track - 1 ? path : null)),
+              baselineCheckpoint: null,
+            };
+      const stages = track === "baseline" ? this.#manifest.stages : this.#manifest.stages.slice(0, track - 1);
+      await this.commit({ state: rewound, stages });
+      return { file, problem, track, fallback: path, epochs };
+    }
+    return null;
+  }
+
   /** Commits changes to the manifest atomically; the in-memory manifest follows on success. */
   async commit(changes: ManifestChanges): Promise<RunManifest> {
-    const manifest: RunManifest = { ...this.#manifest, ...changes, updatedAt: new Date().toISOString() };
+    const next = { ...this.#manifest, ...changes, updatedAt: new Date().toISOString() };
+    const checkpointFiles = keptCheckpoints({ ...this.#manifest.checkpointFiles, ...this.#pendingCheckpoints }, next.state);
+    const manifest: RunManifest = { ...next, checkpointFiles };
     this.#fresh = false;
     await this.#writeManifest(manifest);
     this.#manifest = manifest;
+    this.#pendingCheckpoints = {};
     return manifest;
+  }
+
+  /** What is wrong with a committed checkpoint, or null when it matches its record (or has none). */
+  async #checkpointProblem(file: string): Promise<string | null> {
+    const ref = this.#manifest.checkpointFiles[file];
+    if (ref === undefined) return null;
+    let actual: { bytes: number; sha256: string };
+    try {
+      actual = await digestFile(this.path(file));
+    } catch (error) {
+      return `cannot be read (${(error as Error).message})`;
+    }
+    if (actual.bytes !== ref.bytes) {
+      return `expected ${ref.bytes} bytes, found ${actual.bytes}${actual.bytes < ref.bytes ? " (truncated)" : ""}`;
+    }
+    if (actual.sha256 !== ref.sha256) return "checksum mismatch (the file changed after it was committed)";
+    return null;
   }
 
   async #writeManifest(manifest: RunManifest): Promise<void> {
@@ -285,7 +413,12 @@ function parseManifest(text: string, path: string): RunManifest {
     const issues = formatIssues(config.error.issues, mclConfigSchema).map((line) => `config.${line}`);
     throw new RunStoreError("CORRUPT_FILE", `${path}: ${issues.join("; ")}`);
   }
-  return { ...parsed.data, config: config.data, preprocess: parsed.data.preprocess ?? DEFAULT_PREPROCESS };
+  return {
+    ...parsed.data,
+    config: config.data,
+    preprocess: parsed.data.preprocess ?? DEFAULT_PREPROCESS,
+    checkpointFiles: parsed.data.checkpointFiles ?? {},
+  };
 }
 
 /**
@@ -324,6 +457,39 @@ function arrayRefs(manifest: RunManifest): ArrayFileRef[] {
 
 function referencedFiles(manifest: RunManifest): string[] {
   return arrayRefs(manifest).map((ref) => ref.file);
+}
+
+/**
+ * The records worth keeping: each checkpoint the state references, and the newest one before it
+ * in its track (its file stays until the track's next epoch is saved), the fallback should the
+ * referenced one be found damaged.
+ */
+function keptCheckpoints(
+  records: Readonly<Record<string, CheckpointFileRef>>,
+  state: SchedulerState,
+): Record<string, CheckpointFileRef> {
+  const kept: Record<string, CheckpointFileRef> = {};
+  for (const file of [...state.checkpoints, state.baselineCheckpoint]) {
+    const ref = file === null ? undefined : records[file];
+    if (file === null || ref === undefined) continue;
+    kept[file] = ref;
+    const earlier = Object.entries(records)
+      .filter(([, other]) => other.track === ref.track && other.epochs < ref.epochs)
+      .sort(([, a], [, b]) => b.epochs - a.epochs)[0];
+    if (earlier !== undefined) kept[earlier[0]] = earlier[1];
+  }
+  return kept;
+}
+
+/** Size and SHA-256 of a file, read as a stream. */
+async function digestFile(path: string): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    bytes += chunk.byteLength;
+  }
+  return { bytes, sha256: hash.digest("hex") };
 }
 
 function checkSize(ref: ArrayFileRef, size: number): void {

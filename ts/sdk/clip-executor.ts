@@ -40,7 +40,7 @@ import { trackName, WorkerExecutor } from "./worker-executor.js";
 import { augmentOf } from "./worker-requests.js";
 
 const scores = z.record(z.string(), z.number().min(0).max(1));
-const clipScoresSchema = z.strictObject({ zeroShot: scores, mmvp: scores, mmvpVlm: scores.optional() });
+export const clipScoresSchema = z.strictObject({ zeroShot: scores, mmvp: scores, mmvpVlm: scores.optional() });
 /** What a CLIP representation scores: zero-shot accuracy per attribute, MMVP pair score per category. */
 export type ClipScores = z.output<typeof clipScoresSchema>;
 
@@ -82,6 +82,7 @@ export class ClipExecutor extends WorkerExecutor {
       { model, path: this.absolute(checkpoint), metadata: this.checkpointMetadata(action.stage, 0) },
       { signal: this.signal },
     );
+    await this.store.recordCheckpoint(checkpoint, action.stage, 0);
     this.live = { track: action.stage, model, optimizer: undefined, checkpoint };
     this.log.push({ type: "stage-end", stage: action.stage });
     return { checkpoint };
@@ -133,6 +134,7 @@ export class ClipExecutor extends WorkerExecutor {
     if (held?.checkpoint === checkpoint) return held.model;
     if (held !== undefined) await this.jobs.free(held.model, { signal: this.signal });
     const model = await this.#create(null);
+    await this.store.verifyCheckpoint(checkpoint);
     await this.jobs.loadCheckpoint({ path: this.absolute(checkpoint), model }, { signal: this.signal });
     this.#models.set(track, { model, checkpoint });
     return model;

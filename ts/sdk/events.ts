@@ -77,8 +77,10 @@ export type MclEvent =
 /**
  * KMEANS_EMPTY_CLUSTERS: k-means left clusters without a sample, because the stage's embedding
  * has fewer distinct rows than k (e.g. a collapsed encoder); the next stage has fewer groups.
+ * CHECKPOINT_DAMAGED: a resumed run found a checkpoint that differs from its recorded checksum;
+ * the run went back to the newest intact checkpoint of that track (or its start) and retrains from there.
  */
-export type WarningCode = "KMEANS_EMPTY_CLUSTERS";
+export type WarningCode = "KMEANS_EMPTY_CLUSTERS" | "CHECKPOINT_DAMAGED";
 
 export interface ClusterStats {
   /** k-means objective and convergence, and its clusters left without a sample (null when the clustering was done in an earlier session). */

@@ -33,7 +33,8 @@ import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
 import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
-import { type ImageSource, WorkerExecutor } from "./worker-executor.js";
+import { checkRunFiles } from "./run-files.js";
+import { type ImageSource, recoverCheckpoints, WorkerExecutor } from "./worker-executor.js";
 import type { WorkerConnection } from "./worker-connection.js";
 
 export interface EmbedResult {
@@ -178,6 +179,11 @@ export class MclRun {
 
   async #main(): Promise<Summary> {
     try {
+      if (this.#resumed) {
+        // Before anything trains: a damaged side file is refused, a damaged checkpoint rewinds the run.
+        await checkRunFiles(this.dir);
+        await recoverCheckpoints(this.#store, this.#log);
+      }
       const finished = this.#store.manifest.state.phase === "done" ? await readSummary(this.dir) : null;
       this.#worker = await this.#connect();
       const jobs = new WorkerJobs(this.#worker.client);

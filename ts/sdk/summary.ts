@@ -94,19 +94,31 @@ export function formatPercent(value: number | undefined, missing = "-"): string 
   return value === undefined ? missing : `${(100 * value).toFixed(1)}%`;
 }
 
-/** The JSON file at `path` checked against `schema`, or null when there is no such file. */
+/**
+ * The JSON file at `path` checked against `schema`, or null when there is no such file. Every
+ * run-directory JSON file besides the manifest is read through here, so that any failure (cannot
+ * be read, not JSON, not of the schema) is a CORRUPT_FILE naming the file.
+ */
 export async function readJsonFile<T extends z.ZodType>(path: string, schema: T): Promise<z.output<T> | null> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
+    throw new MclError("CORRUPT_FILE", `${path}: cannot be read (${(error as Error).message})`, { cause: error });
   }
-  const parsed = schema.safeParse(JSON.parse(text));
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new MclError("CORRUPT_FILE", `${path}: not valid JSON (${(error as Error).message}); delete the file to have it written again`, {
+      cause: error,
+    });
+  }
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new MclError("CORRUPT_FILE", `${path}: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+    const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || "(top level)"}: ${issue.message}`);
+    throw new MclError("CORRUPT_FILE", `${path}: ${issues.join("; ")}; delete the file to have it written again`);
   }
   return parsed.data;
 }

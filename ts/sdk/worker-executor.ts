@@ -7,8 +7,10 @@
  * One encoder is live on the worker at a time. It is reused while the scheduler continues from
  * the checkpoint it just wrote; any other start (a new stage, a resumed run, a new worker) builds
  * the encoder afresh and loads the checkpoint, so a worker restart costs one reload, never a
- * wrong model. Every stage (and the baseline) gets a fresh optimizer whose learning-rate schedule
- * spans that stage's steps, and each epoch's train job its first step within the stage, so the
+ * wrong model. Every checkpoint's size and checksum are recorded when it is saved (committed with
+ * the epoch) and checked before it is loaded. Every stage (and the baseline) gets a fresh
+ * optimizer whose learning-rate schedule spans that stage's steps, and each epoch's train job its
+ * first step within the stage, so the
  * warm-up and schedule run across the epochs as over one job. Checkpoint paths in the run manifest
  * are relative to the run directory; the worker gets absolute paths, so a worker reached with
  * connectWorker must see the run directory at the same path (same machine or a shared file system).
@@ -49,7 +51,7 @@ import type {
 } from "../worker/index.js";
 import { MclError } from "./errors.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
-import { readProbeFile, type ExtraScores, type ProbeScores } from "./summary.js";
+import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "./summary.js";
 import { augmentOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
@@ -304,6 +306,7 @@ export class WorkerExecutor implements StageExecutor {
       { model, optimizer, path: this.absolute(checkpoint), metadata: this.checkpointMetadata(track, epoch + 1) },
       { signal: this.signal },
     );
+    await this.store.recordCheckpoint(checkpoint, track, epoch + 1);
     this.live!.checkpoint = checkpoint;
     // The manifest references the previous epoch's file until this one is committed; older ones are unused.
     if (epoch >= 1) await rm(this.absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
@@ -348,6 +351,7 @@ export class WorkerExecutor implements StageExecutor {
     this.live = { track, model, optimizer, checkpoint: null };
     if (start.kind === "checkpoint") {
       // Within a stage the optimizer state continues; a new stage (init 'previous') starts a fresh optimizer.
+      await this.store.verifyCheckpoint(start.path);
       await this.jobs.loadCheckpoint(
         { path: this.absolute(start.path), model, ...(continuing ? { optimizer } : {}) },
         { signal: this.signal },
@@ -364,6 +368,7 @@ export class WorkerExecutor implements StageExecutor {
     if (live !== undefined && live.track === track && live.checkpoint === checkpoint) return live.model;
     const model = await this.freshModel(track, null);
     this.live = { track, model, optimizer: undefined, checkpoint };
+    await this.store.verifyCheckpoint(checkpoint);
     await this.jobs.loadCheckpoint({ path: this.absolute(checkpoint), model }, { signal: this.signal });
     return model;
   }
@@ -435,6 +440,38 @@ export class WorkerExecutor implements StageExecutor {
   protected absolute(path: string): string {
     return isAbsolute(path) ? path : resolve(this.store.dir, path);
   }
+}
+
+/**
+ * At the start of a resume: a damaged checkpoint rewinds the run (RunStore.recoverCheckpoints) and
+ * is reported as a warning; what was measured with the rewound stages' weights (their probe
+ * caches, summary.json) is removed, to be measured again once they are retrained.
+ */
+export async function recoverCheckpoints(store: RunStore, log: EventLog): Promise<void> {
+  const recovery = await store.recoverCheckpoints();
+  if (recovery === null) return;
+  const { track, fallback } = recovery;
+  const stages = store.manifest.state.checkpoints.length;
+  const rewound = track === "baseline" ? [] : Array.from({ length: stages - track + 1 }, (_, i) => track + i);
+  const stale = [SUMMARY_FILE, ...rewound.flatMap((stage) => [`probes/stage-${stage}.json`, `probes/clip-stage-${stage}.json`])];
+  await Promise.all(stale.map((file) => rm(store.path(file), { force: true })));
+  // The scheduler runs the stages in order and the baseline after them: what follows a rewound stage runs again.
+  const after: string[] = [];
+  if (track !== "baseline" && track + 1 === stages) after.push(`stage ${stages}`);
+  if (track !== "baseline" && track + 1 < stages) after.push(`stages ${track + 1}…${stages}`);
+  if (track !== "baseline" && store.manifest.config.baseline) after.push("the baseline");
+  const later = after.length === 0 ? "" : ` (then ${after.join(" and ")} train again, as they come after it)`;
+  log.push({
+    type: "warning",
+    stage: track,
+    code: "CHECKPOINT_DAMAGED",
+    message:
+      `${recovery.file} is damaged: ${recovery.problem}. ` +
+      (fallback === null
+        ? `${trackName(track)} has no intact earlier checkpoint, so it trains again from its start${later}.`
+        : `${trackName(track)} continues from ${fallback} (epoch ${recovery.epochs}), training the epochs after it again${later}.`) +
+      " If files of the run directory get damaged again, check its disk or file system.",
+  });
 }
 
 export function trackName(track: Track): string {
