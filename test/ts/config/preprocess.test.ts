@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
 import { parseConfig } from "../../../ts/config/load-config.js";
@@ -177,7 +177,11 @@ describe("the executor", () => {
       },
       saveCheckpoint: async (body) => {
         requests.push({ type: "checkpoint.save", body });
-        return { path: body.path, bytes: 0 };
+        // The executor hashes what the worker wrote (the run store records each checkpoint's digest).
+        const bytes = Buffer.from("a stand-in checkpoint");
+        await mkdir(dirname(body.path), { recursive: true });
+        await writeFile(body.path, bytes);
+        return { path: body.path, bytes: bytes.length };
       },
     };
     return jobs as WorkerJobs;
