@@ -1,6 +1,6 @@
 /**
  * npm run bench:overhead — what driving a stage through the SDK costs over a plain PyTorch
- * script (issue 5, item 6).
+ * script.
  *
  * SDK side: `Mcl.start` of a 2-stage run (the demo's settings on synthetic:trifeature, stage 1 one
  * epoch, stage 2 MCL_BENCH_OVERHEAD_EPOCHS epochs, fresh weights at every stage, no baseline).

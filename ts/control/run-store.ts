@@ -422,7 +422,7 @@ function parseManifest(text: string, path: string): RunManifest {
 }
 
 /**
- * A stored config in today's fields. Runs made when the image tower was locked with
+ * A stored config in the current fields. Runs made when the image tower was locked with
  * clip.imageUnlockedBlocks (N: a ViT's last N blocks with ln_post and the projection train;
  * 0: the whole tower is frozen) read as open_clip's groups, whose last two are the projection and
  * the last block with ln_post: N + 1 groups for N >= 1, none for 0. A ResNet's last N bottleneck

@@ -1,7 +1,7 @@
 """The compute jobs driven through the real server, as the control plane drives them.
 
 A tiny end-to-end flow (open, create, train, embed, integrate, k-means, probe, checkpoint, handles)
-and every bad input of issue 4 item 7, each answered with a structured error naming the field.
+and every bad input a job can receive, each answered with a structured error naming the field.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ describe("a run stored with the retired clip.imageUnlockedBlocks", () => {
     const { config } = (await RunStore.open(dir)).manifest;
     expect(config.clip).toMatchObject({ lockImage: true, lockImageUnlockedGroups: groups });
     expect(config.clip).not.toHaveProperty("imageUnlockedBlocks");
-    // The same run named with today's fields (`mcl run` of the updated config) is the stored one.
+    // The same run named with the current fields (`mcl run` of the updated config) is the stored one.
     const today = parseConfig(clip({ encoder, stages: 1, clip: { lockImage: true, lockImageUnlockedGroups: groups } }));
     await expect(RunStore.open(dir, { config: today })).resolves.toBeInstanceOf(RunStore);
   });
