@@ -1,60 +1,22 @@
 // The compiled `mcl` binary (dist/ts/cli/main.js, what `npm i` users run): a tiny config runs to
 // its summary; bad configs exit non-zero naming the field, before any worker is launched (the
 // worker's interpreter is replaced by a script that leaves a mark if it is ever started).
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Summary } from "../../../ts/index.js";
-import { projectRoot } from "../../../ts/transport/index.js";
 import { tinyConfig } from "../sdk/tiny-config.js";
+import { binary, buildIfStale, run, type Outcome } from "../support/cli-binary.js";
 
-const root = projectRoot();
-const binary = join(root, "dist", "ts", "cli", "main.js");
 const dir = mkdtempSync(join(tmpdir(), "mcl-binary-"));
 
-/** Newest modification time of the .ts files under `folder`. */
-function newestSource(folder: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ (npm run build) when it is missing or older than a source file. */
-beforeAll(async () => {
-  if (existsSync(binary) && statSync(binary).mtimeMs >= newestSource(join(root, "ts"))) return;
-  // Asynchronously: a blocked test worker misses vitest's own messages.
-  const build = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], root);
-  if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-}, 300_000);
+beforeAll(buildIfStale, 300_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 function mcl(args: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<Outcome> {
   return run(process.execPath, [binary, ...args], dir, env);
-}
-
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
-    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
 }
 
 function configFile(name: string, config: unknown): string {

@@ -5,17 +5,16 @@
 // captioned images in img2dataset's "files" layout, a random open_clip CLIP of clip-tiny's shapes saved
 // by open_clip itself, the real OpenAI BPE vocabulary of the installed openai-clip package, and a few
 // MMVP-VLM pairs in the benchmark's release layout.
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readLossHistory } from "../../../ts/report/loss-history.js";
 import { summarySchema } from "../../../ts/sdk/summary.js";
 import { projectRoot } from "../../../ts/transport/index.js";
+import { binary, buildIfStale, run } from "../support/cli-binary.js";
 
 const root = projectRoot();
-const binary = join(root, "dist", "ts", "cli", "main.js");
 const example = join(root, "examples", "configs", "clip-vit-l14-cc12m.json");
 const dir = mkdtempSync(join(tmpdir(), "mcl-paper-"));
 
@@ -28,35 +27,6 @@ interface StandIns {
   readonly mmvpVlm: string;
   readonly vocab: string;
   readonly images: number;
-}
-
-interface Outcome {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Outcome> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (text: string) => (stdout += text));
-    child.stderr.setEncoding("utf8").on("data", (text: string) => (stderr += text));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-/** Newest modification time of the .ts files under `folder`. */
-function newestSource(folder: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -132,12 +102,7 @@ function changedWeights(before: Map<string, Buffer>, after: Map<string, Buffer>)
 let standIns: StandIns;
 
 beforeAll(async () => {
-  // Builds dist/ (npm run build) when it is missing or older than a source file; asynchronously, as a
-  // blocked test worker misses vitest's own messages.
-  if (!existsSync(binary) || statSync(binary).mtimeMs < newestSource(join(root, "ts"))) {
-    const build = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], root);
-    if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
-  }
+  await buildIfStale();
   const python = join(root, ".venv", "bin", "python");
   const made = await run(python, ["-m", "oracles.make_paper_standins", join(dir, "standins")], root, {
     ...process.env,
