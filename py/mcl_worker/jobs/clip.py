@@ -203,7 +203,9 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     trainable = [p for p in model.parameters() if p.requires_grad]
     generator = torch.Generator(device=entry.device)
     losses: list[float] = []
-    used_scales: list[float] = []  # exp of the logit scale each step's loss used
+    # The log scale the last step's loss used: a copy, as the clamp after the step changes the
+    # parameter; read once at the end rather than synchronising with the device every step.
+    last_scale: torch.Tensor | float | None = None
     rates: list[float] = []
     samples = truncated = 0
     started = window = time.perf_counter()
@@ -234,7 +236,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
             used_scale = fixed_scale if fixed_scale is not None else logit_scale
             value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
-            used_scales.append(math.exp(used_scale) if isinstance(used_scale, float) else float(used_scale.detach().float().exp()))
+            last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
             value = float(value_t.detach())
             if not math.isfinite(value):
                 raise NonFiniteLoss(step, value)  # before backward: the step is not applied
@@ -256,6 +258,8 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     if stopped:
         ctx.check_cancelled()
     elapsed = max(time.perf_counter() - started, 1e-9)
+    if last_scale is None:
+        last_scale = model.logit_scale.detach()
     return {
         "steps": len(losses),
         "samples": samples,
@@ -266,7 +270,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         "samples_per_s": samples / elapsed,
         "seconds": elapsed,
         "truncated_captions": truncated,
-        "logit_scale": used_scales[-1] if used_scales else float(model.logit_scale.detach().float().exp()),
+        "logit_scale": math.exp(last_scale) if isinstance(last_scale, float) else float(last_scale.float().exp()),
     }
 
 
