@@ -12,7 +12,7 @@
  *
  * Datasets: synthetic:trifeature with the demo's settings (ts/sdk/demo-config.ts), and
  * digits:colored with a continuous colour per instance, the regime in which the prototype saw
- * the digit suppressed (MCL.md, "What we measured at CPU scale").
+ * the digit suppressed (docs/method.md, "The demo's data").
  *
  * Writes bench/results/quality.json atomically and prints it as the last line. Options:
  *   --quick               tiny settings (256 images of 16×16, 2 stages of 1 epoch): a smoke run

@@ -1,5 +1,5 @@
 /**
- * The `clip` section of a run config: MCL on a CLIP dual encoder (MCL.md, the CLIP recipe).
+ * The `clip` section of a run config: MCL on a CLIP dual encoder (docs/clip.md).
  *
  *   stage 0     the initial model: clip.checkpoint (or seeded random weights), optionally trained
  *               clip.stage0Epochs epochs of ordinary CLIP; its image embeddings give the first clustering

@@ -1,5 +1,5 @@
 /**
- * Batch planner: turns pseudo-labels into one epoch's batch plan (MCL.md, step 4).
+ * Batch planner: turns pseudo-labels into one epoch's batch plan (docs/method.md, step 4).
  *
  * Policies
  *  - uniform: ordinary contrastive learning; the whole dataset is one group (stage 1, baselines).

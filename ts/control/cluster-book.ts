@@ -1,6 +1,6 @@
 /**
  * Cluster book: the k-means assignments of every stage and the composite pseudo-labels built
- * from them (MCL.md, step 3).
+ * from them (docs/method.md, step 3).
  *
  * After stage s the pseudo-label of sample i is the tuple (c_1(i), …, c_s(i)): the true
  * intersection of every clustering so far, encoded as p_s = p_{s-1} * K_s + c_s and compacted

@@ -1,5 +1,5 @@
 /**
- * Cross-stage representation integration (MCL.md, step 5): the final representation of a sample
+ * Cross-stage representation integration (docs/method.md, step 5): the final representation of a sample
  * is the concatenation of its per-stage embeddings, so what earlier stages learned is kept.
  *
  * For the selected stages s_1…s_m with weights w_j and embeddings f_s (rows of D_s floats):

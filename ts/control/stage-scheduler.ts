@@ -1,10 +1,10 @@
 /**
- * Stage scheduler: the explicit state machine of an MCL run (MCL.md, "The method").
+ * Stage scheduler: the explicit state machine of an MCL run (docs/method.md, "The procedure").
  *
  *   for stage s = 1…S:  train E_s epochs → (s < S) embed → cluster (K_s) → plan stage s+1
  *   then, with a baseline: train one single-stage model for ΣE_s epochs (equal compute)
  *
- * A CLIP run (MCL.md's recipe) sets `stageZero`: its stage 1 is the paper's "stage 0", the initial
+ * A CLIP run (docs/clip.md) sets `stageZero`: its stage 1 is the paper's "stage 0", the initial
  * model, whose epochs may be 0 (then its checkpoint is the initial weights as they are, written
  * by a save-initial action); it is clustered like any stage, and every later stage starts from its
  * weights (init 'pretrained') or from the previous stage's (init 'previous').

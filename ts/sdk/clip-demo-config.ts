@@ -1,5 +1,5 @@
 /**
- * The CLIP demo's config (`npm run demo:clip`, `mcl demo clip`): MCL.md's CLIP recipe in
+ * The CLIP demo's config (`npm run demo:clip`, `mcl demo clip`): the CLIP recipe (docs/clip.md) in
  * miniature on the CPU. A tiny CLIP (clip-tiny: 2-layer ViT and text transformer, width 64)
  * learns synthetic:trifeature's captions ("a red striped circle") for a few epochs; that model is
  * stage 0. Its image embeddings are clustered, and 3 MCL stages, each fine-tuned from stage 0's
@@ -9,7 +9,7 @@
  * pairs (two images that differ in one attribute, each with its caption) per category.
  *
  * Nothing here is tuned to make MCL look good: whether it helps at this scale is what the run
- * measures (see README.md, "CLIP", for what we measured).
+ * measures (docs/clip.md, "The CLIP demo", says what we measured).
  */
 
 import type { MclConfigInput } from "../config/mcl-config.js";

@@ -1,5 +1,5 @@
 /**
- * The run driver's StageExecutor for a CLIP run (MCL.md's CLIP recipe) over the worker's clip.*
+ * The run driver's StageExecutor for a CLIP run (docs/clip.md) over the worker's clip.*
  * jobs. It is the WorkerExecutor with CLIP models: the scheduler's stage 1 is the recipe's stage 0
  * (the initial model, saved as it is by saveInitial when it trains 0 epochs), every later stage
  * is a fresh clip.create that loads stage 0's checkpoint (or the previous stage's), clustering

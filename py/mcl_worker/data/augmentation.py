@@ -8,7 +8,7 @@ grayscale, gaussian blur (separable, a sigma per sample), then normalisation
 (x / 255 − mean) / std. The default mean = std = 0.5 maps [0, 1] to [−1, 1].
 
 The default config is the demo's: crop and flip only. Colour jitter and grayscale are off
-because feature suppression is only real when colour survives the augmentations (MCL.md);
+because feature suppression is only real when colour survives the augmentations (docs/method.md);
 `AugmentConfig.simclr()` is the full SimCLR recipe.
 
 Randomness: one [B, 31] draw from the caller's generator per call, whatever ops are enabled, so

@@ -1,7 +1,7 @@
 """The integrated CLIP representation of MCL: every stage's towers, concatenated.
 
 For S stage models, an image is [w_1 f_1(x); ...; w_S f_S(x)] and a text [w_1 g_1(t); ...;
-w_S g_S(t)], both towers integrated the same way (MCL.md), normalised as the integrate job
+w_S g_S(t)], both towers integrated the same way (docs/method.md), normalised as the integrate job
 does: "per-stage-l2" normalises each stage's block first (every stage weighs the same),
 "concat-then-l2" and "none" leave the blocks raw. One model with weight 1 is just that model.
 Similarities are cosines of the integrated vectors, so the concatenation is always L2-normalised
