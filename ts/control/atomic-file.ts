@@ -1,12 +1,24 @@
 /**
  * Crash-safe file writes: the data goes to a temporary file beside the target, is flushed to
  * disk, and replaces the target with one rename, then the directory entry is flushed. A crash at
- * any moment leaves either the old file or the new one, never a torn one.
+ * any moment leaves either the old file or the new one, never a torn one. A process killed
+ * between the write and the rename leaves its temporary file behind: isTemporaryFile tells such
+ * files (this module's and the worker's checkpoint writes') from any other.
  */
 
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+
+/** This module's temporary files: `<name>.tmp-<pid>-<8 hex digits>` (writeFileAtomic). */
+const OWN_TEMPORARY = /^.+\.tmp-\d+-[0-9a-f]{8}$/;
+/** The worker's checkpoint writes (mcl_worker/checkpoint.py, tempfile.mkstemp): `.<name>.<8 of a-z, 0-9, _>.tmp`. */
+const WORKER_TEMPORARY = /^\..+\.[a-z0-9_]{8}\.tmp$/;
+
+/** Whether the file name `name` (no folder) is the temporary file of an atomic write. */
+export function isTemporaryFile(name: string): boolean {
+  return OWN_TEMPORARY.test(name) || WORKER_TEMPORARY.test(name);
+}
 
 /** Writes `data` to `path` atomically, creating the parent directory when needed. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {

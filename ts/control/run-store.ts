@@ -11,6 +11,7 @@
  *                                 (scheduler state) references them by path, and records the
  *                                 size and SHA-256 of each referenced one and of the one before
  *                                 it in its track (the fallback when the newer one is damaged)
+ *   probes/…                      the SDK's probe caches
  *
  * Every file is written atomically (atomic-file.ts), arrays first, the manifest last: the
  * manifest is the commit record, and it names each array with its length and SHA-256. A crash
@@ -19,12 +20,13 @@
  * referenced file's size, reading one checks its checksum; resuming with a config whose fields
  * differ is refused with the list of fields. A checkpoint is checked against its checksum before
  * it is loaded; a damaged one found when a run resumes rewinds the run to the newest intact
- * checkpoint of its track (recoverCheckpoints).
+ * checkpoint of its track (recoverCheckpoints). A process killed in the middle of a write leaves
+ * that write's temporary file, which removeInterruptedWrites clears when the run resumes.
  */
 
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { readFile, rm, rmdir, stat } from "node:fs/promises";
+import { createReadStream, type Dirent } from "node:fs";
+import { readdir, readFile, rm, rmdir, stat } from "node:fs/promises";
 import { endianness } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
@@ -33,12 +35,14 @@ import { formatIssues } from "../config/config-error.js";
 import { isResNetClipEncoder } from "../config/clip-config.js";
 import { mclConfigSchema, type MclConfig } from "../config/mcl-config.js";
 import { DEFAULT_PREPROCESS, preprocessOf, preprocessRecordSchema, type Preprocess } from "../config/preprocess.js";
-import { bytesOf, writeFileAtomic } from "./atomic-file.js";
+import { bytesOf, isTemporaryFile, writeFileAtomic } from "./atomic-file.js";
 import { RunStoreError } from "./errors.js";
 import { schedulerStateSchema, type SchedulerState } from "./stage-scheduler.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const MANIFEST_FORMAT = "mcl-run/1";
+/** The folders of a run directory that hold its files besides the top level. */
+const RUN_FOLDERS = /^(stage-\d+|checkpoints|probes)$/;
 
 const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/);
 
@@ -153,8 +157,8 @@ export interface CreateRunOptions {
 export class RunStore {
   readonly dir: string;
   #manifest: RunManifest;
-  /** Made by `create` in this process, with nothing committed since. */
-  #fresh = false;
+  /** Made by `create` in this process (a run that can be discarded while nothing has trained). */
+  #created = false;
   /** Checkpoints recorded since the last commit, committed with the next one. */
   #pendingCheckpoints: Record<string, CheckpointFileRef> = {};
 
@@ -163,11 +167,36 @@ export class RunStore {
     this.#manifest = manifest;
   }
 
-  /** Starts a new run in `dir`; refuses a directory that already holds one. */
-  static async create(dir: string, options: CreateRunOptions): Promise<RunStore> {
-    if (await exists(join(dir, MANIFEST_FILE))) {
-      throw new RunStoreError("RUN_EXISTS", `${dir} already holds a run; resume it or choose another name`);
+  /**
+   * Refuses (RUN_EXISTS) a directory that already holds a run, saying what to do: resume it, or
+   * remove the directory to start the name again; and when that run never trained (its start was
+   * killed before its first commit), that nothing would be lost.
+   */
+  static async requireNew(dir: string): Promise<void> {
+    const path = join(dir, MANIFEST_FILE);
+    if (!(await exists(path))) return;
+    let manifest: RunManifest | null = null;
+    try {
+      manifest = parseManifest(await readFile(path, "utf8"), path);
+    } catch {
+      // A damaged manifest still holds the name; the advice is the same.
     }
+    if (manifest !== null && neverTrained(manifest)) {
+      throw new RunStoreError(
+        "RUN_EXISTS",
+        `${dir} already holds a run that never trained (created ${manifest.createdAt}, it ended before its first epoch ` +
+          `was committed, so removing it loses nothing): remove ${dir} and start again, or resume it (Mcl.resume, mcl resume ${dir})`,
+      );
+    }
+    throw new RunStoreError(
+      "RUN_EXISTS",
+      `${dir} already holds a run: resume it (Mcl.resume, mcl resume ${dir}), or remove ${dir} to start the name again, or choose another name`,
+    );
+  }
+
+  /** Starts a new run in `dir`; refuses a directory that already holds one (requireNew). */
+  static async create(dir: string, options: CreateRunOptions): Promise<RunStore> {
+    await RunStore.requireNew(dir);
     const now = new Date().toISOString();
     const manifest: RunManifest = {
       format: MANIFEST_FORMAT,
@@ -184,22 +213,32 @@ export class RunStore {
     };
     const store = new RunStore(dir, manifest);
     await store.#writeManifest(manifest);
-    store.#fresh = true;
+    store.#created = true;
     return store;
   }
 
+  /** Whether the run could be discarded: created in this process, and nothing trained yet. */
+  get discardable(): boolean {
+    return this.#created && neverTrained(this.#manifest);
+  }
+
   /**
-   * Undoes `create` when the run cannot begin (its config does not fit its dataset): removes the
-   * manifest, and the directory when that leaves it empty, so that the name can be started again.
-   * Refused once anything was committed.
+   * Undoes `create` when the run failed before anything trained: removes the manifest, the
+   * checkpoints written since but not committed, the temporary files of interrupted writes, and the
+   * run's folders and directory when that leaves them empty, so that the name can be started again.
+   * Files that were there before the run stay. Refused once not `discardable`.
    */
   async discard(): Promise<void> {
-    if (!this.#fresh) {
-      throw new RunStoreError("INVALID_ARGUMENT", `${this.dir}: only a run created in this process with nothing committed can be discarded`);
+    if (!this.discardable) {
+      throw new RunStoreError("INVALID_ARGUMENT", `${this.dir}: only a run created in this process that has not trained can be discarded`);
     }
+    this.#created = false;
     await rm(this.path(MANIFEST_FILE), { force: true });
-    await rmdir(this.dir).catch(() => undefined); // a folder that held other files before the run stays
-    this.#fresh = false;
+    await Promise.all(Object.keys(this.#pendingCheckpoints).map((file) => rm(this.path(file), { force: true })));
+    this.#pendingCheckpoints = {};
+    await removeInterruptedWrites(this.dir);
+    for (const folder of await runFolders(this.dir)) await rmdir(join(this.dir, folder)).catch(() => undefined);
+    await rmdir(this.dir).catch(() => undefined); // not empty: what was there before the run stays
   }
 
   /**
@@ -356,7 +395,6 @@ export class RunStore {
     const next = { ...this.#manifest, ...changes, updatedAt: new Date().toISOString() };
     const checkpointFiles = keptCheckpoints({ ...this.#manifest.checkpointFiles, ...this.#pendingCheckpoints }, next.state);
     const manifest: RunManifest = { ...next, checkpointFiles };
-    this.#fresh = false;
     await this.#writeManifest(manifest);
     this.#manifest = manifest;
     this.#pendingCheckpoints = {};
@@ -394,6 +432,54 @@ export class RunStore {
       }
       checkSize(ref, size);
     }
+  }
+}
+
+/**
+ * Removes the temporary files that writes interrupted by a killed process left in run directory
+ * `dir` (its top level and its folders, RUN_FOLDERS) and returns their run-relative paths. Only
+ * while no process writes there: under the run's lock.
+ */
+export async function removeInterruptedWrites(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const folder of ["", ...(await runFolders(dir))]) {
+    for (const entry of await entries(join(dir, folder))) {
+      if (!entry.isFile() || !isTemporaryFile(entry.name)) continue;
+      const file = folder === "" ? entry.name : `${folder}/${entry.name}`;
+      await rm(join(dir, file), { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
+}
+
+/** Whether nothing of the run has trained: its state is the initial one, with no clustering. */
+function neverTrained(manifest: RunManifest): boolean {
+  const { state } = manifest;
+  const initial = state.stage === 1 && state.phase === "train" && state.epoch === 0;
+  return initial && state.checkpoints.every((c) => c === null) && state.baselineCheckpoint === null && manifest.stages.length === 0;
+}
+
+/** The run folders (RUN_FOLDERS) in `dir`, each with every folder below it, deepest first. */
+async function runFolders(dir: string): Promise<string[]> {
+  const folders: string[] = [];
+  const below = async (folder: string): Promise<void> => {
+    for (const entry of await entries(join(dir, folder))) {
+      if (entry.isDirectory()) await below(`${folder}/${entry.name}`);
+    }
+    folders.push(folder);
+  };
+  for (const entry of await entries(dir)) if (entry.isDirectory() && RUN_FOLDERS.test(entry.name)) await below(entry.name);
+  return folders;
+}
+
+/** The entries of a folder; none when it does not exist. */
+async function entries(folder: string): Promise<Dirent[]> {
+  try {
+    return await readdir(folder, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
   }
 }
 

@@ -19,6 +19,11 @@ export type MclErrorCode =
    */
   | "DATASET_MISMATCH"
   /**
+   * A file the config names (pretrained, clip.checkpoint) does not exist, is not a file, cannot be
+   * read or is empty; the message names the field and the path.
+   */
+  | "FILE_UNREADABLE"
+  /**
    * An epoch of a stage plans another number of steps than the stage's earlier ones, which the
    * learning-rate schedule (spanning epochs × steps) cannot follow; the batch planner never makes one.
    */

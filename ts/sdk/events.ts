@@ -65,12 +65,20 @@ export type MclEvent =
   | { readonly type: "probe"; readonly stage: ProbeSubject; readonly probe: ProbeScores }
   /** The run finished; summary.json is written. */
   | { readonly type: "done"; readonly summary: Summary }
-  /** stop() was called: the run stopped at a consistent, resumable point. */
-  | { readonly type: "stopped"; readonly runDir: string }
+  /**
+   * stop() was called: the run stopped at a consistent, resumable point; `resumable` is false when
+   * it stopped before it was written to its directory (nothing to resume: start it again).
+   */
+  | { readonly type: "stopped"; readonly runDir: string; readonly resumable: boolean }
   /** The run paused after `stage`'s clustering, as RunOptions.pauseAfterStage asked; Mcl.resume continues it. */
   | { readonly type: "paused"; readonly runDir: string; readonly stage: number }
   /** The run failed; it can be resumed from its last committed state. */
   | { readonly type: "error"; readonly error: { readonly code: string; readonly message: string } }
+  /**
+   * A resumed run removed the temporary files that writes interrupted by a killed process had left
+   * in its directory (`files`, run-relative); nothing committed was touched.
+   */
+  | { readonly type: "temp-files-removed"; readonly runDir: string; readonly files: readonly string[] }
   /** Something the run goes on through but a person should know of; `message` says what to do. */
   | { readonly type: "warning"; readonly stage: Track; readonly code: WarningCode; readonly message: string };
 

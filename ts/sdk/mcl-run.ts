@@ -10,20 +10,22 @@
  *   const w = await run.embed(tensor("uint8", [n, 3, 32, 32], pixels)); // of raw images
  *   await run.stop();                                                   // releases the worker
  *
- * Work starts as soon as the run object exists. The run directory is committed after every
- * epoch and clustering, so a run stopped (stop(), Ctrl-C), paused (RunOptions.pauseAfterStage)
+ * Work starts as soon as the run object exists. A new run is written to its directory once the
+ * worker has opened the dataset and the config passed every check against it (preflight.ts); one
+ * that fails before anything trained removes what it wrote. The run directory is committed after
+ * every epoch and clustering, so a run stopped (stop(), Ctrl-C), paused (RunOptions.pauseAfterStage)
  * or failed (the worker died) resumes with Mcl.resume(runDir) from its last committed step.
  */
 
 import { performance } from "node:perf_hooks";
 import { resolveIntegrationSpec } from "../control/integration.js";
 import { driveRun } from "../control/run-driver.js";
-import type { RunStore } from "../control/run-store.js";
+import { type CreateRunOptions, removeInterruptedWrites, RunStore } from "../control/run-store.js";
 import { scheduleFromConfig, type Action, type SchedulerState } from "../control/stage-scheduler.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { isClipEncoder } from "../config/clip-config.js";
-import { preprocessProblems } from "../config/preprocess.js";
-import { ClipExecutor, requireCaptions } from "./clip-executor.js";
+import { preprocessOf } from "../config/preprocess.js";
+import { ClipExecutor } from "./clip-executor.js";
 import type { Tensor } from "../wire/index.js";
 import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
@@ -33,6 +35,7 @@ import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
 import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
+import { checkDatasetFit, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
 import { type ImageSource, recoverCheckpoints, WorkerExecutor } from "./worker-executor.js";
 import type { WorkerConnection } from "./worker-connection.js";
@@ -46,11 +49,16 @@ export interface EmbedResult {
 
 type Phase = "running" | "finished" | "failed" | "stopped" | "paused";
 
+/** The run's directory: a stored run (resumed), or a new one, written once its checks pass. */
+export type RunOpening = { readonly store: RunStore } | { readonly dir: string; readonly create: CreateRunOptions };
+
 export class MclRun {
   /** The run directory (manifest, clusterings, checkpoints, probes, summary.json). */
   readonly dir: string;
   readonly config: MclConfig;
-  readonly #store: RunStore;
+  readonly #opening: RunOpening;
+  /** The stored run, or the new one once written. */
+  #store: RunStore | undefined;
   /** The run directory's lock, held until the run ends (finished, stopped, paused or failed). */
   readonly #lock: RunLock;
   readonly #connect: () => Promise<WorkerConnection>;
@@ -68,15 +76,16 @@ export class MclRun {
   readonly #losses: LossRecorder;
 
   /** @internal use Mcl.start or Mcl.resume */
-  constructor(store: RunStore, lock: RunLock, connect: () => Promise<WorkerConnection>, resumed: boolean, pauseAfterStage?: number) {
-    this.#store = store;
+  constructor(opening: RunOpening, lock: RunLock, connect: () => Promise<WorkerConnection>, pauseAfterStage?: number) {
+    this.#opening = opening;
+    this.#resumed = "store" in opening;
+    this.#store = "store" in opening ? opening.store : undefined;
+    this.dir = "store" in opening ? opening.store.dir : opening.dir;
+    this.config = "store" in opening ? opening.store.manifest.config : opening.create.config;
     this.#lock = lock;
-    this.dir = store.dir;
-    this.config = store.manifest.config;
     this.#connect = connect;
-    this.#resumed = resumed;
     this.#pauseAfterStage = pauseAfterStage;
-    this.#losses = new LossRecorder(store.dir);
+    this.#losses = new LossRecorder(this.dir);
     this.#outcome = this.#main();
     this.#outcome.catch(() => undefined); // reported through events() and result()
   }
@@ -115,7 +124,7 @@ export class MclRun {
    */
   async evaluate(): Promise<Summary> {
     const executor = this.#ready("evaluate");
-    if (this.#store.manifest.state.phase !== "done") {
+    if (this.#store?.manifest.state.phase !== "done") {
       throw new MclError("INVALID_STATE", "evaluate: the run has not finished training; wait for result() first");
     }
     // The run released its directory when it finished; this writes summary.json and the probes again.
@@ -139,7 +148,7 @@ export class MclRun {
    */
   async embed(input: string | Tensor): Promise<EmbedResult> {
     const executor = this.#ready("embed");
-    if (this.#store.manifest.state.phase !== "done") {
+    if (this.#store?.manifest.state.phase !== "done") {
       throw new MclError("INVALID_STATE", "embed: the run has not finished training; wait for result() first");
     }
     const jobs = new WorkerJobs(this.#worker!.client);
@@ -179,19 +188,18 @@ export class MclRun {
 
   async #main(): Promise<Summary> {
     try {
-      if (this.#resumed) {
-        // Before anything trains: a damaged side file is refused, a damaged checkpoint rewinds the run.
-        await checkRunFiles(this.dir);
-        await recoverCheckpoints(this.#store, this.#log);
-      }
-      const finished = this.#store.manifest.state.phase === "done" ? await readSummary(this.dir) : null;
+      if ("store" in this.#opening) await this.#prepareResume(this.#opening.store);
+      const finished = this.#store?.manifest.state.phase === "done" ? await readSummary(this.dir) : null;
       this.#worker = await this.#connect();
       const jobs = new WorkerJobs(this.#worker.client);
       const { dataset: uri, datasetArgs: args } = this.config;
-      this.#data = await jobs.openDataset(args === undefined ? uri : { uri, args }, { signal: this.#abort.signal });
-      await this.#checkDataset(this.#data);
+      this.#data = await jobs.openDataset(args === undefined ? uri : { uri, args }, { signal: this.#abort.signal }).catch((error: unknown) => {
+        throw datasetOpenError(error);
+      });
+      this.#checkDataset(this.#data, this.#worker.worldSize);
+      const store = await this.#open();
       const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : WorkerExecutor;
-      const executor = new Executor(jobs, this.#store, this.#data, this.#log, this.#abort.signal);
+      const executor = new Executor(jobs, store, this.#data, this.#log, this.#abort.signal);
       this.#executor = executor;
       this.#log.push({
         type: "run-start",
@@ -202,7 +210,7 @@ export class MclRun {
       });
       let summary = finished;
       if (summary === null) {
-        await driveRun(this.#store, executor, {
+        await driveRun(store, executor, {
           numSamples: this.#data.size,
           worldSize: this.#worker.worldSize,
           signal: this.#abort.signal,
@@ -223,17 +231,24 @@ export class MclRun {
       const stopped = this.#abort.signal.aborted && !paused;
       this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
       if (paused) this.#log.push({ type: "paused", runDir: this.dir, stage: this.#pauseAfterStage! });
-      else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir });
+      else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir, resumable: this.#store !== undefined });
       else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
       this.#log.close();
       await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
+      if (!paused && !stopped && this.#store?.discardable === true) {
+        // A new run that failed before anything trained leaves nothing behind, so that its name starts
+        // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
+        await this.#store.discard().catch(() => undefined);
+      }
       try {
         await this.#release();
       } finally {
         await this.#lock.release();
       }
       if (paused) throw reason;
-      throw stopped ? new MclError("STOPPED", `the run was stopped; resume it with Mcl.resume(${JSON.stringify(this.dir)})`, { cause: error }) : error;
+      if (!stopped) throw error;
+      const next = this.#store === undefined ? "it had not begun, and nothing was written: start it again" : `resume it with Mcl.resume(${JSON.stringify(this.dir)})`;
+      throw new MclError("STOPPED", `the run was stopped; ${next}`, { cause: error });
     }
   }
 
@@ -242,7 +257,7 @@ export class MclRun {
     if (action.kind === "train-epoch") this.#recordLoss(action.stage, action.epoch);
     if (action.kind === "train-baseline-epoch") this.#recordLoss("baseline", action.epoch);
     if (action.kind !== "plan") return;
-    const record = this.#store.manifest.stages[action.stage - 1];
+    const record = this.#store?.manifest.stages[action.stage - 1];
     const composite = record?.composite;
     if (record === undefined || composite === undefined) return;
     const leftOut = composite.plan?.["leftOut"];
@@ -319,47 +334,38 @@ export class MclRun {
   }
 
   /**
-   * The config fits the dataset, checked before anything trains. A new run that does not is
-   * discarded, so that the same name starts again once the config is fixed; a resumed one (made by
-   * an earlier version that did not check) says which directory to remove.
+   * Before anything trains on resume: the temporary files of writes a killed process interrupted
+   * are removed (the lock is held: no writer is live), a damaged side file is refused, a damaged
+   * checkpoint rewinds the run.
    */
-  async #checkDataset(data: DatasetOpenResult): Promise<void> {
+  async #prepareResume(store: RunStore): Promise<void> {
+    const removed = await removeInterruptedWrites(this.dir);
+    if (removed.length > 0) this.#log.push({ type: "temp-files-removed", runDir: this.dir, files: removed });
+    await checkRunFiles(this.dir);
+    await recoverCheckpoints(store, this.#log);
+  }
+
+  /** The stored run, or the new run, written now that its checks passed. */
+  async #open(): Promise<RunStore> {
+    if ("store" in this.#opening) return this.#opening.store;
+    this.#store = await RunStore.create(this.dir, this.#opening.create);
+    return this.#store;
+  }
+
+  /**
+   * The config fits the dataset, checked before anything trains. A new run that does not has
+   * written nothing yet, so the same name starts again once the config is fixed; a resumed one
+   * (made by an earlier version that did not check, or edited) says which directory to remove.
+   */
+  #checkDataset(data: DatasetOpenResult, worldSize: number): void {
     try {
-      this.#checkAttributes(data);
-      const problems = preprocessProblems(this.#store.manifest.preprocess, data.image_shape[0]!, this.config);
-      if (problems.length > 0) throw new MclError("DATASET_MISMATCH", problems.join("\n"));
-      if (isClipEncoder(this.config.encoder)) requireCaptions(this.config, data);
+      checkDatasetFit(this.config, this.#store?.manifest.preprocess ?? preprocessOf(this.config), data, worldSize);
     } catch (error) {
-      if (!(error instanceof MclError)) throw error;
-      if (!this.#resumed) {
-        await this.#store.discard();
-        throw error;
-      }
+      if (!(error instanceof MclError) || !this.#resumed) throw error;
       throw new MclError(
         error.code,
         `${error.message}\nthe run cannot continue with its stored config: remove ${this.dir} and start it again with the config fixed`,
         { cause: error },
-      );
-    }
-  }
-
-  /** The attributes the config names (probes, supcon's labels) are the dataset's. */
-  #checkAttributes(data: DatasetOpenResult): void {
-    const known = data.attributes.map((a) => a.name);
-    const labels = this.config.loss.attribute;
-    if (labels !== undefined && !known.includes(labels)) {
-      throw new MclError(
-        "UNKNOWN_ATTRIBUTE",
-        `loss.attribute: ${this.config.dataset} has no attribute ${JSON.stringify(labels)} to take ${this.config.loss.name}'s labels from; it has ${known.join(", ") || "none"}`,
-      );
-    }
-    const wanted = this.config.probe.attributes;
-    if (wanted === "all") return;
-    const missing = wanted.filter((name) => !known.includes(name));
-    if (missing.length > 0) {
-      throw new MclError(
-        "UNKNOWN_ATTRIBUTE",
-        `probe.attributes: ${this.config.dataset} has no attribute ${missing.map((m) => JSON.stringify(m)).join(", ")}; it has ${known.join(", ") || "none"}`,
       );
     }
   }

@@ -4,11 +4,13 @@
  *   const run = await Mcl.start({ name: "trifeature", stages: 3, clusters: 10, epochsPerStage: 3 });
  *   const run = await Mcl.resume("runs/trifeature");
  *
- * start() validates the config (a ConfigError names every bad field) and checks that this
- * version can run it before any worker starts, then creates the run directory
- * <config.runDir>/<config.name> (refused when it already holds a run: resume it instead). What
- * only the dataset can tell (its attributes, channels, captions) is checked once the worker has
- * opened it, before anything trains; a run that fails those checks removes its directory again.
+ * start() validates the config (a ConfigError names every bad field), checks that this version
+ * can run it and that the weights it starts from are a readable file, before any worker starts,
+ * and refuses a run directory <config.runDir>/<config.name> that already holds a run (resume it
+ * instead). What only the dataset can tell (its attributes, channels, captions, its size against
+ * the clusters and the batch size) is checked once the worker has opened it (preflight.ts); only
+ * then is the run written in its directory. A new run that fails before anything trained leaves no
+ * run directory behind, so that the same name starts again once the config is fixed.
  * resume() reopens a run directory at its last commit and continues it with the config stored
  * there. Both launch a local worker unless `worker.endpoint` names one to connect to, and both
  * hold the run directory's lock (run-lock.ts) until the run ends: a second start or resume of the
@@ -24,7 +26,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { RunStore } from "../control/run-store.js";
+import { type CreateRunOptions, RunStore } from "../control/run-store.js";
 import { initialState, scheduleFromConfig } from "../control/stage-scheduler.js";
 import { parseConfig } from "../config/load-config.js";
 import type { MclConfig, MclConfigInput } from "../config/mcl-config.js";
@@ -33,6 +35,7 @@ import { PROTOCOL_VERSION } from "../wire/index.js";
 import { MANIFEST_FILE, type RunManifest } from "../control/run-store.js";
 import { MclError } from "./errors.js";
 import { MclRun } from "./mcl-run.js";
+import { checkWeightFiles } from "./preflight.js";
 import { type LockPurpose, RunLock } from "./run-lock.js";
 import { openWorker, type WorkerOptions } from "./worker-connection.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
@@ -58,17 +61,20 @@ export const Mcl = {
   /** Starts a new run of `config` (an object as written, or an already parsed config). */
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
-    checkPause(options.pauseAfterStage, scheduleFromConfig(parsed).stages, null);
+    const schedule = scheduleFromConfig(parsed);
+    checkPause(options.pauseAfterStage, schedule.stages, null);
+    await checkWeightFiles(parsed, options.worker);
     // plugins (py:…) are allowed by the user and pass their checks before anything starts
     const worker = await checkRunPlugins(parsed, options.worker, { allowPlugins: options.allowPlugins, entry: "start" });
     const dir = join(parsed.runDir, parsed.name);
     return underLock(dir, "start", async (lock) => {
-      const store = await RunStore.create(dir, {
+      await RunStore.requireNew(dir);
+      const create: CreateRunOptions = {
         config: parsed,
         versions: { package: packageVersion(), protocol: PROTOCOL_VERSION },
-        state: initialState(scheduleFromConfig(parsed)),
-      });
-      return new MclRun(store, lock, () => openWorker(worker), false, options.pauseAfterStage);
+        state: initialState(schedule),
+      };
+      return new MclRun({ dir, create }, lock, () => openWorker(worker), options.pauseAfterStage);
     });
   },
 
@@ -83,14 +89,15 @@ export const Mcl = {
         entry: "resume",
         source: join(runDir, MANIFEST_FILE),
       });
-      return new MclRun(store, lock, () => openWorker(worker), true, options.pauseAfterStage);
+      return new MclRun({ store }, lock, () => openWorker(worker), options.pauseAfterStage);
     });
   },
 } as const;
 
 /**
  * Makes a run under the lock of its directory (MclError RUN_LOCKED while another process writes
- * there): the run holds the lock until it ends; a run that cannot be made releases it at once.
+ * there): the run holds the lock until it ends; a run that cannot be made releases it at once,
+ * which removes the directory when the lock made it.
  */
 async function underLock(dir: string, purpose: LockPurpose, make: (lock: RunLock) => Promise<MclRun>): Promise<MclRun> {
   const lock = await RunLock.acquire(dir, purpose);

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { ConfigError, Mcl } from "../../../ts/index.js";
+import { ConfigError, Mcl, parseConfig, RunStore, scheduleFromConfig } from "../../../ts/index.js";
+import { initialState } from "../../../ts/control/stage-scheduler.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-sdk-config-"));
@@ -45,8 +46,13 @@ describe("Mcl.start with a bad config", () => {
   });
 
   it("refuses to start over an existing run, and to resume where there is none", async () => {
+    // A start whose worker cannot start has written nothing: the name is still free.
     const first = await Mcl.start(tinyConfig(root, "taken"), noWorker);
     await expect(first.result()).rejects.toMatchObject({ code: "WORKER_START_FAILED" });
+    expect(existsSync(join(root, "taken"))).toBe(false);
+    const config = parseConfig(tinyConfig(root, "taken"));
+    const state = initialState(scheduleFromConfig(config));
+    await RunStore.create(join(root, "taken"), { config, versions: { package: "0", protocol: 1 }, state });
     await expect(Mcl.start(tinyConfig(root, "taken"), noWorker)).rejects.toMatchObject({ code: "RUN_EXISTS" });
     await expect(Mcl.resume(join(root, "nothing-here"), noWorker)).rejects.toMatchObject({ code: "RUN_NOT_FOUND" });
   });
