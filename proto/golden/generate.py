@@ -1,6 +1,9 @@
 """Writes the golden vectors of the wire into proto/golden:
-vectors.json (messages to decode and re-encode byte for byte), invalid.json (frames that decoding
-must refuse, with the error code and the header id the error carries) and invalid_bodies.json
+vectors.json (messages to decode and re-encode byte for byte; a signed one with the nonce and
+timestamp of its auth frame), invalid.json (frames that decoding must refuse, with the error code,
+the header id the error carries and, for AUTH_FAILED, details.reason; `now` is the receiver's
+clock when it decodes with a replay guard, and a `replayed` case is decoded once, accepted, and
+then refused the second time by the same guard) and invalid_bodies.json
 (decoded bodies that validation must refuse, with the exact path and message on both sides).
 
 Run from the repository root:  .venv/bin/python proto/golden/generate.py
@@ -30,7 +33,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 SAFE = 2**53 - 1
 SIGNING_KEY = b"golden-key \x00\x01\xff not secret"
-VERSION = 3
+VERSION = 4
+NONCE = bytes(range(16))
+TIMESTAMP_MS = 1_700_000_000_123  # 2023-11-14T22:13:20.123Z
+REPLAY_WINDOW_MS = 60_000
 
 
 class T:
@@ -86,12 +92,19 @@ def pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)
 
 
-def signature(key: bytes, frames: list[bytes]) -> bytes:
-    mac = hmac.new(key, digestmod=hashlib.sha256)
+def hmac_sha256(key: bytes, prefix: bytes, frames: list[bytes]) -> bytes:
+    """HMAC-SHA256(key, prefix || for each frame: u64le(len) || frame)."""
+    mac = hmac.new(key, prefix, digestmod=hashlib.sha256)
     for frame in frames:
         mac.update(len(frame).to_bytes(8, "little"))
         mac.update(frame)
     return mac.digest()
+
+
+def auth_frame(key: bytes, frames: list[bytes], nonce: bytes = NONCE, timestamp_ms: int = TIMESTAMP_MS) -> bytes:
+    """nonce || u64le(timestamp) || HMAC-SHA256(key, nonce || u64le(timestamp) || the frames, length-prefixed)."""
+    signed = nonce + timestamp_ms.to_bytes(8, "little")
+    return signed + hmac_sha256(key, signed, frames)
 
 
 def header(kind: str, type_: str, id_: int = 1, v: int = VERSION) -> dict[str, Any]:
@@ -103,8 +116,8 @@ def head(header_: Any, body_bytes: bytes = b"\x80") -> bytes:
     return b"\x92" + pack(header_) + body_bytes
 
 
-def signed(key: bytes, frames: list[bytes]) -> list[bytes]:
-    return [*frames, signature(key, frames)]
+def signed(key: bytes, frames: list[bytes], **tag: Any) -> list[bytes]:
+    return [*frames, auth_frame(key, frames, **tag)]
 
 
 def case(name: str, description: str, header_: dict[str, Any], body: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
@@ -115,6 +128,7 @@ def case(name: str, description: str, header_: dict[str, Any], body: dict[str, A
         "name": name,
         "description": description,
         "key": None if key is None else key.hex(),
+        "auth": None if key is None else {"nonce": NONCE.hex(), "timestamp": TIMESTAMP_MS},
         "frames": [f.hex() for f in (frames if key is None else signed(key, frames))],
         "header": header_,
         "body": to_json(wire),
@@ -222,8 +236,11 @@ def bad(name: str, code: str, frames: list[bytes], header_id: int | None, descri
         "frames": [f.hex() for f in frames],
         "key": options["key"].hex() if "key" in options else None,
         "max_bytes": options.get("max_bytes"),
+        "now": options.get("now"),
+        "replayed": options.get("replayed", False),
         "code": code,
         "header_id": header_id,
+        "reason": options.get("reason"),
     }
 
 
@@ -236,6 +253,8 @@ def invalid_cases() -> list[dict[str, Any]]:
     def with_body(body: Any) -> bytes:
         return head(h, pack(body))
 
+    good_auth = auth_frame(SIGNING_KEY, [ok])
+    v3_head = head(header("request", "echo", 42, v=3))
     deep: Any = "bottom"
     for _ in range(70):
         deep = [deep]
@@ -294,14 +313,31 @@ def invalid_cases() -> list[dict[str, Any]]:
             [with_body({"x": {**f32, "$tensor": 1}, "y": f32}), two_floats, two_floats], 42, "descriptors must number frames in body order"),
         bad("too_large", "MESSAGE_TOO_LARGE", [with_body({"x": f32}), two_floats], 42, "over max_bytes; the id is still read", max_bytes=16),
         bad("signed_without_key", "AUTH_FAILED", signed(SIGNING_KEY, [ok]), 42,
-            "a signed message to a receiver without a key: a last 32-byte frame that no descriptor names"),
-        bad("unsigned_with_key", "AUTH_FAILED", [ok], 42, "a key is required and there is no signature frame", key=SIGNING_KEY),
-        bad("wrong_key", "AUTH_FAILED", signed(b"another key", [ok]), 42, "signed with another key", key=SIGNING_KEY),
-        bad("signature_short", "AUTH_FAILED", [ok, signature(SIGNING_KEY, [ok])[:31]], 42, "a truncated signature", key=SIGNING_KEY),
-        bad("signature_over_other_frames", "AUTH_FAILED", [ok, signature(SIGNING_KEY, [with_body({"a": 1})])], 42,
-            "a valid signature of a different body", key=SIGNING_KEY),
-        bad("frames_moved_between", "AUTH_FAILED", [ok, b"\x01\x02\x03", signature(SIGNING_KEY, [ok, b"\x01\x02", b"\x03"])], 42,
-            "the same bytes split differently: lengths are signed too", key=SIGNING_KEY),
+            "a signed message to a receiver without a key: a last 56-byte frame that no descriptor names", reason="no_key"),
+        bad("unsigned_with_key", "AUTH_FAILED", [ok], 42, "a key is required and there is no auth frame", key=SIGNING_KEY, reason="unsigned"),
+        bad("wrong_key", "AUTH_FAILED", signed(b"another key", [ok]), 42, "signed with another key", key=SIGNING_KEY, reason="signature"),
+        bad("auth_frame_truncated", "AUTH_FAILED", [ok, auth_frame(SIGNING_KEY, [ok])[:55]], 42, "an auth frame one byte short",
+            key=SIGNING_KEY, reason="unsigned"),
+        bad("version_3_signature", "AUTH_FAILED", [v3_head, hmac_sha256(SIGNING_KEY, b"", [v3_head])], 42,
+            "version 3's 32-byte signature, no nonce nor timestamp: refused before the header's version is read",
+            key=SIGNING_KEY, reason="unsigned"),
+        bad("signature_over_other_frames", "AUTH_FAILED", [ok, auth_frame(SIGNING_KEY, [with_body({"a": 1})])], 42,
+            "a valid auth frame of a different body", key=SIGNING_KEY, reason="signature"),
+        bad("frames_moved_between", "AUTH_FAILED", [ok, b"\x01\x02\x03", auth_frame(SIGNING_KEY, [ok, b"\x01\x02", b"\x03"])], 42,
+            "the same bytes split differently: lengths are signed too", key=SIGNING_KEY, reason="signature"),
+        bad("timestamp_altered", "AUTH_FAILED", [ok, good_auth[:16] + (TIMESTAMP_MS + 1).to_bytes(8, "little") + good_auth[24:]], 42,
+            "the timestamp moved by 1 ms after signing: the MAC covers it", key=SIGNING_KEY, reason="signature"),
+        bad("nonce_altered", "AUTH_FAILED", [ok, b"\xff" + good_auth[1:]], 42,
+            "the nonce changed after signing: the MAC covers it", key=SIGNING_KEY, reason="signature"),
+        bad("timestamp_too_old", "AUTH_FAILED", signed(SIGNING_KEY, [ok]), 42,
+            "signed 60.001 s before the receiver's clock: outside the window", key=SIGNING_KEY, now=TIMESTAMP_MS + REPLAY_WINDOW_MS + 1, reason="window"),
+        bad("timestamp_in_the_future", "AUTH_FAILED", signed(SIGNING_KEY, [ok]), 42,
+            "signed 60.001 s after the receiver's clock: outside the window", key=SIGNING_KEY, now=TIMESTAMP_MS - REPLAY_WINDOW_MS - 1, reason="window"),
+        bad("replayed", "AUTH_FAILED", signed(SIGNING_KEY, [ok]), 42,
+            "the same signed message twice: the first is accepted, the second refused", key=SIGNING_KEY, now=TIMESTAMP_MS + 1000,
+            replayed=True, reason="replay"),
+        bad("unsigned_malformed_with_key", "AUTH_FAILED", [b"\xc1"], None,
+            "the auth frame is checked before the head: an unsigned message is AUTH_FAILED whatever it holds", key=SIGNING_KEY, reason="unsigned"),
     ]
 
 
@@ -366,7 +402,7 @@ def write_json(path: Path, value: Any) -> None:
 def main() -> None:
     note = "Generated by proto/golden/generate.py; see its docstring for the JSON forms. Do not edit by hand."
     write_json(HERE / "vectors.json", {"about": note, "protocol_version": VERSION, "cases": valid_cases()})
-    write_json(HERE / "invalid.json", {"about": note, "protocol_version": VERSION, "cases": invalid_cases()})
+    write_json(HERE / "invalid.json", {"about": note, "protocol_version": VERSION, "replay_window_ms": REPLAY_WINDOW_MS, "cases": invalid_cases()})
     write_json(HERE / "invalid_bodies.json", {"about": note, "protocol_version": VERSION, "cases": invalid_body_cases()})
 
 

@@ -23,7 +23,7 @@ from types import FrameType
 from . import __version__, distributed
 from .jobs import WorkerState
 from .server import DEFAULT_MAX_MESSAGE_BYTES, ConfigError, Server, ServerConfig
-from .wire import load_key_file
+from .wire import WireError, load_key_file
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -74,6 +74,18 @@ def exit_with_parent(server: Server) -> None:
     threading.Thread(target=watch_stdin, name="mcl-parent-watch", daemon=True).start()
 
 
+def read_key(path: str) -> bytes:
+    """The --auth key, or a ConfigError naming the file and the fix."""
+    try:
+        return load_key_file(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"--auth: cannot read the key file {path}: {exc.strerror or exc}; give the path of a readable file holding the shared key"
+        ) from exc
+    except WireError as exc:  # an empty key file
+        raise ConfigError(f"--auth: {exc.message}") from exc
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[mcl-worker %(process)d] %(levelname)s %(message)s")
@@ -81,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     if distributed.launched() and distributed.init() > 0:
         return distributed.follow(WorkerState())
     try:
-        key = load_key_file(args.auth) if args.auth else None
+        key = read_key(args.auth) if args.auth else None
         server = Server(ServerConfig(bind=args.bind, key=key, max_message_bytes=args.max_message_bytes, jobs=args.jobs))
         endpoint = server.bind()
     except (ConfigError, OSError) as exc:

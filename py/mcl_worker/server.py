@@ -32,6 +32,7 @@ from .wire import (
     Header,
     Message,
     PROTOCOL_VERSION,
+    ReplayGuard,
     WireError,
     decode_message,
     encode_message,
@@ -102,6 +103,8 @@ class Server:
         if config.jobs < 1:
             raise ConfigError(f"jobs must be at least 1, got {config.jobs}")
         self.config = config
+        # One guard for the whole server: a replay is refused whichever connection it comes on.
+        self._replay = ReplayGuard() if config.key is not None else None
         self.state = state if state is not None else WorkerState()
         self._worker_config = WorkerConfig(max_message_bytes=config.max_message_bytes, jobs=config.jobs)
         self._context = zmq.Context()
@@ -178,7 +181,7 @@ class Server:
 
     def _handle(self, peer: bytes, frames: list[zmq.Frame]) -> None:
         try:
-            msg = decode_message(frames, key=self.config.key, max_bytes=self.config.max_message_bytes)
+            msg = decode_message(frames, key=self.config.key, max_bytes=self.config.max_message_bytes, replay=self._replay)
         except WireError as exc:
             self._send_error(peer, exc.header.id if exc.header else 0, exc.header.type if exc.header else "", exc)
             return

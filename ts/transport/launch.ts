@@ -3,6 +3,7 @@ import { type HelloResult, SUPPORTED_VERSIONS, loadKeyFile } from "../wire/index
 import { WorkerLostError } from "./errors.js";
 import { choosePython, clientName } from "./python-env.js";
 import { WorkerClient } from "./worker-client.js";
+import { WorkerKey } from "./worker-key.js";
 import { type ExitInfo, WorkerProcess } from "./worker-process.js";
 
 export interface LaunchOptions {
@@ -10,7 +11,10 @@ export interface LaunchOptions {
   readonly python?: string;
   /** Endpoint the worker binds (default tcp://127.0.0.1:0: loopback, an ephemeral port; ipc://… works too). */
   readonly bind?: string;
-  /** HMAC key file for the worker's --auth and the client's signatures. */
+  /**
+   * HMAC key file for the worker's --auth and the client's signatures (default: a fresh random key
+   * in a private temporary file, removed on close(), so that no other local user can use the worker).
+   */
   readonly keyFile?: string;
   /** Jobs the worker runs at once (its --jobs). */
   readonly jobs?: number;
@@ -67,6 +71,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
     worker: WorkerProcess,
     hello: HelloResult,
     private readonly options: LaunchOptions,
+    private readonly auth: WorkerAuth,
   ) {
     super();
     this.currentHello = hello;
@@ -80,16 +85,25 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   /** @internal use launchWorker() */
   static async start(options: LaunchOptions): Promise<WorkerHandle> {
-    const { worker, endpoint } = await spawnWorker(options);
-    const client = new WorkerClient(endpoint, clientOptions(options));
+    const auth = await workerAuth(options);
+    let started: { worker: WorkerProcess; endpoint: string } | undefined;
+    let client: WorkerClient | undefined;
     try {
+      started = await spawnWorker(options, auth.keyFile);
+      client = new WorkerClient(started.endpoint, clientOptions(options, auth.key));
       const hello = await handshake(client, options);
-      return new WorkerHandle(client, worker, hello, options);
+      return new WorkerHandle(client, started.worker, hello, options, auth);
     } catch (err) {
-      client.close();
-      await worker.kill(0);
+      client?.close();
+      await started?.worker.kill(0);
+      await auth.generated?.dispose();
       throw err;
     }
+  }
+
+  /** The key file the worker reads (--auth): the one given, else the generated one, removed on close(). */
+  get keyFile(): string {
+    return this.auth.keyFile;
   }
 
   get hello(): HelloResult {
@@ -120,6 +134,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       const worker = this.worker;
       this.worker = undefined;
       await worker?.kill(this.options.shutdownGraceMs ?? 2000);
+      await this.auth.generated?.dispose();
     })();
     return this.closing;
   }
@@ -155,7 +170,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
   }
 
   private async replace(): Promise<void> {
-    const { worker, endpoint } = await spawnWorker(this.options);
+    const { worker, endpoint } = await spawnWorker(this.options, this.auth.keyFile);
     if (this.closing !== undefined) {
       await worker.kill(0);
       return;
@@ -171,15 +186,29 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
  * Starts `python -m mcl_worker` from the project's venv on a loopback ephemeral port, waits for
  * its hello, and supervises it: a crash rejects the jobs in flight with WORKER_LOST at once and
  * restarts the worker (bounded, with backoff); a hung worker is killed after the heartbeat
- * timeout and restarted. The worker dies with this process, whatever kills it.
+ * timeout and restarted. The worker dies with this process, whatever kills it. Every message is
+ * signed, with a fresh key only this user can read unless `keyFile` is given.
  */
 export function launchWorker(options: LaunchOptions = {}): Promise<WorkerHandle> {
   return WorkerHandle.start(options);
 }
 
-function spawnWorker(options: LaunchOptions): Promise<{ worker: WorkerProcess; endpoint: string }> {
-  const args = ["--bind", options.bind ?? "tcp://127.0.0.1:0", "--exit-with-parent"];
-  if (options.keyFile !== undefined) args.push("--auth", options.keyFile);
+/** The key a launched worker and its client share; `generated` when this process made it. */
+interface WorkerAuth {
+  readonly keyFile: string;
+  readonly key: Buffer;
+  readonly generated?: WorkerKey;
+}
+
+async function workerAuth(options: LaunchOptions): Promise<WorkerAuth> {
+  if (options.keyFile !== undefined) return { keyFile: options.keyFile, key: loadKeyFile(options.keyFile) };
+  const generated = await WorkerKey.create();
+  return { keyFile: generated.path, key: generated.key, generated };
+}
+
+function spawnWorker(options: LaunchOptions, keyFile: string): Promise<{ worker: WorkerProcess; endpoint: string }> {
+  // The key travels in a file: a command line is readable by every local user.
+  const args = ["--bind", options.bind ?? "tcp://127.0.0.1:0", "--exit-with-parent", "--auth", keyFile];
   if (options.jobs !== undefined) args.push("--jobs", String(options.jobs));
   if (options.maxMessageBytes !== undefined) args.push("--max-message-bytes", String(options.maxMessageBytes));
   return WorkerProcess.spawn({
@@ -191,9 +220,9 @@ function spawnWorker(options: LaunchOptions): Promise<{ worker: WorkerProcess; e
   });
 }
 
-function clientOptions(options: LaunchOptions): ConstructorParameters<typeof WorkerClient>[1] {
+function clientOptions(options: LaunchOptions, key: Uint8Array): ConstructorParameters<typeof WorkerClient>[1] {
   return {
-    ...(options.keyFile === undefined ? {} : { key: loadKeyFile(options.keyFile) }),
+    key,
     ...(options.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: options.heartbeatIntervalMs }),
     ...(options.heartbeatTimeoutMs === undefined ? {} : { heartbeatTimeoutMs: options.heartbeatTimeoutMs }),
     ...(options.jobTimeoutsMs === undefined ? {} : { jobTimeoutsMs: options.jobTimeoutsMs }),

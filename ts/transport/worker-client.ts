@@ -6,6 +6,7 @@ import {
   type EncodeOptions,
   MAX_REQUEST_ID,
   PROTOCOL_VERSION,
+  ReplayGuard,
   type WireMessage,
   WireError,
   decodeMessage,
@@ -19,7 +20,7 @@ import { CancelledError, JobTimeoutError, type JobRef, RemoteJobError, WorkerErr
 import type { ProgressOf, RequestOf, ResultOf } from "./job-types.js";
 
 export interface WorkerClientOptions {
-  /** HMAC key shared with the worker (its `--auth` key file); every message is signed with it. */
+  /** HMAC key shared with the worker (its `--auth` key file): every message is signed with it, and replies must be. */
   readonly key?: Uint8Array;
   /** How often the client sends a heartbeat (default 1000 ms). */
   readonly heartbeatIntervalMs?: number;
@@ -137,7 +138,8 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
     // Made once: the receive loop and request() run per message.
     this.encodeOptions = options.key === undefined ? {} : { key: options.key };
     this.decodeOptions = {
-      ...this.encodeOptions,
+      // One guard for both connections, and for the worker a restart brings: a replayed reply is refused.
+      ...(options.key === undefined ? {} : { key: options.key, replay: new ReplayGuard() }),
       ...(options.maxMessageBytes === undefined ? {} : { maxBytes: options.maxMessageBytes }),
     };
     this.heartbeatIntervalMs = positive("heartbeatIntervalMs", options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS);
@@ -369,7 +371,7 @@ export class WorkerClient extends EventEmitter<WorkerClientEvents> {
 
   private heartbeatAnswered(frames: Buffer[]): void {
     try {
-      if (decodeMessage(frames, this.encodeOptions).header.kind === "heartbeat") this.heard();
+      if (decodeMessage(frames, this.decodeOptions).header.kind === "heartbeat") this.heard();
     } catch (err) {
       if (err instanceof WireError) this.unattributedReply(err); // e.g. signed with another key: stays silent
     }

@@ -6,7 +6,8 @@ import { describe } from "./describe.js";
 import { type Header, SUPPORTED_VERSIONS, checkHeader, isWellFormedHeader, safeNumber } from "./header.js";
 import { canonicalHeaderBytes, readCanonicalHeader, writeCanonicalHeader } from "./header-frame.js";
 import { MsgpackWriter } from "./msgpack-writer.js";
-import { SIGNATURE_BYTES, sign, verify } from "./signing.js";
+import type { ReplayGuard } from "./replay.js";
+import { AUTH_BYTES, type AuthTag, authFrame, verifyAuth } from "./signing.js";
 import { type Tensor, isTensor, numel, tensor } from "./tensor.js";
 
 /** A value in a message body. Tensors stand where their descriptor goes on the wire. */
@@ -26,16 +27,22 @@ export type Body = { [key: string]: BodyValue };
 export interface WireMessage {
   header: Header;
   body: Body;
+  /** The nonce and timestamp of a signed message, as decoded (encoding ignores it). */
+  auth?: AuthTag;
 }
 
 export interface EncodeOptions {
-  /** HMAC key: a last frame is added, the signature of the others. */
+  /** HMAC key: a last frame is added, the auth frame of the others. */
   readonly key?: Uint8Array;
+  /** The auth frame's nonce and timestamp (golden vectors); fresh ones otherwise. */
+  readonly auth?: AuthTag;
 }
 
 export interface DecodeOptions {
-  /** HMAC key: the last frame must be the signature of the others, else AUTH_FAILED. */
+  /** HMAC key: the last frame must be the auth frame of the others, else AUTH_FAILED. */
   readonly key?: Uint8Array;
+  /** With a key: the receiver's guard, which refuses a message outside its window or seen before (AUTH_FAILED). */
+  readonly replay?: ReplayGuard;
   /** Refuse a message whose frames add up to more than this many bytes (MESSAGE_TOO_LARGE). */
   readonly maxBytes?: number;
 }
@@ -62,7 +69,7 @@ if (endianness() !== "LE") {
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: "bigint" });
 
 /**
- * Encodes a message as [head, ...tensor frames, signature if a key is given], the head being the
+ * Encodes a message as [head, ...tensor frames, auth frame if a key is given], the head being the
  * msgpack array [header, body]. Each tensor frame is a view over the tensor's own memory (no
  * copy): do not modify a tensor until its message is sent.
  */
@@ -93,7 +100,7 @@ export function encodeMessage(msg: WireMessage, opts: EncodeOptions = {}): Uint8
     head = w.finish();
   }
   const frames = tensors.length === 0 ? [head] : [head, ...tensors];
-  if (opts.key !== undefined) frames.push(sign(opts.key, frames));
+  if (opts.key !== undefined) frames.push(authFrame(opts.key, frames, opts.auth));
   return frames;
 }
 
@@ -219,7 +226,7 @@ function pathOrBody(path: string): string {
 }
 
 /**
- * Decodes [head, ...tensor frames, signature if a key is given]. Tensors are views over their
+ * Decodes [head, ...tensor frames, auth frame if a key is given]. Tensors are views over their
  * frames when the frame is aligned to the itemsize (copied otherwise): they share memory with the
  * frames. Throws WireError; `header` is set on it whenever the header could be read.
  */
@@ -239,12 +246,9 @@ export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions
     }
   }
   let tensorFrames = frames.length === 1 ? NO_FRAMES : frames.slice(1);
+  let auth: AuthTag | undefined;
   if (opts.key !== undefined) {
-    const signature = tensorFrames[tensorFrames.length - 1];
-    if (signature === undefined) {
-      throw headError(head, "AUTH_FAILED", "message is not signed (it has no signature frame), and a key is required");
-    }
-    if (!verify(opts.key, signature, frames.slice(0, -1))) throw headError(head, "AUTH_FAILED", "message signature does not match the key");
+    auth = authenticate(opts.key, frames, head, opts.replay);
     tensorFrames = tensorFrames.slice(0, -1);
   }
 
@@ -254,7 +258,7 @@ export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions
   if (canonical !== undefined) {
     header = canonical.header;
     if (canonical.end === head.length - 1 && head[canonical.end] === EMPTY_MAP && tensorFrames.length === 0) {
-      return { header, body: {} }; // ping, heartbeat, cancel, …
+      return auth === undefined ? { header, body: {} } : { header, body: {}, auth }; // ping, heartbeat, cancel, …
     }
     body = unpack(head.subarray(canonical.end), "body", header);
   } else {
@@ -273,8 +277,12 @@ export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions
     const decoded = readMap(body, "", state, 0);
     if (state.next < tensorFrames.length) {
       const unreferenced = tensorFrames.slice(state.next);
-      if (opts.key === undefined && unreferenced.length === 1 && unreferenced[0]?.byteLength === SIGNATURE_BYTES) {
-        throw new WireError("AUTH_FAILED", "message is signed (its last frame is a signature no descriptor names), and this side has no key: give both ends the same key");
+      if (opts.key === undefined && unreferenced.length === 1 && unreferenced[0]?.byteLength === AUTH_BYTES) {
+        throw new WireError(
+          "AUTH_FAILED",
+          "message is signed (its last frame is an auth frame no descriptor names), and this side has no key: give both ends the same key",
+          { details: { reason: "no_key" } },
+        );
       }
       throw new WireError(
         "TENSOR_MISMATCH",
@@ -282,10 +290,37 @@ export function decodeMessage(frames: readonly Uint8Array[], opts: DecodeOptions
         { details: { referenced: state.next, frames: tensorFrames.length } },
       );
     }
-    return { header, body: decoded };
+    return auth === undefined ? { header, body: decoded } : { header, body: decoded, auth };
   } catch (err) {
     throw err instanceof WireError ? err.withHeader(header) : err;
   }
+}
+
+/**
+ * Checks the auth frame (the last frame) of a message and returns its tag; AUTH_FAILED naming
+ * why: unsigned, a wrong signature, then (with a guard) outside the window or a repeat.
+ */
+function authenticate(key: Uint8Array, frames: readonly Uint8Array[], head: Uint8Array, replay: ReplayGuard | undefined): AuthTag {
+  const fail = (message: string, reason: string): WireError => headError(head, "AUTH_FAILED", message, { reason });
+  const last = frames[frames.length - 1] as Uint8Array;
+  if (frames.length === 1) throw fail("message is not signed (it has no auth frame), and this side requires a key: give both ends the same key", "unsigned");
+  if (last.byteLength !== AUTH_BYTES) {
+    throw fail(
+      `message is not signed: its last frame has ${last.byteLength} bytes, an auth frame ${AUTH_BYTES} (nonce, timestamp, HMAC-SHA256); give both ends the same key`,
+      "unsigned",
+    );
+  }
+  const tag = verifyAuth(key, last, frames.slice(0, -1));
+  if (tag === undefined) throw fail("message signature does not match the key (signed with another key, or altered): give both ends the same key", "signature");
+  if (replay !== undefined) {
+    try {
+      replay.accept(tag);
+    } catch (err) {
+      const header = err instanceof WireError ? tryReadHeader(head) : undefined;
+      throw header === undefined ? err : (err as WireError).withHeader(header);
+    }
+  }
+  return tag;
 }
 
 /** An error about the message as a whole, attributed to its header when that can be read. */

@@ -14,7 +14,7 @@ export interface Header {
   readonly type: string;
 }
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
 
 /** 0 is reserved for errors about a message whose id could not be read. */

@@ -28,5 +28,17 @@ export {
   decodeMessage,
   encodeMessage,
 } from "./codec.js";
-export { SIGNATURE_BYTES, loadKeyFile, sign, verify } from "./signing.js";
+export { REPLAY_WINDOW_MS, ReplayGuard, type ReplayGuardOptions } from "./replay.js";
+export {
+  AUTH_BYTES,
+  type AuthTag,
+  MAC_BYTES,
+  NONCE_BYTES,
+  TIMESTAMP_BYTES,
+  authFrame,
+  loadKeyFile,
+  newAuthTag,
+  signFrames,
+  verifyAuth,
+} from "./signing.js";
 export * from "./schemas.js";

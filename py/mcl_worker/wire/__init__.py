@@ -15,10 +15,13 @@ from .codec import (
 )
 from .dtypes import DTYPES, itemsize, torch_dtype, wire_dtype
 from .errors import CLIENT_ERROR_CODES, ERROR_CODES, WireError
+from .replay import REPLAY_WINDOW_MS, ReplayGuard
 from .schema import body_schema, validate_body
-from .signing import SIGNATURE_BYTES, load_key_file, sign, verify
+from .signing import AUTH_BYTES, AuthTag, auth_frame, load_key_file, new_auth_tag, sign_frames, verify_auth
 
 __all__ = [
+    "AUTH_BYTES",
+    "AuthTag",
     "CLIENT_ERROR_CODES",
     "DTYPES",
     "ERROR_CODES",
@@ -28,19 +31,22 @@ __all__ = [
     "MAX_REQUEST_ID",
     "Message",
     "PROTOCOL_VERSION",
-    "SIGNATURE_BYTES",
+    "REPLAY_WINDOW_MS",
+    "ReplayGuard",
     "SUPPORTED_VERSIONS",
     "WireError",
+    "auth_frame",
     "body_schema",
     "check_header",
     "decode_message",
     "encode_message",
     "itemsize",
     "load_key_file",
-    "sign",
+    "new_auth_tag",
+    "sign_frames",
     "torch_dtype",
     "try_read_header",
     "validate_body",
-    "verify",
+    "verify_auth",
     "wire_dtype",
 ]

@@ -1,4 +1,4 @@
-"""Encoding and decoding of wire messages: [head, *tensor frames, signature if signed].
+"""Encoding and decoding of wire messages: [head, *tensor frames, auth frame if signed].
 
 The head is the msgpack array [header, body] of two maps, so that a message without tensors is a
 single frame; each tensor travels as its own raw frame (little-endian, C-contiguous) and a
@@ -25,12 +25,13 @@ import torch
 from .describe import describe
 from .dtypes import DTYPES, itemsize, torch_dtype, wire_dtype
 from .errors import WireError
-from .signing import SIGNATURE_BYTES, sign, verify
+from .replay import ReplayGuard
+from .signing import AUTH_BYTES, AuthTag, auth_frame, verify_auth
 
 if sys.byteorder != "little":
     raise ImportError("the MCL wire carries tensors little-endian, as their memory on the host; big-endian hosts are not supported")
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 SUPPORTED_VERSIONS: tuple[int, ...] = (PROTOCOL_VERSION,)
 KINDS: tuple[str, ...] = ("request", "cancel", "progress", "result", "error", "heartbeat")
 MAX_REQUEST_ID = 0xFFFF_FFFF
@@ -75,6 +76,7 @@ class Header(NamedTuple):
 class Message:
     header: Header
     body: dict[str, Any] = field(default_factory=dict)
+    auth: AuthTag | None = None  # the nonce and timestamp of a signed message, as decoded (encoding ignores it)
 
 
 def _version_fix(v: int) -> str:
@@ -149,10 +151,11 @@ def _describe_field(fields: dict[Any, Any], key: str) -> str:
 # ---------------------------------------------------------------------------------------- encode
 
 
-def encode_message(msg: Message, key: bytes | None = None) -> list[bytes | memoryview]:
-    """[head, *tensor frames, signature if `key`]. Each tensor frame is a memoryview of the
-    tensor's own memory (after .detach().cpu().contiguous(), which copy only when they must): do
-    not modify a tensor until its message is sent."""
+def encode_message(msg: Message, key: bytes | None = None, auth: AuthTag | None = None) -> list[bytes | memoryview]:
+    """[head, *tensor frames, auth frame if `key`], the auth frame with `auth`'s nonce and timestamp
+    (golden vectors) or fresh ones. Each tensor frame is a memoryview of the tensor's own memory
+    (after .detach().cpu().contiguous(), which copy only when they must): do not modify a tensor
+    until its message is sent."""
     v, id_, kind, type_ = header = msg.header
     if not _is_well_formed(v, id_, kind, type_):
         check_header({"v": v, "id": id_, "kind": kind, "type": type_})  # raises, naming the field
@@ -166,7 +169,7 @@ def encode_message(msg: Message, key: bytes | None = None) -> list[bytes | memor
         raise error.with_header(header) from error.__cause__
     frames += tensors
     if key is not None:
-        frames.append(sign(key, frames))
+        frames.append(auth_frame(key, frames, auth))
     return frames
 
 
@@ -246,9 +249,12 @@ def _at(path: str) -> str:
 # ---------------------------------------------------------------------------------------- decode
 
 
-def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes: int | None = None) -> Message:
-    """Decodes [head, *tensor frames, signature if `key`]; raises WireError, with `header` set
-    whenever the header could be read. Tensors are views over their frames (read-only: .clone()
+def decode_message(
+    frames: Sequence[Frame], key: bytes | None = None, max_bytes: int | None = None, replay: ReplayGuard | None = None
+) -> Message:
+    """Decodes [head, *tensor frames, auth frame if `key`]; with a key and a `replay` guard, the
+    guard then refuses a message outside its window or seen before. Raises WireError, with `header`
+    set whenever the header could be read. Tensors are views over their frames (read-only: .clone()
     before modifying one in place); a frame not aligned to the itemsize is copied."""
     # Frames go to msgpack and the HMAC as they are; only tensor frames become memoryviews, so a
     # message without tensors (the most common kind) costs no view at all.
@@ -263,12 +269,9 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
             raise _head_error(head, "MESSAGE_TOO_LARGE", f"message of {total} bytes is over the limit of {max_bytes} bytes",
                               {"bytes": total, "max_bytes": max_bytes})
     tensor_frames = frames[1:] if len(frames) > 1 else ()
+    auth = None
     if key is not None:
-        if not tensor_frames:
-            raise _head_error(head, "AUTH_FAILED", "message is not signed (it has no signature frame), and a key is required")
-        *signed, signature = frames
-        if not verify(key, signature, signed):  # type: ignore[arg-type]
-            raise _head_error(head, "AUTH_FAILED", "message signature does not match the key")
+        auth = _authenticate(key, frames, replay)
         tensor_frames = tensor_frames[:-1]
 
     items = _unpack(head)
@@ -277,7 +280,7 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
     fields, body = items
     header = _read_header(fields)
     if not body and not tensor_frames and type(body) is dict:  # ping, heartbeat, cancel, ...
-        return Message(header, body)
+        return Message(header, body, auth)
     try:
         if not isinstance(body, dict):
             raise WireError("MALFORMED", f"body: expected a msgpack map, got {describe(body)}")
@@ -285,10 +288,11 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
         decoded = _read_map(body, "", state, 0)
         if state.next < len(state.frames):
             unreferenced = state.frames[state.next :]
-            if key is None and len(unreferenced) == 1 and unreferenced[0].nbytes == SIGNATURE_BYTES:
+            if key is None and len(unreferenced) == 1 and unreferenced[0].nbytes == AUTH_BYTES:
                 raise WireError(
                     "AUTH_FAILED",
-                    "message is signed (its last frame is a signature no descriptor names), and this side has no key: give both ends the same key",
+                    "message is signed (its last frame is an auth frame no descriptor names), and this side has no key: give both ends the same key",
+                    details={"reason": "no_key"},
                 )
             raise WireError(
                 "TENSOR_MISMATCH",
@@ -297,7 +301,40 @@ def decode_message(frames: Sequence[Frame], key: bytes | None = None, max_bytes:
             )
     except WireError as exc:
         raise exc.with_header(header) from exc.__cause__
-    return Message(header=header, body=decoded)
+    return Message(header=header, body=decoded, auth=auth)
+
+
+def _authenticate(key: bytes, frames: Sequence[Frame], replay: ReplayGuard | None) -> AuthTag:
+    """Checks the auth frame (the last frame) of a message and returns its tag; AUTH_FAILED naming
+    why: unsigned, a wrong signature, then (with a guard) outside the window or a repeat."""
+    head = frames[0]
+    if len(frames) == 1:
+        raise _auth_error(head, "message is not signed (it has no auth frame), and this side requires a key: give both ends the same key", "unsigned")
+    *signed, last = frames
+    size = memoryview(last).nbytes  # type: ignore[arg-type]
+    if size != AUTH_BYTES:
+        raise _auth_error(
+            head,
+            f"message is not signed: its last frame has {size} bytes, an auth frame {AUTH_BYTES} (nonce, timestamp, HMAC-SHA256); "
+            "give both ends the same key",
+            "unsigned",
+        )
+    tag = verify_auth(key, last, signed)  # type: ignore[arg-type]
+    if tag is None:
+        raise _auth_error(
+            head, "message signature does not match the key (signed with another key, or altered): give both ends the same key", "signature"
+        )
+    if replay is not None:
+        try:
+            replay.accept(tag)
+        except WireError as exc:
+            header = try_read_header(head)
+            raise exc if header is None else exc.with_header(header)
+    return tag
+
+
+def _auth_error(head: Frame, message: str, reason: str) -> WireError:
+    return _head_error(head, "AUTH_FAILED", message, {"reason": reason})
 
 
 def _head_error(head: Frame, code: str, message: str, details: dict[str, Any] | None = None) -> WireError:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import zmq
 
 from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
@@ -63,6 +64,23 @@ def test_refuses_a_public_bind_without_auth() -> None:
     )
     assert proc.returncode == 2
     assert b"--auth" in proc.stderr and proc.stdout == b""
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b" \n", "is empty; write the shared key into it"), (None, "cannot read the key file")],
+    ids=["empty", "missing"],
+)
+def test_a_bad_key_file_is_one_clear_line_and_exit_code_2(tmp_path: Path, content: bytes | None, says: str) -> None:
+    key_file = tmp_path / "key"
+    if content is not None:
+        key_file.write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "mcl_worker", "--auth", str(key_file)], capture_output=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], proc.stderr
+    assert lines[0].startswith("mcl-worker: --auth: ") and str(key_file) in lines[0] and says in lines[0]
+    assert proc.stdout == b""
 
 
 def test_public_bind_with_auth_exits_when_its_parent_closes_stdin(tmp_path: Path) -> None:

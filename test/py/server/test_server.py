@@ -18,7 +18,7 @@ from mcl_worker.errors import NonFiniteLoss
 from mcl_worker.jobs import registry
 from mcl_worker.jobs.diagnostic import arange_as
 from mcl_worker.server import ConfigError, Server, ServerConfig, is_loopback
-from mcl_worker.wire import PROTOCOL_VERSION, Header, Message, decode_message, encode_message
+from mcl_worker.wire import PROTOCOL_VERSION, AuthTag, Header, Message, decode_message, encode_message, new_auth_tag
 from serving import serving
 
 KEY = b"test-key-0123456789abcdef"
@@ -344,11 +344,42 @@ def test_unsigned_or_wrongly_signed_messages_fail_auth(signed_server: Server, ke
         intruder.send(30, "request", "ping", {})
         assert intruder.socket.poll(TIMEOUT_MS)
         reply = decode_message(intruder.socket.recv_multipart(), key=KEY)  # the worker signs with its own key
-        assert_error(reply, "AUTH_FAILED", 30)
+        body = assert_error(reply, "AUTH_FAILED", 30)
+        assert body["details"]["reason"] == ("unsigned" if key is None else "signature")
         honest.assert_serving()
     finally:
         intruder.close()
         honest.close()
+
+
+def test_a_replayed_message_is_refused_on_its_connection_and_on_a_new_one(signed_server: Server) -> None:
+    honest, replayer = Peer(signed_server.endpoint, key=KEY), Peer(signed_server.endpoint, key=KEY)
+    try:
+        frames = [bytes(f) for f in encode_message(Message(Header(PROTOCOL_VERSION, 31, "request", "echo"), {"n": 1}), key=KEY)]
+        honest.send_frames(frames)
+        assert honest.receive().body == {"n": 1}
+        for peer in (honest, replayer):  # the same frames again: the echo does not run again
+            peer.send_frames(frames)
+            body = assert_error(peer.receive(), "AUTH_FAILED", 31)
+            assert body["details"]["reason"] == "replay", body
+        honest.assert_serving()
+    finally:
+        honest.close()
+        replayer.close()
+
+
+@pytest.mark.parametrize("skew_ms", [-61_000, 61_000], ids=["old", "from-the-future"])
+def test_a_message_outside_the_window_is_refused(signed_server: Server, skew_ms: int) -> None:
+    peer = Peer(signed_server.endpoint, key=KEY)
+    try:
+        fresh = new_auth_tag()
+        peer.send_frames(encode_message(Message(Header(PROTOCOL_VERSION, 32, "request", "ping"), {}), key=KEY,
+                                        auth=AuthTag(fresh.nonce, fresh.timestamp_ms + skew_ms)))
+        body = assert_error(peer.receive(), "AUTH_FAILED", 32)
+        assert body["details"]["reason"] == "window" and "outside the window of ±60 s" in body["message"]
+        peer.assert_serving()
+    finally:
+        peer.close()
 
 
 # -- configuration -----------------------------------------------------------------------------

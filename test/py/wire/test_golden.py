@@ -11,13 +11,29 @@ from typing import Any
 import pytest
 import torch
 
-from mcl_worker.wire import Header, Message, WireError, decode_message, encode_message, torch_dtype, wire_dtype
+from mcl_worker.wire import (
+    REPLAY_WINDOW_MS,
+    AuthTag,
+    Header,
+    Message,
+    ReplayGuard,
+    WireError,
+    decode_message,
+    encode_message,
+    torch_dtype,
+    wire_dtype,
+)
 
 GOLDEN = Path(__file__).resolve().parents[3] / "proto" / "golden"
 
 
+def load_golden(name: str) -> dict[str, Any]:
+    golden: dict[str, Any] = json.loads((GOLDEN / name).read_text(encoding="utf-8"))
+    return golden
+
+
 def load_cases(name: str) -> list[dict[str, Any]]:
-    cases: list[dict[str, Any]] = json.loads((GOLDEN / name).read_text(encoding="utf-8"))["cases"]
+    cases: list[dict[str, Any]] = load_golden(name)["cases"]
     return cases
 
 
@@ -84,6 +100,12 @@ def _key(case: dict[str, Any]) -> bytes | None:
     return None if case["key"] is None else bytes.fromhex(case["key"])
 
 
+def _auth(case: dict[str, Any]) -> AuthTag | None:
+    """The nonce and timestamp of a signed vector's auth frame: what re-encodes it byte for byte."""
+    auth = case["auth"]
+    return None if auth is None else AuthTag(bytes.fromhex(auth["nonce"]), auth["timestamp"])
+
+
 def _same_json(actual: Any, expected: Any) -> bool:
     """Equality that tells -0.0 from 0.0 and float from int, as the bytes do."""
     if isinstance(expected, float):
@@ -100,6 +122,7 @@ def test_golden_decodes_to_its_json_form(case: dict[str, Any]) -> None:
     frames = [bytes.fromhex(f) for f in case["frames"]]
     msg = decode_message(frames, key=_key(case))
     assert msg.header == Header(**case["header"])
+    assert msg.auth == _auth(case)
     tensors: list[torch.Tensor] = []
     assert _same_json(descriptors_of(msg.body, tensors), from_json(case["body"]))
     assert len(tensors) == len(case["tensors"])
@@ -112,20 +135,29 @@ def test_golden_decodes_to_its_json_form(case: dict[str, Any]) -> None:
 def test_golden_reencodes_byte_for_byte(case: dict[str, Any]) -> None:
     frames = [bytes.fromhex(f) for f in case["frames"]]
     decoded = decode_message(frames, key=_key(case))
-    assert [bytes(f).hex() for f in encode_message(decoded, key=_key(case))] == case["frames"]
+    assert [bytes(f).hex() for f in encode_message(decoded, key=_key(case), auth=_auth(case))] == case["frames"]
 
 
 @pytest.mark.parametrize("case", VALID, ids=lambda c: c["name"])
 def test_golden_encodes_from_its_json_form(case: dict[str, Any]) -> None:
     tensors = [tensor_from_json(spec) for spec in case["tensors"]]
     msg = Message(Header(**case["header"]), build_body(from_json(case["body"]), tensors))
-    assert [bytes(f).hex() for f in encode_message(msg, key=_key(case))] == case["frames"]
+    assert [bytes(f).hex() for f in encode_message(msg, key=_key(case), auth=_auth(case))] == case["frames"]
+
+
+def test_invalid_golden_uses_this_sides_replay_window() -> None:
+    assert load_golden("invalid.json")["replay_window_ms"] == REPLAY_WINDOW_MS
 
 
 @pytest.mark.parametrize("case", INVALID, ids=lambda c: c["name"])
 def test_invalid_golden_is_refused(case: dict[str, Any]) -> None:
     frames = [bytes.fromhex(f) for f in case["frames"]]
+    now = case["now"]
+    replay = None if now is None else ReplayGuard(now=lambda: now)
+    if case["replayed"]:
+        decode_message(frames, key=_key(case), replay=replay)  # accepted the first time
     with pytest.raises(WireError) as caught:
-        decode_message(frames, key=_key(case), max_bytes=case["max_bytes"])
+        decode_message(frames, key=_key(case), max_bytes=case["max_bytes"], replay=replay)
     assert caught.value.code == case["code"], caught.value.message
     assert (caught.value.header.id if caught.value.header else None) == case["header_id"]
+    assert (caught.value.details or {}).get("reason") == case["reason"]

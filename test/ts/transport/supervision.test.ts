@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import {
@@ -125,6 +125,7 @@ describe("authentication", () => {
   });
 
   test("a launched worker with a key serves signed requests", async () => {
+    expect(worker.keyFile).toBe(join(dir, "key"));
     await expect(worker.client.request("ping", {})).resolves.toEqual({});
   });
 
@@ -146,29 +147,37 @@ describe("authentication", () => {
     await expect(attempt).rejects.toMatchObject({ code: "AUTH_FAILED" });
     await expect(worker.client.request("ping", {})).resolves.toEqual({});
   });
+  test("close() leaves a key file it was given", async () => {
+    await worker.close();
+    expect(readFileSync(join(dir, "key"), "utf8")).toBe("correct horse battery staple\n");
+  });
 });
 
 describe("no orphan workers", () => {
-  function launchInChild(): { child: ChildProcess; workerPid: Promise<number> } {
+  function launchInChild(): { child: ChildProcess; launched: Promise<{ workerPid: number; keyFile: string }> } {
     const viteNode = join(projectRoot(), "node_modules", "vite-node", "vite-node.mjs");
     const script = join(projectRoot(), "test", "ts", "transport", "fixtures", "launch-and-wait.ts");
     const child = spawn(process.execPath, [viteNode, script], { stdio: ["ignore", "pipe", "inherit"] });
     const lines = createInterface({ input: child.stdout! });
-    const workerPid = new Promise<number>((resolve, reject) => {
-      lines.once("line", (line) => resolve((JSON.parse(line) as { workerPid: number }).workerPid));
+    const launched = new Promise<{ workerPid: number; keyFile: string }>((resolve, reject) => {
+      lines.once("line", (line) => resolve(JSON.parse(line) as { workerPid: number; keyFile: string }));
       child.once("exit", (code) => reject(new Error(`the launcher exited with ${code} before printing the worker pid`)));
     });
-    return { child, workerPid };
+    return { child, launched };
   }
 
   test.concurrent.each(["SIGINT", "SIGTERM", "SIGKILL"] as const)("%s to the control plane takes its worker down", async (signal) => {
-    const { child, workerPid } = launchInChild();
-    const pid = await workerPid;
+    const { child, launched } = launchInChild();
+    const { workerPid: pid, keyFile } = await launched;
     expect(isAlive(pid)).toBe(true);
+    expect(existsSync(keyFile)).toBe(true);
     const exited = new Promise<NodeJS.Signals | null>((r) => child.once("exit", (_, s) => r(s)));
     child.kill(signal);
     expect(await exited).toBe(signal); // the default action of the signal still ends the process
     expect(await waitUntilGone(pid)).toBe(true);
+    // Its key file goes with it, but for SIGKILL, which runs nothing.
+    expect(existsSync(dirname(keyFile))).toBe(signal === "SIGKILL");
+    rmSync(dirname(keyFile), { recursive: true, force: true });
   });
 });
 

@@ -11,7 +11,7 @@ import {
   WorkerError,
   launchWorker,
 } from "../../../ts/transport/index.js";
-import { type Body, PROTOCOL_VERSION, type Tensor, decodeMessage, encodeMessage, tensor } from "../../../ts/wire/index.js";
+import { type Body, PROTOCOL_VERSION, type Tensor, decodeMessage, encodeMessage, loadKeyFile, signFrames, tensor } from "../../../ts/wire/index.js";
 
 const MAX_MESSAGE_BYTES = 4 << 20;
 let worker: WorkerHandle;
@@ -140,10 +140,12 @@ describe("errors", () => {
   });
 });
 
-describe("raw bad frames from another DEALER", () => {
+describe("raw bad frames from another DEALER, signed with the worker's key", () => {
   let raw: Dealer;
+  let key: Buffer;
 
   beforeAll(() => {
+    key = loadKeyFile(worker.keyFile);
     raw = new Dealer({ linger: 0, receiveTimeout: 10_000 });
     raw.connect(worker.client.endpoint);
   });
@@ -151,12 +153,12 @@ describe("raw bad frames from another DEALER", () => {
   afterAll(() => raw.close());
 
   async function reply(): Promise<{ kind: string; id: number; body: Body }> {
-    const msg = decodeMessage(await raw.receive());
+    const msg = decodeMessage(await raw.receive(), { key });
     return { kind: msg.header.kind, id: msg.header.id, body: msg.body };
   }
 
   async function expectServing(): Promise<void> {
-    await raw.send(encodeMessage({ header: { v: PROTOCOL_VERSION, id: 99, kind: "request", type: "ping" }, body: {} }));
+    await raw.send(encodeMessage({ header: { v: PROTOCOL_VERSION, id: 99, kind: "request", type: "ping" }, body: {} }, { key }));
     expect(await reply()).toEqual({ kind: "result", id: 99, body: {} });
   }
 
@@ -191,7 +193,7 @@ describe("raw bad frames from another DEALER", () => {
     ["dimensions multiplying beyond int64 beside a 0", "9300cf0000010000000000cf0000010000000000"],
     ["an element count beyond int64", "92cf0000000100000000cf0000000100000000"],
   ])("%s is TENSOR_MISMATCH naming the tensor, then the worker still serves", async (_, shapeHex) => {
-    await raw.send([head(12, "echo", hugeShape(shapeHex)), Buffer.alloc(0)]);
+    await raw.send(signFrames(key, [head(12, "echo", hugeShape(shapeHex)), Buffer.alloc(0)]));
     const { kind, id, body } = await reply();
     expect({ kind, id, code: body.code, path: (body.details as Body).path }).toEqual({ kind: "error", id: 12, code: "TENSOR_MISMATCH", path: "x" });
     expect(body.message).toMatch(/^x: a float32 tensor of shape \[.*\] is too large/);
@@ -199,7 +201,7 @@ describe("raw bad frames from another DEALER", () => {
   });
 
   test.each(cases)("%s gets its error, then the worker still serves", async (_, frames, code, id) => {
-    await raw.send(frames());
+    await raw.send(signFrames(key, frames()));
     const { kind, id: replyId, body } = await reply();
     expect({ kind, id: replyId, code: body.code }).toEqual({ kind: "error", id, code });
     expect(typeof body.message).toBe("string");

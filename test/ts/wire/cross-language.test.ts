@@ -10,7 +10,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const PYTHON = `${ROOT}.venv/bin/python`;
 
 // Reads a JSON list of messages (frames as hex) on stdin; for each, decodes with the Python codec
-// and writes back the frames it re-encodes, or the error code.
+// and writes back the frames it re-encodes (with the nonce and timestamp it decoded), or the error code.
 const REENCODE = `
 import json, sys
 from mcl_worker.wire import WireError, decode_message, encode_message
@@ -19,7 +19,7 @@ for case in json.load(sys.stdin):
     key = bytes.fromhex(case["key"]) if case["key"] else None
     try:
         msg = decode_message([bytes.fromhex(f) for f in case["frames"]], key=key)
-        out.append({"frames": [bytes(f).hex() for f in encode_message(msg, key=key)]})
+        out.append({"frames": [bytes(f).hex() for f in encode_message(msg, key=key, auth=msg.auth)]})
     except WireError as error:
         out.append({"code": error.code, "message": error.message})
 json.dump(out, sys.stdout)

@@ -21,6 +21,8 @@ export interface ValidCase {
   name: string;
   description: string;
   key: string | null;
+  /** The nonce (hex) and timestamp (ms) of a signed message's auth frame. */
+  auth: { nonce: string; timestamp: number } | null;
   frames: string[];
   header: { v: number; id: number; kind: string; type: string };
   body: Record<string, unknown>;
@@ -33,14 +35,24 @@ export interface InvalidCase {
   frames: string[];
   key: string | null;
   max_bytes: number | null;
+  /** The receiver's clock: decode with a replay guard reading it. */
+  now: number | null;
+  /** Decoded (and accepted) once before, by the same guard. */
+  replayed: boolean;
   code: string;
   header_id: number | null;
+  /** details.reason of an AUTH_FAILED error. */
+  reason: string | null;
 }
 
 const GOLDEN = fileURLToPath(new URL("../../../proto/golden/", import.meta.url));
 
 export function loadCases<C>(file: "vectors.json" | "invalid.json"): C[] {
-  return (JSON.parse(readFileSync(GOLDEN + file, "utf8")) as { cases: C[] }).cases;
+  return loadGolden<{ cases: C[] }>(file).cases;
+}
+
+export function loadGolden<T>(file: "vectors.json" | "invalid.json"): T {
+  return JSON.parse(readFileSync(GOLDEN + file, "utf8")) as T;
 }
 
 export const fromHex = (hex: string): Buffer => Buffer.from(hex, "hex");
