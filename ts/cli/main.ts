@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `mcl` command line: a table of subcommands, each a function from its arguments to an exit code.
+import { guardOutput } from "./closed-output.js";
 import { formatReport, runDoctor } from "./doctor.js";
 import { demoCommand } from "./demo-command.js";
 import { reportCommand } from "./report-command.js";
@@ -73,4 +74,5 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+guardOutput(); // `mcl … | head`: no EPIPE crash once the reader has gone
 process.exitCode = await main(process.argv.slice(2));

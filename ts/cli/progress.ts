@@ -64,7 +64,9 @@ export class ProgressPrinter {
       case "done":
         return this.line(`done in ${event.summary.seconds.toFixed(0)} s`);
       case "stopped":
-        return this.line(`stopped; resume with: mcl resume ${event.runDir}`);
+        return this.line(event.resumable ? `stopped; resume with: mcl resume ${event.runDir}` : "stopped before the run began; nothing was written");
+      case "temp-files-removed":
+        return this.line(`removed ${event.files.length} temporary file${event.files.length === 1 ? "" : "s"} of interrupted writes in ${event.runDir}`);
       case "error":
         return this.line(`failed (${event.error.code}): ${event.error.message}`);
       case "warning":

@@ -1,13 +1,26 @@
 /**
  * What `mcl run`, `mcl resume` and `mcl demo` share: show a run's events until it ends, stop it
- * cleanly on Ctrl-C (exit 130, the run left resumable), and turn the outcome into an exit code.
+ * cleanly on Ctrl-C, SIGTERM or the loss of standard output's reader (the run left at its last
+ * commit, resumable), and turn the outcome into an exit code.
+ *
+ * A closed standard output (`mcl run … | head`) stops the run as Ctrl-C does rather than letting
+ * it train on unseen: a pipeline ends when its reader does, as one whose writer is killed by
+ * SIGPIPE; the reason and the resume command go to stderr. The exit codes are the shell's for a
+ * process ended by that signal, 128 + its number: SIGINT 130, SIGPIPE 141, SIGTERM 143. A second
+ * SIGINT or SIGTERM quits at once with its own code, leaving the run at its last commit.
  */
 
 import type { MclRun } from "../sdk/mcl-run.js";
 import { formatProbeTable, SUMMARY_FILE, type Summary } from "../sdk/summary.js";
+import { onOutputClosed, outputClosed, stdoutWhileOpen } from "./closed-output.js";
 import { ProgressPrinter } from "./progress.js";
 
 export const EXIT_INTERRUPTED = 130;
+export const EXIT_OUTPUT_CLOSED = 141;
+export const EXIT_TERMINATED = 143;
+
+const SIGNAL_EXIT_CODES = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED } as const;
+type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
 
 /** A bad command line: the command prints it with its usage and exits 2. */
 export class CommandUsageError extends Error {
@@ -22,26 +35,44 @@ export interface SessionOutcome {
 
 /** Follows `run` to its end; prints the probe table when it finishes. Releases the worker. */
 export async function followRun(run: MclRun): Promise<SessionOutcome> {
-  const printer = new ProgressPrinter(process.stdout);
-  let interrupted = false;
-  const onSigint = (): void => {
-    if (interrupted) process.exit(EXIT_INTERRUPTED); // a second Ctrl-C does not wait
-    interrupted = true;
-    printer.line("stopping at the last committed step (Ctrl-C again to quit at once)…");
+  const printer = new ProgressPrinter(stdoutWhileOpen);
+  let following = true;
+  let stopCode: number | undefined; // why the run is being stopped, as an exit code: the first reason wins
+  const stop = (code: number): void => {
+    stopCode ??= code;
     void run.stop();
   };
-  process.on("SIGINT", onSigint);
+  const onSignal = (signal: StopSignal): void => {
+    if (stopCode !== undefined) process.exit(SIGNAL_EXIT_CODES[signal]); // a second signal does not wait
+    const text = `${signal === "SIGINT" ? "" : "SIGTERM: "}stopping at the last committed step (Ctrl-C again to quit at once)…`;
+    if (outputClosed()) console.error(`mcl: ${text}`);
+    else printer.line(text);
+    stop(SIGNAL_EXIT_CODES[signal]);
+  };
+  const signals = Object.keys(SIGNAL_EXIT_CODES) as StopSignal[];
+  for (const signal of signals) process.on(signal, onSignal);
+  const unwatch = onOutputClosed((error) => {
+    if (!following) return; // the run has ended: only the lines after it are lost
+    console.error(
+      `mcl: standard output was closed (${error.code ?? error.message}); stopping at the last committed step.` +
+        ` Resume with: mcl resume ${run.dir}`,
+    );
+    stop(EXIT_OUTPUT_CLOSED);
+  });
   try {
     for await (const event of run.events()) printer.show(event);
+    following = false;
     printer.finish();
     const summary = await run.result().catch(() => null);
-    if (summary === null) return { exitCode: interrupted ? EXIT_INTERRUPTED : 1, summary };
+    if (summary === null) return { exitCode: stopCode ?? 1, summary };
     console.log(`\nlinear-probe accuracy per attribute (held-out split), ${run.dir}/${SUMMARY_FILE}:\n`);
     console.log(formatProbeTable(summary));
     return { exitCode: 0, summary };
   } finally {
+    following = false;
     await run.stop();
-    process.off("SIGINT", onSigint);
+    unwatch();
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }
 

@@ -10,6 +10,13 @@ jobs that finish in microseconds and never block, such as `ping`). An exception 
 `error` reply: one that carries a wire `code` (WireError, mcl_worker.errors.ComputeError) keeps
 its code, message and details; any other is `JOB_FAILED` with the exception's type.
 
+A job's progress is paced (JobContext.progress), so a job that reports every tiny step cannot
+flood the client or delay the replies queued behind it: the first PROGRESS_BURST messages go out
+as they come, then at most one per PROGRESS_INTERVAL_S. One held back is replaced by the next,
+and the last one held back goes out before the job's final reply. The jobs whose client sets the
+rate itself (`progress_every`, CLIENT_RATED_JOBS) send every progress it asked for: each is a
+training step's worth of compute apart, and a client may read every step's loss from them.
+
 Under torchrun (mcl_worker.distributed) a job is either *collective*, run by every rank on the
 same body, one collective job at a time, or run by rank 0 alone. Collective are the jobs that
 compute with the model or the data (each rank doing its share) and those that create the objects
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +39,11 @@ from ..wire import WireError
 Body = dict[str, Any]
 JobFn = Callable[[Body, "JobContext"], Body]
 T = TypeVar("T")
+
+PROGRESS_BURST = 10
+PROGRESS_INTERVAL_S = 0.05
+# Jobs that take `progress_every`: their progress is not paced (see the module's docstring).
+CLIENT_RATED_JOBS = frozenset({"train", "clip.train"})
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,11 @@ class JobContext:
         self.state = state
         self.config = config
         self._send_progress = send_progress
+        self._paced = job_type not in CLIENT_RATED_JOBS
+        self._progress_lock = threading.Lock()
+        self._progress_sent = 0
+        self._progress_at = 0.0
+        self._progress_held: Body | None = None
         self._cancelled = False
         # Held until cancel() releases it, so sleep() can wait on it. A Lock, not an Event: one
         # context is made per request, and an Event costs forty times as much to create.
@@ -161,8 +179,25 @@ class JobContext:
             self.check_cancelled()
 
     def progress(self, body: Body) -> None:
-        """Sends a `progress` message for this job; safe from any thread."""
-        self._send_progress(body)
+        """Sends a `progress` message for this job, or, past the burst of a paced job, holds it back
+        if the last one went out less than PROGRESS_INTERVAL_S ago (see the module's docstring);
+        safe from any thread."""
+        with self._progress_lock:
+            now = time.monotonic()
+            if self._paced and self._progress_sent >= PROGRESS_BURST and now - self._progress_at < PROGRESS_INTERVAL_S:
+                self._progress_held = body
+                return
+            self._progress_sent += 1
+            self._progress_at = now
+            self._progress_held = None
+            self._send_progress(body)  # under the lock: two threads' messages go out in order
+
+    def send_held_progress(self) -> None:
+        """Sends the progress held back last, if any: called when the job ends, before its reply."""
+        with self._progress_lock:
+            held, self._progress_held = self._progress_held, None
+            if held is not None:
+                self._send_progress(held)
 
 
 # Jobs every rank runs (see the module's docstring); a job that computes with models, datasets
@@ -223,7 +258,7 @@ def job(job_type: str, *, inline: bool = False) -> Callable[[JobFn], JobFn]:
         if job_type in _registry:
             raise ValueError(f"job type {job_type!r} is already registered")
         if job_type not in COLLECTIVE_JOBS:
-            _registry[job_type] = JobSpec(job_type, run, inline)
+            _registry[job_type] = JobSpec(job_type, _sending_held_progress(run), inline)
             return run
         if inline:
             raise ValueError(f"job type {job_type!r}: a collective job cannot run inline")
@@ -232,11 +267,23 @@ def job(job_type: str, *, inline: bool = False) -> Callable[[JobFn], JobFn]:
             runner = _collective_runner
             return run(body, ctx) if runner is None else runner(spec, body, ctx)
 
-        spec = JobSpec(job_type, run_collectively, inline, collective=True, job_fn=run)
+        spec = JobSpec(job_type, _sending_held_progress(run_collectively), inline, collective=True, job_fn=run)
         _registry[job_type] = spec
         return run
 
     return register
+
+
+def _sending_held_progress(run: JobFn) -> JobFn:
+    """`run`, then the progress it had held back: the last progress reaches the client before the reply."""
+
+    def run_then_send(body: Body, ctx: JobContext) -> Body:
+        try:
+            return run(body, ctx)
+        finally:
+            ctx.send_held_progress()
+
+    return run_then_send
 
 
 def lookup(job_type: str) -> JobSpec | None:

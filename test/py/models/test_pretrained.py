@@ -136,3 +136,76 @@ def test_loading_into_a_plain_module_without_hooks(tmp_path: Path) -> None:
     report = load_pretrained(target, tmp_path / "w.pt")
     assert report.loaded == ["bias", "weight"] and report.ignored == [] and report.notes == []
     assert torch.equal(target.weight, source.weight)
+
+
+def _truncated(tmp_path: Path, name: str, fraction: float) -> Path:
+    whole = tmp_path / f"whole-{name}"
+    if name.endswith(".safetensors"):
+        save_file(dict(tiny_cnn(0).state_dict()), str(whole))
+    else:
+        torch.save(tiny_cnn(0).state_dict(), whole)
+    data = whole.read_bytes()
+    path = tmp_path / name
+    path.write_bytes(data[: int(len(data) * fraction)])
+    return path
+
+
+# (file, what the message says it is): each is refused as CHECKPOINT_UNREADABLE naming the file,
+# never with a reader's IndexError or KeyError.
+NOT_WEIGHTS = {
+    "empty": (lambda d: (d / "w.pt").write_bytes(b""), "an empty file (0 bytes)"),
+    "random bytes": (lambda d: (d / "w.pt").write_bytes(bytes(range(7, 256)) * 16), "binary data of an unknown format"),
+    "text": (lambda d: (d / "w.pt").write_text("hello, these are not weights\n"), "a text file"),
+    "text that crashes the unpickler": (lambda d: (d / "w.pt").write_text("a"), "a text file"),
+    "a list": (lambda d: torch.save([1, 2, 3], d / "w.pt"), "it holds a list, not a state dict"),
+    "a dict without tensors": (lambda d: torch.save({"epoch": 3, "name": "x"}, d / "w.pt"), "epoch (int), name (str)"),
+    "an empty dict": (lambda d: torch.save({"state_dict": {}}, d / "w.pt"), "an empty state dict"),
+    "a plain pickle": (lambda d: (d / "w.pt").write_bytes(b"\x80\x04\x95" + bytes(20)), "a Python pickle"),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's, about the plain pickle
+@pytest.mark.parametrize("case", list(NOT_WEIGHTS))
+def test_a_file_that_is_not_weights_is_refused_by_what_it_is(tmp_path: Path, case: str) -> None:
+    write, what = NOT_WEIGHTS[case]
+    write(tmp_path)
+    path = tmp_path / "w.pt"
+    with pytest.raises(CheckpointError) as e:
+        create_model("small-cnn", image_size=16, widths=(4, 8), pretrained=str(path))
+    assert e.value.code == "CHECKPOINT_UNREADABLE" and e.value.path == str(path)
+    message = str(e.value)
+    assert message.startswith(f"cannot read pretrained weights from {path}: ") and what in message, message
+    assert "torch.save(model.state_dict(), path)" in message
+
+
+@pytest.mark.parametrize("name", ["w.pt", "w.safetensors"])
+@pytest.mark.parametrize("fraction", [0.01, 0.5, 0.99])
+def test_a_truncated_weight_file_is_refused_as_truncated(tmp_path: Path, name: str, fraction: float) -> None:
+    path = _truncated(tmp_path, name, fraction)
+    with pytest.raises(CheckpointError) as e:
+        read_state_dict(path)
+    assert e.value.code == "CHECKPOINT_UNREADABLE", str(e.value)
+    assert str(path) in str(e.value) and "truncated, damaged or not a weight file" in str(e.value)
+
+
+def test_a_directory_is_not_a_weight_file(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="is a directory, not a weight file") as e:
+        read_state_dict(tmp_path)
+    assert e.value.code == "CHECKPOINT_UNREADABLE"
+
+
+def test_reading_never_unpickles_code(tmp_path: Path) -> None:
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("unpickled",))
+
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(1), "payload": Payload()}, path)
+    with pytest.raises(CheckpointError, match=r"refuses it \(.*Unsupported global.*print") as e:
+        read_state_dict(path)
+    assert e.value.code == "CHECKPOINT_UNREADABLE" and "could run code" in str(e.value)
+
+
+def test_safetensors_content_under_another_suffix_loads(tmp_path: Path) -> None:
+    save_file(dict(tiny_cnn(0).state_dict()), str(tmp_path / "w.bin"))
+    assert set(read_state_dict(tmp_path / "w.bin")) == set(tiny_cnn(0).state_dict())
