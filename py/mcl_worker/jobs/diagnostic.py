@@ -9,7 +9,8 @@ import torch
 import zmq
 
 from .. import __version__
-from ..wire import SUPPORTED_VERSIONS, WireError, torch_dtype
+from ..errors import InvalidArgument
+from ..wire import MAX_TENSOR_BYTES, SUPPORTED_VERSIONS, WireError, itemsize, torch_dtype
 from .registry import Body, JobContext, job
 
 
@@ -58,7 +59,17 @@ def echo(body: Body, ctx: JobContext) -> Body:
 
 @job("generate")
 def generate(body: Body, ctx: JobContext) -> Body:
-    return {"tensor": arange_as(torch_dtype(body["dtype"]), [int(d) for d in body["shape"]])}
+    shape = [int(d) for d in body["shape"]]
+    # The reply must fit one message, and a shape with a 0 must still be one the client can hold.
+    size = itemsize(body["dtype"]) * math.prod(shape)
+    span = itemsize(body["dtype"]) * math.prod(d or 1 for d in shape)
+    if size > ctx.config.max_message_bytes or span > MAX_TENSOR_BYTES:
+        raise InvalidArgument(
+            "shape",
+            f"a {body['dtype']} tensor of shape {shape} would not fit one reply: it spans {span} bytes "
+            f"(each 0 counted as 1), over max_message_bytes {ctx.config.max_message_bytes} or 2^53 - 1",
+        )
+    return {"tensor": arange_as(torch_dtype(body["dtype"]), shape)}
 
 
 def arange_as(dtype: torch.dtype, shape: list[int]) -> torch.Tensor:

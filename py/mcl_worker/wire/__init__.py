@@ -3,6 +3,7 @@
 from .codec import (
     KINDS,
     MAX_REQUEST_ID,
+    MAX_TENSOR_BYTES,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     Frame,
@@ -29,6 +30,7 @@ __all__ = [
     "Header",
     "KINDS",
     "MAX_REQUEST_ID",
+    "MAX_TENSOR_BYTES",
     "Message",
     "PROTOCOL_VERSION",
     "REPLAY_WINDOW_MS",

@@ -232,6 +232,7 @@ def _descriptor(tensor: torch.Tensor, path: str, tensors: list[memoryview]) -> d
             f"{_at(path)}: {tensor.dtype} does not travel on the wire; convert to one of {', '.join(DTYPES)}",
             details={"path": path},
         ) from None
+    _check_span(dtype, list(tensor.shape), _at(path), path)  # the receiver would refuse it
     if tensor.is_cpu and tensor.is_contiguous() and not tensor.requires_grad and dtype != "bfloat16":
         frame = memoryview(tensor.numpy().reshape(-1).view(np.uint8))  # the common case, in microseconds
     else:

@@ -18,7 +18,7 @@ from mcl_worker.errors import NonFiniteLoss
 from mcl_worker.jobs import registry
 from mcl_worker.jobs.diagnostic import arange_as
 from mcl_worker.server import ConfigError, Server, ServerConfig, is_loopback
-from mcl_worker.wire import PROTOCOL_VERSION, AuthTag, Header, Message, decode_message, encode_message, new_auth_tag
+from mcl_worker.wire import PROTOCOL_VERSION, AuthTag, Header, Message, WireError, decode_message, encode_message, new_auth_tag
 from serving import serving
 
 KEY = b"test-key-0123456789abcdef"
@@ -111,6 +111,23 @@ def test_generate_makes_arange_of_the_dtype(peer: Peer, dtype: str) -> None:
     reply = peer.call(4, "generate", {"dtype": dtype, "shape": [3, 100]})
     expected = torch.arange(300).to(getattr(torch, dtype)).reshape(3, 100)
     assert torch.equal(reply.body["tensor"], expected)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [[0, 2**53], [0, 2**62], [2**21], [1, 2**63 - 1]],  # too large to hold, even empty; over 1 MiB; overflowing
+)
+def test_generate_refuses_a_reply_that_cannot_travel(peer: Peer, shape: list[int]) -> None:
+    body = assert_error(peer.call(4, "generate", {"dtype": "uint8", "shape": shape}), "INVALID_BODY", 4)
+    assert body["details"]["path"] == "shape"
+    peer.assert_serving()
+
+
+def test_a_result_with_an_impossible_shape_is_refused_when_encoded() -> None:
+    empty = torch.empty(0, dtype=torch.uint8).as_strided([0, 2**53], [1, 1])
+    with pytest.raises(WireError) as refused:
+        encode_message(Message(Header(PROTOCOL_VERSION, 1, "result", "generate"), {"tensor": empty}))
+    assert refused.value.code == "TENSOR_MISMATCH"
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.uint8, torch.bool, torch.int64])
