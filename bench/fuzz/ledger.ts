@@ -60,6 +60,11 @@ export class Ledger {
   reply(id: number | undefined, inOrder: boolean): Settlement {
     if (inOrder) {
       const current = this.queue[this.head];
+      // A message past its marker has had every I/O-thread reply: a reply to its id and not to the
+      // current message's is its job's, whatever the code (a job may refuse its body as the I/O
+      // thread would).
+      const pooled = id === undefined || id === current?.id ? undefined : take(this.pooled, id);
+      if (pooled !== undefined) return this.settle(pooled);
       if (current !== undefined) return this.settle(current);
     } else if (id !== undefined) {
       const waiting = take(this.pooled, id) ?? this.queue.slice(this.head).find((m) => m.id === id && m.replies === 0);

@@ -10,12 +10,10 @@ import { WireError } from "../../ts/wire/errors.js";
 import { PROTOCOL_VERSION } from "../../ts/wire/header.js";
 import type { ReplayGuard } from "../../ts/wire/replay.js";
 import { validateBody } from "../../ts/wire/schemas.js";
-import { SAFE_JOBS } from "./values.js";
+import { INLINE_JOBS, SAFE_JOBS } from "./values.js";
 
 /** The most a `generate` may answer with. */
 const MAX_GENERATE_BYTES = 64 * 1024;
-/** 2^48: no allocation this large succeeds on a 64-bit host (x86-64 and arm64 map at most 2^48 bytes). */
-const ADDRESS_SPACE_BYTES = 2 ** 48;
 /** The longest `sleep`, and its most steps (each step answers a progress). */
 const MAX_SLEEP_SECONDS = 0.002;
 const MAX_SLEEP_STEPS = 4;
@@ -32,7 +30,7 @@ export interface DecodeContext {
 export type Prediction =
   /** A valid cancel, owed no reply. */
   | { readonly kind: "none"; readonly id: number }
-  | { readonly kind: "skip"; readonly why: "expensive" | "compute job" }
+  | { readonly kind: "skip"; readonly why: "expensive" | "compute job" | "reserved id 0" }
   | { readonly kind: "reply"; readonly id: number; readonly code: string }
   | { readonly kind: "decoder-threw"; readonly error: unknown };
 
@@ -59,8 +57,11 @@ export function predict(frames: readonly Uint8Array[], ctx: DecodeContext): Pred
   if (!(SAFE_JOBS as readonly string[]).includes(header.type)) {
     return ctx.jobs.has(header.type) ? { kind: "skip", why: "compute job" } : reply("UNKNOWN_JOB");
   }
+  // Id 0 names the replies to messages whose id cannot be read: a pool job's reply to it could
+  // not be told from those.
+  if (header.id === 0 && !INLINE_JOBS.has(header.type)) return { kind: "skip", why: "reserved id 0" };
   // Checked before validation too: the worker's schema may accept what this side's refuses.
-  if (header.type === "generate" && isExpensiveShape(body.dtype, body.shape)) return { kind: "skip", why: "expensive" };
+  if (header.type === "generate" && isExpensiveShape(body.dtype, body.shape, ctx.maxBytes)) return { kind: "skip", why: "expensive" };
   if (header.type === "sleep" && (Number(body.seconds) > MAX_SLEEP_SECONDS || Number(body.steps) > MAX_SLEEP_STEPS)) {
     return { kind: "skip", why: "expensive" };
   }
@@ -74,15 +75,15 @@ export function predict(frames: readonly Uint8Array[], ctx: DecodeContext): Pred
 }
 
 /**
- * Whether `generate` would answer with more than MAX_GENERATE_BYTES yet less than the address
- * space (a tensor that large fails to allocate at once: the job answers JOB_FAILED, cheaply).
+ * Whether `generate` would answer with more than MAX_GENERATE_BYTES yet no more than the
+ * worker's message limit (a larger reply it refuses at once).
  */
-function isExpensiveShape(dtype: unknown, shape: unknown): boolean {
+function isExpensiveShape(dtype: unknown, shape: unknown, maxBytes: number): boolean {
   if (!Array.isArray(shape)) return false;
   let bytes = isDType(dtype) ? itemsize(dtype) : 8;
   for (const d of shape) {
     if (typeof d !== "number" && typeof d !== "bigint") return false; // refused by any schema
     bytes *= Math.abs(Number(d));
   }
-  return bytes > MAX_GENERATE_BYTES && bytes < ADDRESS_SPACE_BYTES;
+  return bytes > MAX_GENERATE_BYTES && bytes <= maxBytes;
 }

@@ -19,7 +19,7 @@ import { signFrames } from "../../ts/wire/signing.js";
 import { type Fuzzed, Ledger } from "./ledger.js";
 import { type DecodeContext, predict } from "./predict.js";
 import { MessageSource } from "./sources.js";
-import { Draw } from "./values.js";
+import { Draw, INLINE_JOBS } from "./values.js";
 
 export interface TargetOptions {
   readonly name: string;
@@ -443,8 +443,6 @@ export class FuzzTarget {
   }
 }
 
-/** Jobs the worker runs on its I/O thread (the others run on its pool). */
-const INLINE_JOBS: ReadonlySet<string> = new Set(["ping", "echo"]);
 /** Codes of a message refused before any job runs: answered by the I/O thread. */
 const REFUSALS: ReadonlySet<unknown> = new Set(["MALFORMED", "TENSOR_MISMATCH", "AUTH_FAILED", "MESSAGE_TOO_LARGE", "UNKNOWN_JOB", "INVALID_BODY"]);
 

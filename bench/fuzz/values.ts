@@ -168,3 +168,6 @@ export class Draw {
     }
   }
 }
+
+/** Jobs the worker runs on its I/O thread (the others run on its pool). */
+export const INLINE_JOBS: ReadonlySet<string> = new Set(["ping", "echo"]);
