@@ -62,8 +62,8 @@ export class Ledger {
       const current = this.queue[this.head];
       // A message past its marker has had every I/O-thread reply: a reply to its id and not to the
       // current message's is its job's, whatever the code (a job may refuse its body as the I/O
-      // thread would).
-      const pooled = id === undefined || id === current?.id ? undefined : take(this.pooled, id);
+      // thread would). Id 0 is the I/O thread's, for a message whose id it could not read.
+      const pooled = id === undefined || id === 0 || id === current?.id ? undefined : take(this.pooled, id);
       if (pooled !== undefined) return this.settle(pooled);
       if (current !== undefined) return this.settle(current);
     } else if (id !== undefined) {
