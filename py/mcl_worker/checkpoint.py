@@ -18,8 +18,10 @@ a diverged run cannot overwrite the last good checkpoint.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -39,6 +41,8 @@ CheckpointCode = Literal[
     "CHECKPOINT_MISMATCH",  # its tensors do not fit the model or optimiser (names or shapes)
     "CHECKPOINT_INVALID",  # what was asked to be saved is not a valid checkpoint
     "NON_FINITE_TENSOR",  # a tensor to be saved holds NaN or infinity
+    "DISK_FULL",  # the file system (or quota) has no room for the file (ENOSPC, EDQUOT)
+    "CHECKPOINT_WRITE_FAILED",  # the file could not be written for another reason (permissions, I/O)
 ]
 
 FORMAT = "mcl-checkpoint/1"
@@ -78,7 +82,11 @@ def save_checkpoint(
     *,
     require_finite: bool = True,
 ) -> Path:
-    """Write `tensors` and string `metadata` to a safetensors file at `path`, atomically."""
+    """Write `tensors` and string `metadata` to a safetensors file at `path`, atomically.
+
+    A write that fails raises CheckpointError naming the file (DISK_FULL when there is no room,
+    else CHECKPOINT_WRITE_FAILED); the previous file at `path` is kept and no temporary file is left.
+    """
     target = Path(path)
     metadata = dict(metadata or {})
     for key, value in metadata.items():
@@ -142,15 +150,21 @@ def load_checkpoint(
 
 
 def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as e:
+        raise _write_failure(target, e) from e
     tmp = Path(tmp_name)
     try:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
+    except (OSError, SafetensorError) as e:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(target, e) from e
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -160,6 +174,29 @@ def _write_atomically(target: Path, write: Callable[[Path], None]) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+# The errno in safetensors' I/O errors, which carry only Rust's text: "... (os error 28)".
+_RUST_OS_ERROR = re.compile(r"\(os error (\d+)\)")
+
+
+def _write_failure(target: Path, error: OSError | SafetensorError) -> CheckpointError:
+    """A failed write of `target` as a CheckpointError naming it: DISK_FULL when there is no room."""
+    number = error.errno if isinstance(error, OSError) else None
+    if number is None and (found := _RUST_OS_ERROR.search(str(error))) is not None:
+        number = int(found.group(1))
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return CheckpointError(
+            "DISK_FULL",
+            f"cannot write checkpoint {target}: its disk is full ({error}); the previous checkpoint there is kept"
+            " and the temporary file removed: free space and resume the run",
+            path=str(target),
+        )
+    return CheckpointError(
+        "CHECKPOINT_WRITE_FAILED",
+        f"cannot write checkpoint {target} ({error}); the previous checkpoint there is kept",
+        path=str(target),
+    )
 
 
 # --- state-dict comparison (shared with pretrained-weight loading) --------------------------

@@ -20,7 +20,11 @@ export type ControlErrorCode =
   /** `open` was asked for a run directory that holds no run. */
   | "RUN_NOT_FOUND"
   /** The run was made with a setting this version has no equivalent of, so it cannot be resumed. */
-  | "RUN_INCOMPATIBLE";
+  | "RUN_INCOMPATIBLE"
+  /** A run file could not be written: no space left on its disk (ENOSPC) or quota (EDQUOT); the message names it. */
+  | "DISK_FULL"
+  /** A run file could not be written for another reason (permissions, a read-only or failing disk); the message names it. */
+  | "WRITE_FAILED";
 
 /** Base class of every control-plane error. */
 export class ControlError extends Error {

@@ -323,6 +323,27 @@ export class RunStore {
   }
 
   /**
+   * Reads every array the manifest references, checking its checksum (open checks only sizes):
+   * CORRUPT_FILE naming the first damaged one. A resume runs it before anything trains, since a
+   * damaged clustering found later would be found after stages trained on it.
+   */
+  async verifyArrays(): Promise<void> {
+    for (const ref of arrayRefs(this.#manifest)) {
+      try {
+        await this.readArray(ref);
+      } catch (error) {
+        if (!(error instanceof RunStoreError) || error.code !== "CORRUPT_FILE") throw error;
+        throw new RunStoreError(
+          "CORRUPT_FILE",
+          `${error.message}; the run cannot continue from a damaged clustering: restore ${this.path(ref.file)} ` +
+            `from a copy of the run, or remove ${this.dir} and start the run again`,
+          { cause: error },
+        );
+      }
+    }
+  }
+
+  /**
    * Records the size and checksum of a checkpoint just written (the file is read as a stream, so
    * a large one does not hold up the event loop); the next commit stores them in the manifest.
    */

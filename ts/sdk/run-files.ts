@@ -1,17 +1,21 @@
 /**
- * The JSON files a run directory keeps besides the manifest (summary.json, losses.json, the probe
- * caches probes/*.json), checked all at once when a run resumes: a damaged one is refused then,
- * naming it, rather than after stages were trained again.
+ * The files of a run directory besides the manifest and checkpoints, checked all at once when a
+ * run resumes: every clustering array against the checksum the manifest commits with it, and the
+ * JSON side files (summary.json, losses.json, the probe caches probes/*.json). A damaged one is
+ * refused then, naming it, rather than after stages were trained again.
  */
 
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { RunStore } from "../control/run-store.js";
 import { readLossHistory } from "../report/loss-history.js";
 import { clipScoresSchema } from "./clip-executor.js";
 import { readJsonFile, readProbeFile, readSummary } from "./summary.js";
 
-/** Reads every JSON side file of `runDir` through readJsonFile; throws CORRUPT_FILE naming the first damaged one. */
-export async function checkRunFiles(runDir: string): Promise<void> {
+/** Checks the arrays of `store` and reads every JSON side file through readJsonFile; throws CORRUPT_FILE naming the first damaged one. */
+export async function checkRunFiles(store: RunStore): Promise<void> {
+  await store.verifyArrays();
+  const runDir = store.dir;
   await readSummary(runDir);
   await readLossHistory(runDir);
   const probes = join(runDir, "probes");

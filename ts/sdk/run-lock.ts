@@ -24,6 +24,7 @@ import { hostname } from "node:os";
 import { dirname, join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import { writeFailure } from "../control/atomic-file.js";
 import { MclError } from "./errors.js";
 
 export const LOCK_FILE = "run.lock";
@@ -94,9 +95,20 @@ export class RunLock {
 
   /**
    * Takes the lock of run directory `dir` (created when missing), taking over a stale one;
-   * MclError RUN_LOCKED when another live process holds it.
+   * MclError RUN_LOCKED when another live process holds it. A lock that cannot be written (a full
+   * disk) is DISK_FULL or WRITE_FAILED naming the file, and leaves neither it nor the directories made for it.
    */
   static async acquire(dir: string, purpose: LockPurpose): Promise<RunLock> {
+    const created: string[] = [];
+    try {
+      return await RunLock.#acquire(dir, purpose, created);
+    } catch (error) {
+      await removeEmpty([...created].reverse());
+      throw error;
+    }
+  }
+
+  static async #acquire(dir: string, purpose: LockPurpose, created: string[]): Promise<RunLock> {
     const host = hostname();
     const holder: LockHolder = {
       pid: process.pid,
@@ -106,7 +118,6 @@ export class RunLock {
       token: randomBytes(8).toString("hex"),
     };
     const path = join(dir, LOCK_FILE);
-    const created: string[] = [];
     for (let round = 0; round < ACQUIRE_ROUNDS; round++) {
       if (await createExclusive(dir, path, holder, created)) {
         const lock = new RunLock(dir, holder, [...created].reverse());
@@ -139,16 +150,26 @@ export class RunLock {
     const current = await readHolder(this.path).catch(() => "gone" as const);
     // Someone removed it by hand and another run took it: that one is not ours to remove.
     if (current !== "gone" && current.token === this.holder.token) await rm(this.path, { force: true });
-    for (const directory of this.#created) {
-      if (!(await rmdir(directory).then(() => true, () => false))) break; // holds other files now: it stays, and so do its parents
-    }
+    await removeEmpty(this.#created);
   }
 }
 
-/** Creates the lock file with O_EXCL; false when it exists. Makes the directories when missing. */
+/** Removes `directories` (deepest first) while they are empty: one that holds other files stays, and so do its parents. */
+async function removeEmpty(directories: readonly string[]): Promise<void> {
+  for (const directory of directories) {
+    if (!(await rmdir(directory).then(() => true, () => false))) break;
+  }
+}
+
+/**
+ * Creates the lock file with O_EXCL; false when it exists. Makes the directories when missing.
+ * A failed write removes the file and throws writeFailure's error, naming it.
+ */
 async function createExclusive(dir: string, path: string, holder: LockHolder, created: string[]): Promise<boolean> {
   for (;;) {
-    const first = await mkdir(dir, { recursive: true });
+    const first = await mkdir(dir, { recursive: true }).catch((error: unknown) => {
+      throw writeFailure(dir, error);
+    });
     for (const directory of first === undefined ? [] : chain(first, dir)) if (!created.includes(directory)) created.push(directory);
     let file;
     try {
@@ -157,16 +178,16 @@ async function createExclusive(dir: string, path: string, holder: LockHolder, cr
       const code = (error as NodeJS.ErrnoException).code;
       if (code === "EEXIST") return false;
       if (code === "ENOENT") continue; // the directory was removed by a release meanwhile
-      throw error;
+      throw writeFailure(path, error);
     }
     try {
       await file.writeFile(`${JSON.stringify(holder)}\n`);
+      await file.close();
     } catch (error) {
       await file.close().catch(() => undefined);
       await rm(path, { force: true });
-      throw error;
+      throw writeFailure(path, error);
     }
-    await file.close();
     return true;
   }
 }

@@ -1,5 +1,5 @@
 import { EventEmitter } from "node:events";
-import { type HelloResult, SUPPORTED_VERSIONS, loadKeyFile } from "../wire/index.js";
+import { type HelloResult, SUPPORTED_VERSIONS, WireError, loadKeyFile } from "../wire/index.js";
 import { WorkerLostError } from "./errors.js";
 import { choosePython, clientName } from "./python-env.js";
 import { WorkerClient } from "./worker-client.js";
@@ -229,7 +229,10 @@ function clientOptions(options: LaunchOptions, key: Uint8Array): ConstructorPara
   };
 }
 
-/** The hello exchange: the worker must speak a protocol version this client speaks. */
+/**
+ * The hello exchange: the worker must choose a protocol version this client speaks, else
+ * UNSUPPORTED_VERSION naming both versions and which end to upgrade.
+ */
 export async function handshake(client: WorkerClient, options: { startupTimeoutMs?: number } = {}): Promise<HelloResult> {
   const hello = await client.request(
     "hello",
@@ -237,7 +240,13 @@ export async function handshake(client: WorkerClient, options: { startupTimeoutM
     { timeoutMs: options.startupTimeoutMs ?? 60_000 },
   );
   if (!SUPPORTED_VERSIONS.includes(hello.protocol)) {
-    throw new Error(`the worker chose protocol ${hello.protocol}, which this client does not speak (${SUPPORTED_VERSIONS.join(", ")})`);
+    const older = hello.protocol > Math.max(...SUPPORTED_VERSIONS) ? "this SDK" : "the worker";
+    throw new WireError(
+      "UNSUPPORTED_VERSION",
+      `the worker chose protocol version ${hello.protocol} in its hello, but this client speaks ${SUPPORTED_VERSIONS.join(", ")}: ` +
+        `upgrade ${older}, which is older (the SDK and the worker must speak the same protocol version)`,
+      { details: { version: hello.protocol, supported: [...SUPPORTED_VERSIONS] } },
+    );
   }
   return hello;
 }

@@ -59,7 +59,8 @@ def checkpoint_save(body: Body, ctx: JobContext) -> Body:
         try:
             save_checkpoint(path, tensors, {**user_metadata, **model_entry.checkpoint_metadata(), **metadata})
         except CheckpointError as exc:
-            # NON_FINITE_TENSOR: the weights diverged; the previous file at `path` is kept.
+            # NON_FINITE_TENSOR (the weights diverged), DISK_FULL or CHECKPOINT_WRITE_FAILED: the
+            # previous file at `path` is kept.
             raise WireError("JOB_FAILED", exc.message, details={"reason": exc.code}) from None
     return {"path": str(path), "bytes": path.stat().st_size}
 

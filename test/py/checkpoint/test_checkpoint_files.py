@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,12 @@ def test_a_crash_while_writing_keeps_the_previous_checkpoint(
 
     def write_half_then_crash(tensors: object, filename: str, metadata: object = None) -> None:
         Path(filename).write_bytes(before[: len(before) // 2])
-        raise OSError("disk full")
+        raise OSError(errno.EIO, "Input/output error")
 
     monkeypatch.setattr(checkpoint, "save_file", write_half_then_crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match="Input/output error") as caught:
         save_checkpoint(path, {"w": torch.zeros(100)}, {"epoch": "2"})
+    assert caught.value.code == "CHECKPOINT_WRITE_FAILED" and str(path) in caught.value.message
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # the partial file is gone
     assert load_checkpoint(path)[1] == {"epoch": "1"}

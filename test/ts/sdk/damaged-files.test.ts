@@ -1,7 +1,7 @@
 // A damaged run directory is caught when the run resumes: a checkpoint that differs from the
 // checksum committed with it (zeroed, random bytes, truncated, one bit flipped) is named, and the
 // run goes back to the newest intact checkpoint of its stage (or the stage's start) and finishes
-// with the result of an undamaged run; a damaged JSON side file is refused before anything trains.
+// with the result of an undamaged run; a damaged JSON side file or clustering array is refused before anything trains.
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -136,5 +136,21 @@ describe("a damaged JSON side file", () => {
         expect(events.some((e) => e.type === "run-start")).toBe(false);
       });
     }
+  }
+});
+
+describe("a damaged clustering array", () => {
+  // Same size, other bytes: only its checksum tells; a resume reads every array the manifest commits.
+  for (const file of ["stage-1/assignments.i32", "stage-1/labels.i32", "stage-1/parents.i32", "stage-1/sizes.i32"]) {
+    it(`(${file}, a flipped bit) is refused at the start of the resume, naming the file`, { timeout: 120_000 }, async () => {
+      const dir = copyOfReference(`array-${file.replaceAll("/", "-")}`);
+      const path = join(dir, file);
+      const bytes = readFileSync(path); // parents and sizes hold a few groups: flip in the last byte
+      bytes[bytes.byteLength - 1] = bytes[bytes.byteLength - 1]! ^ 0x10;
+      writeFileSync(path, bytes);
+      const { events, outcome } = await resume(dir);
+      await expect(outcome).rejects.toMatchObject({ code: "CORRUPT_FILE", message: expect.stringContaining(`${file}: checksum mismatch`) as unknown });
+      expect(events.some((e) => e.type === "run-start")).toBe(false);
+    });
   }
 });
