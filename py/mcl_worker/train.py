@@ -30,9 +30,12 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
-from .errors import InvalidArgument, NonFiniteLoss
+from .data.batch_loader import BatchLoader, LoaderOptions
+from .errors import InvalidArgument
 from .losses import ContrastiveLoss
 from .lr_schedule import LrSchedule, set_lr
+from .precision import autocast_dtype
+from .step_guard import StepGuard
 
 # A plan is either [steps, B] sample indices (one batch a row), or, for batches of varying
 # size, (indices [M], offsets [steps + 1]) with batch s = indices[offsets[s]:offsets[s + 1]].
@@ -61,6 +64,7 @@ class TrainResult:
     last_lr: float  # learning rate of the last step applied (NaN when none)
     samples_per_s: float  # over the whole call
     stopped: bool  # should_stop() ended the call before the plan's end
+    data_wait_s: float = 0.0  # time the steps waited for their images
 
 
 def train_steps(
@@ -76,12 +80,12 @@ def train_steps(
     first_step: int = 0,
     labels: Tensor | None = None,
     device: torch.device | str | None = None,
-    amp: bool = True,
-    amp_dtype: torch.dtype = torch.bfloat16,
+    precision: str = "auto",
     schedule: LrSchedule | None = None,
     progress_every: int = 10,
     on_progress: Callable[[StepStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    loader: LoaderOptions | None = None,
 ) -> TrainResult:
     """Runs every batch of `plan` as one optimizer step; returns what was done.
 
@@ -90,14 +94,19 @@ def train_steps(
       torch.Generator on `device` (default: the model's), where the images are moved first.
     - labels: one integer label per dataset sample ([N], indexed with the plan), passed to
       loss_fn for a supervised loss (supcon); None for self-supervised losses.
-    - amp: on CUDA, autocast in `amp_dtype` (with a GradScaler for float16); no effect on CPU.
+    - precision: auto, fp32, bf16 or fp16 (mcl_worker.precision); fp16 steps with a GradScaler.
     - schedule: sets the learning rate of every step from its global index before the step
       runs; a plan that runs past schedule.total_steps is refused. None: the optimizer's rate.
     - on_progress gets a StepStats every `progress_every` steps and after the last one.
+    - loader: how the images are loaded (mcl_worker.data.batch_loader): None or workers 0 calls
+      get_images(batch) at each step; workers > 0 loads the next batches in loader processes while
+      the step computes (get_images must then pickle, e.g. a dataset's bound method).
     - should_stop is checked before every step; True ends the call (stopped=True). With several
       ranks, True on any of them stops all.
-    A NaN or infinite loss raises NonFiniteLoss(step) before backward, with the model's
-    buffers restored, so the model and the optimizer keep their state from before that step.
+    Losses stay on the device and are read at progress points. A NaN or infinite loss raises
+    NonFiniteLoss(step) naming the first bad step, with the model's weights, its buffers and the
+    optimizer's state from before that step (mcl_worker.step_guard: without a host sync per step
+    for a fused optimizer, with one before every update otherwise).
     """
     batches = plan_batches(plan)
     if isinstance(progress_every, bool) or not isinstance(progress_every, int) or progress_every < 1:
@@ -109,8 +118,8 @@ def train_steps(
     if schedule is not None:
         schedule.check_steps(first_step, len(batches))
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    use_amp = amp and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype = autocast_dtype(precision, device)
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     generator = torch.Generator(device=device)
     if labels is not None:
         labels = labels.to(device)
@@ -118,12 +127,15 @@ def train_steps(
     model.train()
     net = distributed.data_parallel(model)
     steps_total = len(batches)
+    guard = StepGuard(model, optimizer, device, steps_total, first_step)
     losses: list[float] = []
     rates: list[float] = []
     samples = 0
     stopped = False
     started = window_started = time.perf_counter()
-    window_steps, window_samples, window_losses = 0, 0, 0.0
+    window_samples = 0
+    images_of = iter(BatchLoader(get_images, batches, loader or LoaderOptions(), pin_memory=device.type == "cuda"))
+    data_wait_s = 0.0
     for position, batch in enumerate(batches):
         if distributed.any_rank(should_stop is not None and should_stop()):
             stopped = True
@@ -132,44 +144,46 @@ def train_steps(
         if schedule is not None:
             set_lr(optimizer, schedule.lr_at(step))
         lr = float(optimizer.param_groups[0]["lr"])
-        images = get_images(batch).to(device, non_blocking=True)
+        waited = time.perf_counter()
+        images = next(images_of).to(device, non_blocking=True)
+        data_wait_s += time.perf_counter() - waited
         generator.manual_seed(step_seed(seed, step))
         view_a, view_b = augment(images, generator), augment(images, generator)
         mine = distributed.shard(batch.numel())
         views = torch.cat([view_a[mine], view_b[mine]])
-        buffers = [b.clone() for b in model.buffers()]  # e.g. BatchNorm statistics, restored on NaN
-        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=use_amp), \
+        guard.before_forward()
+        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None), \
                 distributed.synced_batch_norm(model):
             projections = net(views)
         z_a, z_b = (distributed.all_gather_with_grad(z, batch.numel()) for z in projections.float().chunk(2))
         batch_labels = None if labels is None else labels[batch.to(device)]
         loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            with torch.no_grad():
-                for buffer, saved in zip(model.buffers(), buffers):
-                    buffer.copy_(saved)
-            raise NonFiniteLoss(step, value)
+        guard.record(position, loss)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        if scaler is None:
+            loss.backward()
+            guard.step()
+        else:
+            guard.backward_loss(scaler.scale(loss)).backward()
+            scaler.step(optimizer)
+            scaler.update()
 
-        losses.append(value)
         rates.append(lr)
         samples += batch.numel()
-        window_steps += 1
         window_samples += batch.numel()
-        window_losses += value
         done = position + 1
-        if on_progress is not None and (done % progress_every == 0 or done == steps_total):
-            now = time.perf_counter()
-            on_progress(StepStats(
-                step=step, steps_done=done, steps_total=steps_total, loss=value, lr=lr,
-                mean_loss=window_losses / window_steps,
-                samples_per_s=window_samples / max(now - window_started, 1e-9),
-            ))
-            window_started, window_steps, window_samples, window_losses = now, 0, 0, 0.0
+        if done % progress_every == 0 or done == steps_total:
+            window = guard.read(done)
+            losses += window
+            if on_progress is not None:
+                now = time.perf_counter()
+                on_progress(StepStats(
+                    step=step, steps_done=done, steps_total=steps_total, loss=window[-1], lr=lr,
+                    mean_loss=sum(window) / len(window),
+                    samples_per_s=window_samples / max(now - window_started, 1e-9),
+                ))
+                window_started, window_samples = now, 0
+    losses += guard.read(len(rates))  # the steps since the last progress point, when stopped
 
     elapsed = max(time.perf_counter() - started, 1e-9)
     return TrainResult(
@@ -180,6 +194,7 @@ def train_steps(
         last_lr=rates[-1] if rates else math.nan,
         samples_per_s=samples / elapsed,
         stopped=stopped,
+        data_wait_s=data_wait_s,
     )
 
 

@@ -6,7 +6,7 @@
 import { formatPath } from "./config-error.js";
 
 /** Fields that may change between sessions without changing what the run computes. */
-export const RESUMABLE_FIELDS: readonly string[] = ["runDir"];
+export const RESUMABLE_FIELDS: readonly string[] = ["runDir", "data"];
 
 /** Paths of every difference between `before` and `after` (top-level `ignore`d keys skipped). */
 export function diffConfigs(before: unknown, after: unknown, ignore: readonly string[] = RESUMABLE_FIELDS): string[] {

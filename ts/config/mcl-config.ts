@@ -11,6 +11,7 @@ import { z } from "zod";
 import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
 import { PLUGIN_REF, isPluginRef } from "../plugins/plugin-ref.js";
 import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
+import { computeProblems, computeSchema } from "./compute-config.js";
 import { LR_SCHEDULES, OPTIMIZERS } from "../worker/job-schemas.js";
 import { preprocessSchema } from "./preprocess.js";
 
@@ -147,6 +148,20 @@ const probeSchema = z
     knn: z.int().min(0).default(20).describe("k of the kNN probe (0 = no kNN probe)"),
   });
 
+/** Loading images never changes results (the worker augments in the training loop, seeded by the step). */
+const dataSchema = z.strictObject({
+  workers: z
+    .union([z.literal("auto"), z.int().min(0).max(64)], {
+      error: (issue) =>
+        issue.code === "invalid_union" ? `expected "auto" or an integer in [0, 64], got ${JSON.stringify(issue.input)}` : undefined,
+    })
+    .default("auto")
+    .describe(
+      "Loader processes that read, decode and resize the next batches' images while a step computes (0 = in the training process). 'auto': none for datasets held in memory; for folder: datasets, min(4, CPUs - 1) and at least 1, counted on the worker's machine",
+    ),
+  prefetch: z.int().min(1).max(64).default(2).describe("Batches each loader process keeps ready ahead of the step"),
+});
+
 const perStageInt = (min: number, what: string) =>
   z
     .union([z.int().min(min), z.array(z.int().min(min)).min(1)], {
@@ -215,6 +230,9 @@ export const mclConfigSchema = z
       .describe(
         "Input preprocessing (normalisation, resampling filter, eval crop) of training and embedding; an absent field takes the encoder's weights' own (ts/config/preprocess.ts)",
       ),
+    data: dataSchema
+      .prefault({})
+      .describe("How training and embedding load images: loader processes and prefetch (results do not depend on them; a resumed run may change them)"),
     integration: integrationSchema.prefault({}).describe("How per-stage embeddings combine into the final representation"),
     seed: z.int().min(0).default(0).describe("Seed of every random choice (batch plans, initialisation, k-means)"),
     baseline: z
@@ -222,6 +240,9 @@ export const mclConfigSchema = z
       .default(true)
       .describe("Also train a single-stage baseline with the same total epochs (the equal-compute comparison)"),
     probe: probeSchema.prefault({}).describe("Per-attribute probes that measure feature suppression"),
+    compute: computeSchema
+      .prefault({})
+      .describe("Device, precision, torch.compile, gradient checkpointing and memory format of the encoder (ts/config/compute-config.ts)"),
     runDir: z.string().min(1).default("runs").describe("Folder that holds the run directories"),
   })
   .superRefine((config, ctx) => {
@@ -238,6 +259,7 @@ export const mclConfigSchema = z
       issue(["clusters"], `expected ${clusterings} entries (one per clustering, after ${after}), got ${config.clusters.length}`);
     }
     for (const [path, message] of clipProblems(config, DEFAULT_LOSS)) issue(path, message);
+    for (const [path, message] of computeProblems(config.encoder, config.compute)) issue(path, message);
     if (Array.isArray(config.epochsPerStage) && config.epochsPerStage.length !== config.stages) {
       issue(["epochsPerStage"], `expected ${config.stages} entries (one per stage), got ${config.epochsPerStage.length}`);
     }

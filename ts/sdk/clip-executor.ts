@@ -37,7 +37,7 @@ import { MclError } from "./errors.js";
 import type { EventLog, Track } from "./events.js";
 import { readJsonFile, type Accuracies, type ProbeScores } from "./summary.js";
 import { trackName, WorkerExecutor } from "./worker-executor.js";
-import { augmentOf } from "./worker-requests.js";
+import { augmentOf, createOptionsOf } from "./worker-requests.js";
 
 const scores = z.record(z.string(), z.number().min(0).max(1));
 export const clipScoresSchema = z.strictObject({ zeroShot: scores, mmvp: scores, mmvpVlm: scores.optional() });
@@ -111,7 +111,7 @@ export class ClipExecutor extends WorkerExecutor {
   }
 
   protected override trainJob(args: Omit<ClipTrainArgs, "loss">, options: TrainOptions): Promise<ClipTrainResult> {
-    return this.jobs.trainClip({ ...args, loss: clipLoss(this.#clip) }, options);
+    return this.jobs.trainClip({ ...args, loss: clipLoss(this.#clip), precision: this.config.compute.precision }, options);
   }
 
   protected override imageSize(): number {
@@ -192,6 +192,7 @@ export class ClipExecutor extends WorkerExecutor {
       lock_image: clip.lockImage,
       ...(clip.lockImageUnlockedGroups === undefined ? {} : { lock_image_unlocked_groups: clip.lockImageUnlockedGroups }),
       lock_text: clip.lockText,
+      ...createOptionsOf(this.config),
     };
     const created = await this.jobs.createClip(request, { signal: this.signal });
     this.#imageSize = created.image_size;

@@ -35,7 +35,7 @@ import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
 import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
-import { checkDatasetFit, datasetOpenError } from "./preflight.js";
+import { checkDatasetFit, checkDevice, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
 import { type ImageSource, recoverCheckpoints, WorkerExecutor } from "./worker-executor.js";
 import type { WorkerConnection } from "./worker-connection.js";
@@ -191,6 +191,7 @@ export class MclRun {
       if ("store" in this.#opening) await this.#prepareResume(this.#opening.store);
       const finished = this.#store?.manifest.state.phase === "done" ? await readSummary(this.dir) : null;
       this.#worker = await this.#connect();
+      checkDevice(this.config, this.#worker.hello);
       const jobs = new WorkerJobs(this.#worker.client);
       const { dataset: uri, datasetArgs: args } = this.config;
       this.#data = await jobs.openDataset(args === undefined ? uri : { uri, args }, { signal: this.#abort.signal }).catch((error: unknown) => {
@@ -335,13 +336,13 @@ export class MclRun {
 
   /**
    * Before anything trains on resume: the temporary files of writes a killed process interrupted
-   * are removed (the lock is held: no writer is live), a damaged side file is refused, a damaged
-   * checkpoint rewinds the run.
+   * are removed (the lock is held: no writer is live), a damaged clustering array or side file is
+   * refused, a damaged checkpoint rewinds the run.
    */
   async #prepareResume(store: RunStore): Promise<void> {
     const removed = await removeInterruptedWrites(this.dir);
     if (removed.length > 0) this.#log.push({ type: "temp-files-removed", runDir: this.dir, files: removed });
-    await checkRunFiles(this.dir);
+    await checkRunFiles(store);
     await recoverCheckpoints(store, this.#log);
   }
 

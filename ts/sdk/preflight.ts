@@ -3,6 +3,7 @@
  * refused before a new run's directory is written (Mcl.start), naming the config field:
  * - before any worker starts, weightFilesProblem: the weights the run starts from (`pretrained`,
  *   `clip.checkpoint`) are a readable, non-empty file;
+ * - once the worker said hello, checkDevice: it has the device `compute.device` names;
  * - the dataset opens (a refusal names the config's `dataset` or `datasetArgs`: datasetOpenError);
  * - once the worker has opened the dataset, checkDatasetFit: the config fits it (the attributes
  *   it names, preprocess channels, captions of a CLIP run, each clustering's K against N, and a
@@ -15,9 +16,11 @@ import { isAbsolute, resolve } from "node:path";
 import { planUniform } from "../control/batch-planner.js";
 import { scheduleFromConfig } from "../control/stage-scheduler.js";
 import { isClipEncoder } from "../config/clip-config.js";
+import { deviceProblem } from "../config/compute-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { type Preprocess, preprocessProblems } from "../config/preprocess.js";
 import { RemoteJobError } from "../transport/index.js";
+import type { HelloResult } from "../wire/index.js";
 import type { DatasetOpenResult } from "../worker/index.js";
 import { requireCaptions } from "./clip-executor.js";
 import { MclError } from "./errors.js";
@@ -48,6 +51,12 @@ export async function checkWeightFiles(config: MclConfig, worker: WorkerOptions 
     problem = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (error as Error).message})`;
   }
   if (problem !== null) throw new MclError("FILE_UNREADABLE", `${field}: ${path} ${problem}; give the path of a weight file`);
+}
+
+/** Refuses (INVALID_INPUT, naming compute.device) a device that the worker's hello does not list. */
+export function checkDevice(config: MclConfig, hello: Pick<HelloResult, "devices" | "torch_version">): void {
+  const problem = deviceProblem(config.compute.device, hello.devices, hello.torch_version);
+  if (problem !== null) throw new MclError("INVALID_INPUT", `compute.device: ${problem}`);
 }
 
 /**

@@ -27,6 +27,8 @@ export interface WorkerConnection {
   readonly device: string;
   /** Data-parallel ranks behind the worker (hello.world_size; > 1 under torchrun). */
   readonly worldSize: number;
+  /** The worker's hello (its devices, torch version, …). */
+  readonly hello: HelloResult;
   /** True when this process launched the worker (it ends with close()). */
   readonly launched: boolean;
   /** The process id of a launched worker; undefined for a connected one (or between a crash and its restart). */
@@ -44,6 +46,7 @@ export async function openWorker(options: WorkerOptions = {}): Promise<WorkerCon
       client: connected.client,
       device: deviceName(connected.hello),
       worldSize: connected.hello.world_size,
+      hello: connected.hello,
       launched: false,
       pid: undefined,
       close: async () => connected.close(),
@@ -55,6 +58,9 @@ export async function openWorker(options: WorkerOptions = {}): Promise<WorkerCon
     client: handle.client,
     device: deviceName(handle.hello),
     worldSize: handle.hello.world_size,
+    get hello() {
+      return handle.hello;
+    },
     launched: true,
     get pid() {
       return handle.pid;

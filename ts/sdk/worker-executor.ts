@@ -52,7 +52,7 @@ import type {
 import { MclError } from "./errors.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
 import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "./summary.js";
-import { augmentOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
+import { augmentOf, loaderOptionsOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
 export interface KMeansOutcome {
@@ -282,6 +282,7 @@ export class WorkerExecutor implements StageExecutor {
         dataset: this.data.dataset,
         plan,
         augment: augmentOf(this.config, this.imageSize(), this.preprocess),
+        data: loaderOptionsOf(this.config),
         seed: deriveSeed(this.config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
         first_step: firstStep,
         progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
@@ -375,7 +376,7 @@ export class WorkerExecutor implements StageExecutor {
 
   /** The train job of this kind of run, given everything but the loss. */
   protected trainJob(args: Omit<TrainArgs, "loss">, options: TrainOptions): Promise<TrainResult> {
-    return this.jobs.train({ ...args, loss: lossOf(this.config) }, options);
+    return this.jobs.train({ ...args, loss: lossOf(this.config), precision: this.config.compute.precision }, options);
   }
 
   /** The input resolution the augmentation resizes to. */
@@ -397,7 +398,13 @@ export class WorkerExecutor implements StageExecutor {
   async #embed(track: Track, source: ImageSource): Promise<EmbeddingResult> {
     const model = await this.modelAt(track);
     return this.jobs.embed(
-      { model, ...source, augment: augmentOf(this.config, this.imageSize(), this.preprocess), normalize: true },
+      {
+        model,
+        ...source,
+        augment: augmentOf(this.config, this.imageSize(), this.preprocess),
+        normalize: true,
+        data: loaderOptionsOf(this.config),
+      },
       { signal: this.signal },
     );
   }

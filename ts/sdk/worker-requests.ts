@@ -2,7 +2,14 @@
 
 import type { MclConfig } from "../config/mcl-config.js";
 import type { Preprocess } from "../config/preprocess.js";
-import type { AugmentOptions, ModelCreateRequest, ModelHandle, OptimizerCreateRequest, TrainRequest } from "../worker/index.js";
+import type {
+  AugmentOptions,
+  LoaderOptions,
+  ModelCreateRequest,
+  ModelHandle,
+  OptimizerCreateRequest,
+  TrainRequest,
+} from "../worker/index.js";
 
 /**
  * The worker's augmentation from the config and the run's preprocessing (the run manifest's):
@@ -60,5 +67,23 @@ export function modelRequest(config: MclConfig, imageSize: number, seed: number,
     image_size: imageSize,
     seed,
     ...(pretrained === null ? {} : { pretrained }),
+    ...createOptionsOf(config),
+    ...(config.compute.channelsLast ? { channels_last: true } : {}),
+  };
+}
+
+/** The `data` of the jobs that load images; workers "auto" is left to the worker, which knows its CPUs and the dataset. */
+export function loaderOptionsOf(config: MclConfig): LoaderOptions {
+  const { workers, prefetch } = config.data;
+  return workers === "auto" ? { prefetch } : { workers, prefetch };
+}
+
+/** The compute options of model.create and clip.create, those the worker's defaults leave out. */
+export function createOptionsOf(config: MclConfig): Pick<ModelCreateRequest, "device" | "compile" | "grad_checkpointing"> {
+  const { device, compile, gradCheckpointing } = config.compute;
+  return {
+    ...(device === "auto" ? {} : { device }),
+    ...(compile ? { compile: true } : {}),
+    ...(gradCheckpointing ? { grad_checkpointing: true } : {}),
   };
 }

@@ -58,6 +58,11 @@ export const datasetOpenResultSchema = z.strictObject({
   has_captions: z.boolean(),
 });
 
+/** Where a model lives: auto (default: the first CUDA device when there is one, else the CPU), cpu, cuda or cuda:N. */
+const deviceSchema = z.string();
+/** The training steps' autocast: auto (default: bf16 on CUDA, fp32 on the CPU), fp32, bf16, fp16 (CUDA, with a GradScaler). */
+export const PRECISIONS = ["auto", "fp32", "bf16", "fp16"] as const;
+const precisionSchema = z.enum(PRECISIONS);
 export const modelCreateRequestSchema = z.strictObject({
   arch: z.string(),
   image_size: z.int().min(1),
@@ -78,6 +83,13 @@ export const modelCreateRequestSchema = z.strictObject({
   seed: z.int().min(0),
   /** A plugin arch's (py:<module>:<attr>) keyword arguments. */
   args: pluginArgsSchema.optional(),
+  device: deviceSchema.optional(),
+  /** torch.compile the backbone in place (compiled at its first call). */
+  compile: z.boolean().optional(),
+  /** Recompute the ViT blocks' activations in backward; other encoders refuse it. */
+  grad_checkpointing: z.boolean().optional(),
+  /** The CNN backbone's weights and input in channels-last memory format; a ViT refuses it. */
+  channels_last: z.boolean().optional(),
 });
 export const modelCreateResultSchema = z.strictObject({
   model: modelHandleSchema,
@@ -146,6 +158,16 @@ export const augmentSchema = z.strictObject({
 
 /** The built-in losses of the train job. */
 export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
+/**
+ * How a job loads images: `workers` loader processes load the next batches while a step computes
+ * (0 = in the job's thread; absent = the worker's default: 0, or for a dataset that decodes files
+ * min(4, CPUs - 1) and at least 1), each keeping `prefetch` batches ready (default 2).
+ */
+export const loaderOptionsSchema = z.strictObject({
+  workers: z.int().min(0).max(64).optional(),
+  prefetch: z.int().min(1).max(64).optional(),
+});
+export type LoaderOptions = z.infer<typeof loaderOptionsSchema>;
 /** What the train and clip.train jobs step through: a model, its optimizer and a batch plan over a dataset. */
 const batchPlanFields = {
   model: modelHandleSchema,
@@ -156,6 +178,7 @@ const batchPlanFields = {
   /** int32 [steps + 1]: step t is indices[offsets[t], offsets[t + 1]) (BatchPlan.offsets). */
   offsets: tensorSchema,
   augment: augmentSchema.optional(),
+  data: loaderOptionsSchema.optional(),
 };
 export const trainRequestSchema = z.strictObject({
   ...batchPlanFields,
@@ -174,8 +197,7 @@ export const trainRequestSchema = z.strictObject({
   seed: z.int().min(0),
   /** Steps already run before this job: step numbers in progress and errors continue from it. */
   first_step: z.int().min(0).optional(),
-  /** Mixed precision; only on CUDA (default: on there). */
-  amp: z.boolean().optional(),
+  precision: precisionSchema.optional(),
   /** A progress message every this many steps (default 1), and after the last. */
   progress_every: z.int().min(1).optional(),
 });
@@ -216,6 +238,7 @@ export const embedRequestSchema = z.strictObject({
   /** L2-normalise every row. */
   normalize: z.boolean().optional(),
   dtype: z.enum(EMBEDDING_DTYPES).optional(),
+  data: loaderOptionsSchema.optional(),
 });
 export const embeddingResultSchema = z.strictObject({
   embedding: embeddingHandleSchema,
@@ -311,6 +334,11 @@ export const clipCreateRequestSchema = z.strictObject({
   lock_image_unlocked_groups: z.int().min(0).optional(),
   /** open_clip's --lock-text: freeze the whole text tower. */
   lock_text: z.boolean().optional(),
+  device: deviceSchema.optional(),
+  /** torch.compile both towers in place (compiled at their first call). */
+  compile: z.boolean().optional(),
+  /** Recompute the transformer blocks' activations in backward (text tower, and a ViT image tower). */
+  grad_checkpointing: z.boolean().optional(),
 });
 export const clipCreateResultSchema = z.strictObject({
   model: modelHandleSchema,
@@ -339,6 +367,7 @@ export const clipTrainRequestSchema = z.strictObject({
   }),
   seed: z.int().min(0),
   first_step: z.int().min(0).optional(),
+  precision: precisionSchema.optional(),
   progress_every: z.int().min(1).optional(),
 });
 export const clipTrainResultSchema = trainResultSchema.extend({

@@ -11,6 +11,9 @@ Dataset URIs (`scheme:path?key=value&…`):
     npz:<path>                                                   a user's .npz archive (see npz.py)
     folder:<path>?size=&workers=                                 an img2dataset folder, streamed
     py:<module>:<attr>                                           a user's dataset (mcl_worker.plugins)
+
+BatchLoader (batch_loader.py) hands a job the images of its batch plan in order, loaded ahead by
+loader processes (data.workers, data.prefetch).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from typing import Any
 
 from .augmentation import AugmentConfig, augment, eval_transform
 from .base import ArrayDataset, AttributeInfo, ImageDataset, Indices
+from .batch_loader import BatchLoader, DataLoadingError, LoaderOptions, loader_options
 from .digits import open_digits
-from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError
+from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError, ImageDecodeError
 from .folder import FolderDataset, open_folder
 from .npz import open_npz
 from .trifeature import open_trifeature
@@ -72,14 +76,19 @@ __all__ = [
     "ArrayDataset",
     "AttributeInfo",
     "AugmentConfig",
+    "BatchLoader",
+    "DataLoadingError",
     "DatasetContentError",
     "DatasetError",
     "DatasetNotFound",
     "DatasetUriError",
     "FolderDataset",
     "ImageDataset",
+    "ImageDecodeError",
     "Indices",
+    "LoaderOptions",
     "augment",
     "eval_transform",
+    "loader_options",
     "open_dataset",
 ]

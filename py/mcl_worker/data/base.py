@@ -38,6 +38,9 @@ class ImageDataset(ABC):
 
     uri: str
     attributes: dict[str, AttributeInfo]
+    # get_images reads and decodes files: work that loader processes take off the training loop
+    # (data/batch_loader.py). A dataset sent to them is pickled, so it must pickle.
+    decodes: bool = False
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -119,6 +122,21 @@ class ArrayDataset(ImageDataset):
     def image_shape(self) -> tuple[int, int, int]:
         _, h, w, c = self.images.shape
         return (int(c), int(h), int(w))
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A memory-mapped array travels as its file and place in it, not as a copy of its bytes.
+        state = dict(vars(self))
+        images = self.images
+        if isinstance(images, np.memmap) and images.filename is not None:
+            order = "F" if images.flags.f_contiguous and not images.flags.c_contiguous else "C"
+            state["images"] = ("memmap", images.filename, images.offset, images.shape, images.dtype.str, order)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state["images"], tuple):
+            _, filename, offset, shape, dtype, order = state["images"]
+            state["images"] = np.memmap(filename, dtype=np.dtype(dtype), mode="r", offset=offset, shape=shape, order=order)
+        vars(self).update(state)
 
     def get_images(self, indices: Indices) -> torch.Tensor:
         rows = self.images[check_indices(indices, len(self))]

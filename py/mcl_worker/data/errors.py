@@ -30,3 +30,12 @@ class DatasetNotFound(DatasetError):
 
 class DatasetContentError(DatasetError):
     """The data exists but is unusable: wrong shape or dtype, non-finite values, bad labels."""
+
+
+class ImageDecodeError(DatasetContentError):
+    """An image of an open dataset cannot be read or decoded; it names the file and the sample.
+    It is about the dataset a job uses (details.path "dataset"), not about a URI."""
+
+    def __init__(self, message: str, *, index: int, **details: Any) -> None:
+        InvalidArgument.__init__(self, "dataset", message)
+        self.details.update({"index": index, **{k: v for k, v in details.items() if v is not None}})

@@ -7,7 +7,9 @@ Images directly in <path> and in its immediate sub-folders (shards) are indexed 
 order of shard and file name; only the names are kept (as compact byte strings, so 12 M files
 take a few hundred MB). Each `get_images` call decodes just the requested files with Pillow on
 a small thread pool (Pillow releases the GIL while decoding), converts to RGB, and resizes the
-centred square crop to `size` × `size`.
+centred square crop to `size` × `size`. A copy sent to a loader process (data/batch_loader.py)
+starts a pool of its own there, of the same size: decoding threads take a bigger share of a busy
+machine than one thread a process (bench/data.py).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from PIL import Image
 
 from .base import ImageDataset, Indices, check_indices
 from .captions import read_caption_file
-from .errors import DatasetContentError, DatasetNotFound
+from .errors import DatasetContentError, DatasetNotFound, ImageDecodeError
 from .uri import DatasetUri, Param, bind_params
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -46,15 +48,15 @@ def open_folder(uri: DatasetUri) -> FolderDataset:
 
 
 class FolderDataset(ImageDataset):
+    decodes = True
+
     def __init__(self, uri: str, root: Path, size: int, workers: int) -> None:
         self.uri = uri
         self.root = root
         self.attributes = {}
         self._size = size
-        # Threads start on first use; None decodes on the calling thread.
-        self._pool = (
-            ThreadPoolExecutor(workers, thread_name_prefix="mcl-decode") if workers > 1 else None
-        )
+        self._workers = workers
+        self._pool = _decode_pool(workers)
         self._shards, self._shard_of, self._names, self._has_captions = _index(root)
 
     def __len__(self) -> int:
@@ -91,6 +93,13 @@ class FolderDataset(ImageDataset):
             for i in check_indices(indices, len(self))
         ]
 
+    def __getstate__(self) -> dict[str, object]:
+        return {**vars(self), "_pool": None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        vars(self).update(state)
+        self._pool = _decode_pool(self._workers)
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown()
@@ -107,10 +116,16 @@ class FolderDataset(ImageDataset):
                 image.draft("RGB", (self._size, self._size))
                 rgb = image.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise DatasetContentError(
-                f"{path}: cannot decode the image ({exc})", scheme="folder", file=str(path)
+            raise ImageDecodeError(
+                f"{path}: cannot decode the image of sample {i} ({exc}); replace or remove the file",
+                index=i, scheme="folder", file=str(path),
             ) from None
         return center_square(rgb, self._size)
+
+
+def _decode_pool(workers: int) -> ThreadPoolExecutor | None:
+    """Threads start on first use; None decodes on the calling thread."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="mcl-decode") if workers > 1 else None
 
 
 def center_square(rgb: Image.Image, size: int) -> np.ndarray:

@@ -27,8 +27,8 @@ import torch
 
 from .. import distributed
 from ..checkpoint import CheckpointError
-from ..data import AugmentConfig, ImageDataset, augment, eval_transform
-from ..errors import InvalidArgument, NonFiniteLoss
+from ..data import AugmentConfig, BatchLoader, ImageDataset, augment, eval_transform, loader_options
+from ..errors import InvalidArgument
 from ..eval_mode import eval_mode
 from ..evaluation.integrated import IntegratedClip, encode_text_batches
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
@@ -37,6 +37,8 @@ from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, l
 from ..lr_schedule import set_lr
 from ..models import ModelConfigError, count_parameters
 from ..models.clip import CLIP, SPEC_METADATA_KEY, create_clip, load_clip_weights
+from ..precision import autocast_dtype
+from ..step_guard import StepGuard
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
 from ..train import plan_batches, step_seed
 from ..wire import WireError
@@ -125,14 +127,18 @@ def clip_create(body: Body, ctx: JobContext) -> Body:
         loaded = None
         if "checkpoint" in body:
             loaded = len(load_clip_weights(model, body["checkpoint"]).loaded)
+        model.set_grad_checkpointing(body.get("grad_checkpointing", False))
     except ModelConfigError as exc:
         raise WireError("INVALID_BODY", f"{exc.field}: {exc.message}", details={"path": exc.field, "reason": exc.code}) from None
     except CheckpointError as exc:
         raise WireError(
             "INVALID_BODY", f"checkpoint: {exc.message}", details={"path": "checkpoint", "reason": exc.code}
         ) from None
-    device = worker_device()
+    device = worker_device(body, ctx)
     model.to(device)
+    if body.get("compile", False):  # in place: parameter names and state dict unchanged; compiled at the first call
+        model.visual.compile()
+        model.transformer.compile()
     result: Body = {
         "model": ctx.state.put(ClipEntry(model, device, tokenizer=tokenizer), "model"),
         "config": model.spec.config,
@@ -198,6 +204,11 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         except InvalidArgument as exc:
             raise _invalid(exc.field, exc.reason) from None
     progress_every = body.get("progress_every", 1)
+    try:
+        amp_dtype = autocast_dtype(body.get("precision", "auto"), entry.device)
+    except InvalidArgument as exc:
+        raise _invalid(exc.field, exc.reason) from None
+    scaler = torch.amp.GradScaler(entry.device.type) if amp_dtype == torch.float16 else None
 
     model, tokenizer = entry.clip, entry.tokens
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -213,6 +224,10 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     stopped = False
     with entry.use(body["model"], "clip.train"), distributed.synced_batch_norm(model):
         model.train()
+        guard = StepGuard(model, optimizer.optimizer, entry.device, len(batches), first_step)
+        # The next batches' images load in loader processes (body `data`) while a step computes.
+        images_of = iter(BatchLoader(dataset.get_images, batches, loader_options(body, dataset.decodes),
+                                     pin_memory=entry.device.type == "cuda"))
         for position, batch in enumerate(batches):
             if distributed.any_rank(ctx.cancelled):
                 stopped = True
@@ -226,35 +241,41 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
             # view does not depend on the rank that encodes it.
             mine = distributed.shard(batch.numel())
             generator.manual_seed(step_seed(seed, step))
-            images = augment(dataset.get_images(batch).to(entry.device), cfg, generator)[mine]
+            images = augment(next(images_of).to(entry.device, non_blocking=True), cfg, generator)[mine]
             captions = dataset.captions(batch[mine])
             assert captions is not None
             tokens = tokenize(tokenizer, captions, model.context_length)
             truncated += tokens.truncated
-            image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
+            guard.before_forward()
+            with torch.autocast(entry.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
             image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
             text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
             used_scale = fixed_scale if fixed_scale is not None else logit_scale
             value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
             last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
-            value = float(value_t.detach())
-            if not math.isfinite(value):
-                raise NonFiniteLoss(step, value)  # before backward: the step is not applied
+            guard.record(position, value_t)  # read at progress points; the updates stop at a non-finite one
             optimizer.optimizer.zero_grad(set_to_none=True)
-            value_t.backward()
+            (value_t if scaler is None else guard.backward_loss(scaler.scale(value_t))).backward()
             distributed.average_gradients(trainable)  # every rank computed the loss of the whole gathered batch
-            optimizer.optimizer.step()
+            if scaler is None:
+                guard.step()
+            else:
+                scaler.step(optimizer.optimizer)
+                scaler.update()
             model.clamp_logit_scale_()  # as open_clip after every step: within [0, ln 100] for the next
-            losses.append(value)
             rates.append(lr)
             samples += batch.numel()
             window_samples += batch.numel()
             done = position + 1
             if done % progress_every == 0 or done == len(batches):
+                read = guard.read(done)
+                losses += read
                 now = time.perf_counter()
-                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": value, "lr": lr,
+                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": read[-1], "lr": lr,
                               "samples_per_s": window_samples / max(now - window, 1e-9)})
                 window, window_samples = now, 0
+        losses += guard.read(len(rates))  # the steps since the last progress point, when cancelled
     if stopped:
         ctx.check_cancelled()
     elapsed = max(time.perf_counter() - started, 1e-9)

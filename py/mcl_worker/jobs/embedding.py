@@ -1,7 +1,8 @@
 """embed and integrate: representations computed and kept on the worker.
 
 embed takes its images from a dataset handle, or from a tensor uploaded with handle.put (uint8
-[N, C, H, W], channels first, as datasets hand them out). It runs the eval transform (no
+[N, C, H, W], channels first, as datasets hand them out), the next blocks loaded ahead as `data`
+says (mcl_worker.data.batch_loader). It runs the eval transform (no
 augmentation: resize to augment.size with augment.interpolation, the whole image or the shorter
 side then a centre crop (augment.crop_pct), normalise with augment.mean / std, as training does)
 and the model in eval mode without gradients.
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import distributed
-from ..data import AugmentConfig, ImageDataset, eval_transform
+from ..data import AugmentConfig, BatchLoader, ImageDataset, eval_transform, loader_options
 from ..eval_mode import eval_mode
 from ..wire import WireError
 from .handles import ModelEntry, held
@@ -30,6 +31,8 @@ DEFAULT_BATCH_SIZE = 512
 class ImageSource(Protocol):
     """Images addressed by index: a dataset, or a tensor of images on the worker (TensorImages)."""
 
+    decodes: bool  # get_images decodes files (ImageDataset.decodes)
+
     def __len__(self) -> int: ...
 
     @property
@@ -40,6 +43,8 @@ class ImageSource(Protocol):
 
 class TensorImages:
     """A uint8 [N, C, H, W] tensor (uploaded with handle.put, or a benchmark's images), read like a dataset."""
+
+    decodes = False
 
     def __init__(self, images: torch.Tensor) -> None:
         self.images = images
@@ -108,11 +113,14 @@ def embed(body: Body, ctx: JobContext) -> Body:
         # With W ranks, each embeds its slice of every block of W batches; the slices are
         # gathered in rank order, so every rank holds the whole embedding.
         block = batch_size * distributed.world_size()
+        blocks = [torch.arange(start, min(n, start + block)) for start in range(0, n, block)]
+        mine = [indices[distributed.shard(indices.numel())] for indices in blocks]
+        images_of = iter(BatchLoader(dataset.get_images, mine, loader_options(body, dataset.decodes),
+                                     pin_memory=entry.device.type == "cuda"))
         for start in range(0, n, block):
             ctx.check_cancelled()
             stop = min(n, start + block)
-            indices = torch.arange(start, stop)[distributed.shard(stop - start)]
-            images = dataset.get_images(indices).to(entry.device, non_blocking=True)
+            images = next(images_of).to(entry.device, non_blocking=True)
             z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
             out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z, stop - start)
     return {"embedding": ctx.state.put(out, "embedding"), "shape": [n, width], "dtype": dtype_name}

@@ -3,8 +3,9 @@
 Bulk data stays where it was made: a job stores its object in the WorkerState and answers with a
 handle (`dataset:1`, `model:2`, `optimizer:3`, `embedding:4`); later jobs name it. Tensors cross
 the wire only on `handle.get` (worker -> client) and `handle.put` (client -> worker, `tensor:5`).
-Everything lives on the worker's device: the first CUDA device when there is one, else the CPU;
-an uploaded tensor stays where it arrived, in host memory.
+A model lives on the device its create job named (`device`, default auto: the first CUDA device
+when there is one, else the CPU), and what is made from it beside it; an uploaded tensor stays
+where it arrived, in host memory.
 
 The handle jobs are dictionary operations, so they run inline on the I/O thread (no hop to a pool
 thread): a tensor is sent as a view of its memory and received as a view of its frame. The one
@@ -21,16 +22,30 @@ from typing import TypeVar
 
 import torch
 
+from ..errors import InvalidArgument
 from ..lr_schedule import LrSchedule
 from ..models import ContrastiveModel
+from ..precision import resolve_device
 from ..wire import WireError, wire_dtype
 from .registry import Body, JobContext, job
 
 T = TypeVar("T")
 
 
-def worker_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def worker_device(body: Body, ctx: JobContext) -> torch.device:
+    """The device the request's `device` field names (auto, cpu, cuda, cuda:N); INVALID_BODY naming
+    `device` for one this worker does not have, or one GPU for several data-parallel ranks."""
+    name = body.get("device", "auto")
+    try:
+        device = resolve_device(name)
+    except InvalidArgument as exc:
+        raise WireError("INVALID_BODY", exc.message, details={"path": "device"}) from None
+    if device.index is not None and ctx.config.world_size > 1:
+        raise WireError(
+            "INVALID_BODY", f"device: {name} names one GPU, but this worker runs {ctx.config.world_size} data-parallel"
+            " ranks, each on its own (LOCAL_RANK); use auto or cuda", details={"path": "device"},
+        )
+    return device
 
 
 @dataclass(eq=False)

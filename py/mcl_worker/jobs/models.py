@@ -15,7 +15,9 @@ import torch
 from ..checkpoint import CheckpointError
 from ..errors import InvalidArgument
 from ..lr_schedule import LrSchedule
-from ..models import ContrastiveModel, ModelConfigError, count_parameters, create_model
+from ..models import (
+    ContrastiveModel, ModelConfigError, count_parameters, create_model, set_grad_checkpointing, use_channels_last,
+)
 from ..plugins import is_plugin
 from ..wire import WireError
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
@@ -43,7 +45,7 @@ def model_create(body: Body, ctx: JobContext) -> Body:
         fix = "give its keyword arguments as args" if plugin else "only a py:<module>:<attr> plugin takes args"
         raise WireError("INVALID_BODY", f"{wrong}: {body['arch']} takes no {wrong}; {fix}", details={"path": wrong})
     options = body.get("args", {}) if plugin else body.get("options", {})
-    device = worker_device()
+    device = worker_device(body, ctx)
     try:
         with seeded(body["seed"]):
             model = create_model(
@@ -56,6 +58,10 @@ def model_create(body: Body, ctx: JobContext) -> Body:
                 pretrained=body.get("pretrained"),
                 **options,
             )
+        if body.get("grad_checkpointing", False):
+            set_grad_checkpointing(model)
+        if body.get("channels_last", False):
+            use_channels_last(model)
     except ModelConfigError as exc:
         path = f"options.{exc.field}" if exc.field in _OPTIONS else exc.field
         raise WireError("INVALID_BODY", f"{path}: {exc.message}", details={"path": path, "reason": exc.code}) from None
@@ -64,6 +70,8 @@ def model_create(body: Body, ctx: JobContext) -> Body:
             "INVALID_BODY", f"pretrained: {exc.message}", details={"path": "pretrained", "reason": exc.code}
         ) from None
     model.to(device)
+    if body.get("compile", False):
+        model.backbone.compile()  # in place: parameter names and state dict unchanged; compiled at the first call
     result: Body = {
         "model": ctx.state.put(ModelEntry(model, device), "model"),
         "arch": model.spec.arch,
@@ -97,11 +105,13 @@ def optimizer_create(body: Body, ctx: JobContext) -> Body:
             path = "lr" if exc.field == "lr" else f"schedule.{exc.field}"
             raise WireError("INVALID_BODY", f"{path}: {exc.reason}", details={"path": path}) from None
     params = model.parameters()
+    # Fused: one kernel per step, and a step skipped on the device after a non-finite loss
+    # (mcl_worker.step_guard) instead of a host synchronisation before every update.
     optimizer: torch.optim.Optimizer
     if name == "adamw":
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     elif name == "adam":
-        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     else:
-        optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum or 0.0)
+        optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum or 0.0, fused=True)
     return {"optimizer": ctx.state.put(OptimizerEntry(optimizer, body["model"], name, schedule), "optimizer")}

@@ -7,9 +7,12 @@ a stage split into several train jobs draws the views one job would; the optimiz
 (optimizer.create) sets the learning rate of every step from the same global index. Progress
 reports the steps done so far (global) and the learning rate of the step; a non-finite loss ends
 the job with NON_FINITE_LOSS whose details.step is the index of the step at fault, whose update
-was not applied (resume with first_step = it). The job stops between steps when cancelled.
+was not applied (resume with first_step = it). `precision` is the autocast of the encoder's
+forward pass (mcl_worker.precision). The job stops between steps when cancelled.
 `loss.attribute` names the dataset attribute whose classes are the labels of supcon (or of a
-plugin loss).
+plugin loss). `data` sets the loader processes that load the next batches' images while a step
+computes (mcl_worker.data.batch_loader); an image that fails to decode is INVALID_BODY naming
+`dataset`, with the file and the sample in details.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 
 import torch
 
-from ..data import ImageDataset, augment
+from ..data import ImageDataset, augment, loader_options
 from ..errors import InvalidArgument
 from ..losses import get_loss
 from ..models import ContrastiveModel
@@ -32,7 +35,7 @@ from .registry import Body, JobContext, job
 # train_steps' argument names -> the request's field names.
 _FIELDS = {
     "plan": "indices", "plan.offsets": "offsets", "temperature": "loss.temperature", "loss": "loss.name",
-    "first_step": "first_step", "labels": "loss.attribute",
+    "first_step": "first_step", "labels": "loss.attribute", "precision": "precision",
 }
 # The built-in losses a train job runs; or a plugin py:<module>:<attr>.
 _TRAIN_LOSSES = ("nt-xent", "supcon", "dcl")
@@ -99,8 +102,9 @@ def train(body: Body, ctx: JobContext) -> Body:
                 model, optimizer.optimizer, (indices, offsets), dataset.get_images,
                 lambda images, generator: augment(images, cfg, generator), get_loss(loss["name"], loss.get("args")),
                 seed=body["seed"], temperature=loss["temperature"], first_step=first_step, labels=labels,
-                device=entry.device, amp=body.get("amp", True), schedule=optimizer.schedule,
+                device=entry.device, precision=body.get("precision", "auto"), schedule=optimizer.schedule,
                 progress_every=body.get("progress_every", 1), on_progress=report, should_stop=lambda: ctx.cancelled,
+                loader=loader_options(body, dataset.decodes),
             )
         except InvalidArgument as exc:
             path = _FIELDS.get(exc.field)

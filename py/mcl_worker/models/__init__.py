@@ -44,6 +44,8 @@ __all__ = [
     "VisionTransformer",
     "count_parameters",
     "create_model",
+    "set_grad_checkpointing",
+    "use_channels_last",
     "load_pretrained",
     "read_state_dict",
 ]
@@ -170,6 +172,27 @@ def _build_backbone(arch: str, image_size: int, in_channels: int, options: dict[
     if isinstance(backbone, ResNet):
         options["stem"] = backbone.stem
     return backbone, options
+
+
+def set_grad_checkpointing(model: ContrastiveModel) -> None:
+    """Gradient checkpointing of a ViT's blocks (torch.utils.checkpoint, non-reentrant): the
+    same gradients for less activation memory. Other encoders refuse it, naming the field."""
+    if not isinstance(model.backbone, VisionTransformer):
+        raise ModelConfigError(
+            "BAD_OPTION", "grad_checkpointing",
+            f"{model.spec.arch} has no transformer blocks to checkpoint; only the vit-* encoders and CLIP take it",
+        )
+    model.backbone.grad_checkpointing = True
+
+
+def use_channels_last(model: ContrastiveModel) -> None:
+    """The convolutional backbone's weights and input in channels-last memory format (NHWC)."""
+    if not isinstance(model.backbone, ResNet | SmallCNN):
+        raise ModelConfigError(
+            "BAD_OPTION", "channels_last",
+            f"{model.spec.arch} is not a convolutional encoder; only small-cnn, resnet18 and resnet50 take it",
+        )
+    model.backbone.use_channels_last()
 
 
 def count_parameters(module: nn.Module, *, trainable_only: bool = False) -> int:

@@ -85,6 +85,8 @@ class ResNet(nn.Module):
         self.layer4 = self._make_layer(block, 512, layers[3], stride=2)
         self.feature_dim = 512 * block.expansion
         self.stem: Stem = stem
+        # Set by use_channels_last(): the input is converted to the weights' memory format.
+        self.channels_last = False
 
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -108,7 +110,14 @@ class ResNet(nn.Module):
         layers += [block(self.in_planes, planes, 1, None) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
+    def use_channels_last(self) -> None:
+        """Weights and input in channels-last memory format (NHWC): faster convolutions on tensor cores."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(torch.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return x.mean(dim=(2, 3))

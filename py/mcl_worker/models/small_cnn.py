@@ -35,6 +35,10 @@ class SmallCNN(nn.Module):
         self.blocks = nn.Sequential(*(ConvBlock(c_in, c_out) for c_in, c_out in zip(channels[:-1], channels[1:])))
         self.feature_dim = channels[-1]
 
+    def use_channels_last(self) -> None:
+        """Weights in channels-last memory format too (the input always is)."""
+        self.to(memory_format=torch.channels_last)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Channels-last convolutions ran about 1.4x faster on CPU (oneDNN) in our measurements.
         return self.blocks(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))

@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .errors import ModelConfigError
 
@@ -98,6 +99,8 @@ class VisionTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.feature_dim = dim
+        # Recompute every block's activations in backward instead of keeping them (less memory, ~1/3 more compute).
+        self.grad_checkpointing = False
 
         # timm's initialisation. timm calls trunc_normal_(std=0.02) with its default bounds of
         # +-2 (absolute, i.e. 100 std), which is a plain normal: normal_ is the same and cheaper.
@@ -120,7 +123,7 @@ class VisionTransformer(nn.Module):
         x = self.patch_embed(x)
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for block in self.blocks:
-            x = block(x)
+            x = checkpoint(block, x, use_reentrant=False) if self.grad_checkpointing and torch.is_grad_enabled() else block(x)
         return self.norm(x)[:, 0]
 
     def adapt_pretrained(self, state: dict[str, torch.Tensor]) -> list[str]:

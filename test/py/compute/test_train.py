@@ -136,12 +136,12 @@ def test_deterministic_under_seed_and_independent_of_chunking() -> None:
     assert not same(parameters(whole_model), parameters(other_model))
 
 
-def test_amp_has_no_effect_on_cpu() -> None:
+def test_auto_precision_is_fp32_on_cpu() -> None:
     plain_model, plain_opt = make()
-    train_steps(plain_model, plain_opt, plan(3), get_images, augment, nt_xent, seed=0, amp=False)
-    amp_model, amp_opt = make()
-    train_steps(amp_model, amp_opt, plan(3), get_images, augment, nt_xent, seed=0, amp=True)
-    assert same(parameters(plain_model), parameters(amp_model))
+    train_steps(plain_model, plain_opt, plan(3), get_images, augment, nt_xent, seed=0, precision="fp32")
+    auto_model, auto_opt = make()
+    train_steps(auto_model, auto_opt, plan(3), get_images, augment, nt_xent, seed=0, precision="auto")
+    assert same(parameters(plain_model), parameters(auto_model))
 
 
 def test_variable_batches_and_labels_reach_the_loss() -> None:

@@ -23,10 +23,12 @@ describe("run config", () => {
       optimizer: { name: "adamw", lr: 1e-3, weightDecay: 1e-4, momentum: 0.9, warmupSteps: 0, schedule: "constant" },
       augmentation: { cropScale: [0.2, 1], flip: true, jitter: 0.4, grayscale: 0.2, blur: 0 },
       preprocess: {},
+      data: { workers: "auto", prefetch: 2 },
       integration: { normalize: "concat-then-l2" },
       seed: 0,
       baseline: true,
       probe: { attributes: "all", knn: 20 },
+      compute: { device: "auto", precision: "auto", compile: false, gradCheckpointing: false, channelsLast: false },
       runDir: "runs",
     });
   });

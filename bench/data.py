@@ -1,0 +1,222 @@
+"""Data pipeline benchmark: mcl_worker.data.BatchLoader on a folder: dataset of JPEGs (CPU).
+
+Data: IMAGES generated 256×320 JPEGs (smooth colour fields plus grain, quality 90, about 60 KiB
+each) in img2dataset's files layout (shards of 1,000), opened as folder:<dir>?size=224.
+
+(a) pipeline: sustained images/s of read + decode + centre crop + resize to 224 (what a loader
+    process does; augmentation runs in the training loop) over one pass of a shuffled plan of
+    PIPELINE_IMAGES images in batches of PIPELINE_BATCH, for 0 loader processes (in process, on
+    the folder dataset's own 4 decoding threads), and 1, 2 and 3 (one thread each); the first
+    chunk of the run (which starts the forkserver) is excluded, later chunks' process starts not.
+(b) overlap: mcl_worker.train.train_steps on the same dataset with a small CNN on VIEW_SIZE px
+    views of the 224 px images (torch on one thread: one core computes while the other decodes),
+    sized so that a step's compute takes about as long as its batch's decoding on one core
+    (both figures are in the result); synchronous loading (workers 0) against
+    the prefetching pipeline at the default settings (data.workers auto: min(4, CPUs - 1), at
+    least 1; prefetch 2) and at 2 workers. data_wait_fraction = time the steps waited for their
+    images / the chunk's wall time.
+
+Settings alternate within every round, so a busy machine slows all alike; medians and [min, max]
+over ROUNDS. Beside wall time: this process's CPU time and the whole machine's busy CPU
+(/proc/stat, loader processes and anything else running included), and the load average.
+Writes bench/results/data.json and prints it as the last line.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import PIL
+import torch
+from PIL import Image
+from torch import nn
+
+from mcl_worker.data import AugmentConfig, BatchLoader, LoaderOptions, augment, open_dataset
+from mcl_worker.data.batch_loader import DEFAULT_PREFETCH, default_workers
+from mcl_worker.losses import nt_xent
+from mcl_worker.train import TrainResult, train_steps
+from result_file import write_result
+
+IMAGES, SHARD, SIZE, SEED = 3000, 1000, 224, 0
+PIPELINE_IMAGES, PIPELINE_BATCH, PIPELINE_WORKERS = 1024, 64, (0, 1, 2, 3)
+TRAIN_STEPS, TRAIN_BATCH, VIEW_SIZE = 60, 32, 112
+ROUNDS = 3
+RESULT = Path(__file__).resolve().parent / "results" / "data.json"
+
+
+def write_jpegs(root: Path) -> float:
+    """IMAGES JPEGs in the files layout; returns their mean size in KiB."""
+    rng = np.random.default_rng(SEED)
+    total = 0
+    for i in range(IMAGES):
+        low = rng.integers(0, 256, (12, 15, 3), dtype=np.uint8)
+        field = np.asarray(Image.fromarray(low).resize((320, 256), Image.Resampling.BICUBIC), dtype=np.float32)
+        pixels = np.clip(field + rng.normal(0, 30, field.shape), 0, 255).astype(np.uint8)
+        shard = root / f"{i // SHARD:05d}"
+        shard.mkdir(exist_ok=True)
+        path = shard / f"{i:09d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        total += path.stat().st_size
+    return total / IMAGES / 1024
+
+
+def busy_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine since boot, in clock ticks."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def measured(run: Callable[[], float]) -> dict[str, float]:
+    """Wall seconds, this process's CPU seconds and the machine's busy fraction of one run;
+    `run` returns what it counts (images, or seconds waited)."""
+    busy0, total0 = busy_jiffies()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    value = run()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    busy1, total1 = busy_jiffies()
+    return {"value": value, "wall_s": wall, "cpu_s": cpu,
+            "machine_busy": (busy1 - busy0) / max(total1 - total0, 1)}
+
+
+def summary(values: list[float]) -> dict[str, float | list[float]]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "runs": [round(v, 4) for v in values]}
+
+
+class SmallCnn(nn.Module):
+    """Two strided convolutions and a projection: a step's compute near a batch's decode time."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 5, stride=4, padding=2), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, 32),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    load_before = os.getloadavg()
+    torch.set_num_threads(1)
+    # 3 loader processes on 2 CPUs is the point of that setting, not a mistake.
+    warnings.filterwarnings("ignore", message="This DataLoader will create")
+    with tempfile.TemporaryDirectory(prefix="mcl-bench-data-") as tmp:
+        root = Path(tmp)
+        kib = write_jpegs(root)
+        dataset = open_dataset(f"folder:{root}?size={SIZE}")
+        g = torch.Generator().manual_seed(SEED)
+        order = torch.randperm(IMAGES, generator=g)[:PIPELINE_IMAGES]
+        batches = list(order.split(PIPELINE_BATCH))
+
+        def load_all(workers: int) -> Callable[[], float]:
+            def run() -> float:
+                return float(sum(images.shape[0] for images in BatchLoader(dataset.get_images, batches, LoaderOptions(workers))))
+            return run
+
+        load_all(1)()  # starts the forkserver (once per worker process); not timed
+        pipeline: dict[int, list[dict[str, float]]] = {w: [] for w in PIPELINE_WORKERS}
+        for r in range(ROUNDS):
+            for workers in (PIPELINE_WORKERS if r % 2 == 0 else PIPELINE_WORKERS[::-1]):
+                m = measured(load_all(workers))
+                pipeline[workers].append(m)
+                print(f"pipeline round {r} workers {workers}: {m['value'] / m['wall_s']:.0f} images/s, "
+                      f"cpu {m['cpu_s']:.2f} s of {m['wall_s']:.2f} s, machine busy {m['machine_busy']:.2f}",
+                      file=sys.stderr, flush=True)
+
+        # (b) overlap: train_steps with synchronous loading against the prefetching pipeline.
+        cfg = AugmentConfig(size=VIEW_SIZE)
+        plan = torch.stack([torch.randperm(IMAGES, generator=g)[:TRAIN_BATCH] for _ in range(TRAIN_STEPS)])
+        default = default_workers(decodes=True)
+        settings = {"sync": 0, "prefetch_default": default, "prefetch_2": 2}
+
+        def chunk(get_images: Callable[[torch.Tensor], torch.Tensor], steps: torch.Tensor, workers: int) -> TrainResult:
+            torch.manual_seed(SEED)
+            model = SmallCnn(width=16)
+            return train_steps(model, torch.optim.SGD(model.parameters(), lr=0.01), steps, get_images,
+                               lambda images, gen: augment(images, cfg, gen), nt_xent, seed=SEED,
+                               progress_every=len(steps), loader=LoaderOptions(workers, DEFAULT_PREFETCH))
+
+        def train(workers: int) -> Callable[[], float]:
+            return lambda: chunk(dataset.get_images, plan, workers).data_wait_s
+
+        # One batch's decoding (in process) and one step's compute (its images in memory): the balance.
+        decode_s = min(measured(lambda: float(dataset.get_images(plan[0]).shape[0]))["wall_s"] for _ in range(3))
+        held = dataset.get_images(plan[0])
+        compute_s = min(measured(lambda: float(chunk(lambda _: held, plan[:4], 0).steps))["wall_s"] / 4 for _ in range(2))
+
+        overlap: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
+        for r in range(ROUNDS):
+            names = list(settings) if r % 2 == 0 else list(settings)[::-1]
+            for name in names:
+                m = measured(train(settings[name]))
+                overlap[name].append(m)
+                print(f"overlap round {r} {name} (workers {settings[name]}): wait {m['value']:.2f} s of "
+                      f"{m['wall_s']:.2f} s = {m['value'] / m['wall_s']:.3f}, cpu {m['cpu_s']:.2f} s, "
+                      f"machine busy {m['machine_busy']:.2f}", file=sys.stderr, flush=True)
+        dataset.close()
+
+    def fraction(name: str) -> float:
+        return statistics.median(m["value"] / m["wall_s"] for m in overlap[name])
+
+    report = {
+        "name": "data",
+        "data": {"images": IMAGES, "jpeg": "256x320, quality 90", "mean_kib": round(kib, 1), "size": SIZE,
+                 "layout": f"folder: files layout, shards of {SHARD}"},
+        "pipeline": {
+            "images": PIPELINE_IMAGES, "batch": PIPELINE_BATCH,
+            "by_workers": {
+                str(w): {
+                    "images_per_s": summary([m["value"] / m["wall_s"] for m in runs]),
+                    "wall_s": summary([m["wall_s"] for m in runs]),
+                    "cpu_s_this_process": summary([m["cpu_s"] for m in runs]),
+                    "machine_busy": summary([m["machine_busy"] for m in runs]),
+                }
+                for w, runs in pipeline.items()
+            },
+        },
+        "overlap": {
+            "steps": TRAIN_STEPS, "batch": TRAIN_BATCH, "view_size": VIEW_SIZE, "torch_threads": 1,
+            "prefetch": DEFAULT_PREFETCH,
+            "decode_s_per_batch_in_process": round(decode_s, 4), "compute_s_per_step_images_in_memory": round(compute_s, 4),
+            "by_setting": {
+                name: {
+                    "workers": settings[name],
+                    "data_wait_fraction": summary([m["value"] / m["wall_s"] for m in runs]),
+                    "wall_s": summary([m["wall_s"] for m in runs]),
+                    "cpu_s_this_process": summary([m["cpu_s"] for m in runs]),
+                    "machine_busy": summary([m["machine_busy"] for m in runs]),
+                }
+                for name, runs in overlap.items()
+            },
+        },
+        "default_workers": default,
+        "data_wait_fraction": fraction("prefetch_default"),
+        "data_wait_fraction_sync": fraction("sync"),
+        "goal": "data_wait_fraction <= 0.05 where data_wait_fraction_sync >= 0.3",
+        "goal_met": bool(fraction("prefetch_default") <= 0.05 and fraction("sync") >= 0.3),
+        "bench_seconds": time.perf_counter() - started,
+        "environment": {
+            "torch": torch.__version__, "pillow": PIL.__version__, "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "load_average_before": load_before[0], "load_average_after": os.getloadavg()[0],
+        },
+    }
+    write_result(RESULT, report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""The images of a batch plan, loaded ahead of the step that needs them.
+
+A job knows its whole plan before its first step, so loader processes can read, decode and
+resize the images of the next batches while the current step computes:
+
+    loader = BatchLoader(dataset.get_images, batches, LoaderOptions(workers=2), pin_memory=True)
+    with closing(iter(loader)) as images_of:
+        for batch, images in zip(batches, images_of): ...   # uint8 [B, C, H, W], plan order
+
+- workers = 0 loads each batch in the calling thread when the step asks for it (no processes).
+- workers > 0 runs a torch DataLoader over the plan: each loader process loads whole batches,
+  and keeps up to `prefetch` of them ready; batches come back in plan order. The images do not
+  depend on the number of workers, and augmentation stays in the training loop, seeded by the
+  step, so neither does training.
+
+Loader processes start from a forkserver, not by forking the worker: the worker has threads
+(ZeroMQ's, the server's, the job pool, decoding pools, torch's), and a child forked from a
+threaded process can deadlock on a lock one of them held. The forkserver imports torch once, so
+each chunk's processes start in about 50 ms on a 2-CPU machine (after about 2 s for the first;
+spawn takes 2 s every chunk); the `get_images` callable, and with it the dataset, is pickled to
+them (data/base.py, folder.py).
+
+Every wait has an end: a loader process that dies is reported within a few seconds, and a batch
+that takes longer than LOAD_TIMEOUT_S is an error rather than a hang. A dataset error in a
+loader process (a corrupt image: the file and the sample) reaches the job as itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import ComputeError, InvalidArgument
+
+GetImages = Callable[[torch.Tensor], torch.Tensor]  # sample indices [B] (int64, CPU) -> uint8 [B, C, H, W]
+
+LOAD_TIMEOUT_S = 300.0  # longest wait for one batch (process start included) before the job fails
+MAX_WORKERS = 64
+MAX_PREFETCH = 64
+DEFAULT_PREFETCH = 2
+# Modules the forkserver imports once, so that a loader process does not import torch itself.
+_PRELOAD = ["torch", "numpy", "PIL.Image", "mcl_worker.data"]
+
+
+@dataclass(frozen=True)
+class LoaderOptions:
+    """How a job loads its images: loader processes (0 = in the calling thread) and the batches
+    each keeps ready. The wire's `data` object (workers, prefetch)."""
+
+    workers: int = 0
+    prefetch: int = DEFAULT_PREFETCH
+
+    def __post_init__(self) -> None:
+        for name, value, high in (("workers", self.workers, MAX_WORKERS), ("prefetch", self.prefetch, MAX_PREFETCH)):
+            low = 0 if name == "workers" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise InvalidArgument(f"data.{name}", f"must be an integer in [{low}, {high}], got {value!r}")
+
+
+def default_workers(decodes: bool) -> int:
+    """Loader processes when a job leaves data.workers out: none for images already in memory
+    (shipping a batch between processes costs more than gathering it), else one per CPU this
+    process may use but one (left to the training loop), at most 4."""
+    if not decodes:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cpus - 1))
+
+
+def loader_options(body: dict[str, Any], decodes: bool) -> LoaderOptions:
+    """A job body's `data` object as LoaderOptions; an absent workers takes default_workers."""
+    data = body.get("data", {})
+    return LoaderOptions(
+        workers=data.get("workers", default_workers(decodes)), prefetch=data.get("prefetch", DEFAULT_PREFETCH),
+    )
+
+
+class DataLoadingError(ComputeError):
+    """The loader processes failed (one died, or a batch took longer than LOAD_TIMEOUT_S)."""
+
+    def __init__(self, workers: int, reason: str) -> None:
+        super().__init__(
+            f"data.workers: the {workers} loader process(es) failed: {reason}; if it recurs, set data.workers to 0 "
+            "to load in the training process",
+            details={"path": "data.workers"},
+        )
+
+
+class BatchLoader:
+    """The images of `batches` (int64 index tensors), in order, as uint8 [B, C, H, W] CPU tensors."""
+
+    def __init__(
+        self, get_images: GetImages, batches: Sequence[torch.Tensor], options: LoaderOptions, *, pin_memory: bool = False,
+    ) -> None:
+        self._get_images = get_images
+        self._batches = batches
+        self._options = options
+        self._pin_memory = pin_memory
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        if self._options.workers == 0 or not self._batches:
+            return (self._get_images(batch) for batch in self._batches)
+        return self._prefetched()
+
+    def _prefetched(self) -> Iterator[torch.Tensor]:
+        workers = self._options.workers
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)  # no effect once the forkserver runs
+        loader = DataLoader(
+            _PlanBatches(self._get_images, self._batches), batch_size=None, shuffle=False,
+            num_workers=workers, prefetch_factor=self._options.prefetch, pin_memory=self._pin_memory,
+            timeout=LOAD_TIMEOUT_S, multiprocessing_context=context, persistent_workers=False,
+        )
+        try:
+            batches = iter(loader)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:  # pickling the dataset for the loader processes
+            raise DataLoadingError(workers, f"the dataset cannot be sent to them ({exc})") from None
+        try:
+            while True:
+                try:
+                    item = next(batches)
+                except StopIteration:
+                    return
+                except RuntimeError as exc:  # DataLoader's: a process exited, or the timeout ran out
+                    raise DataLoadingError(workers, str(exc)) from None
+                except (ConnectionError, EOFError) as exc:
+                    raise DataLoadingError(workers, f"one ended while handing over a batch ({exc})") from None
+                if isinstance(item, _Failure):
+                    raise item.rebuilt()
+                yield item
+        finally:
+            del batches  # shuts the loader processes down now, not at garbage collection
+
+
+class _PlanBatches(Dataset[Any]):
+    """Batch k of the plan as one item, so that a loader process loads whole batches. The plan is
+    kept as two numpy arrays (pickled as two buffers, not one shared tensor a batch)."""
+
+    def __init__(self, get_images: GetImages, batches: Sequence[torch.Tensor]) -> None:
+        self.get_images = get_images
+        self.indices = torch.cat(list(batches)).numpy()
+        self.offsets = np.concatenate([[0], np.cumsum([b.numel() for b in batches])])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, k: int) -> torch.Tensor | _Failure:
+        rows = torch.from_numpy(self.indices[self.offsets[k] : self.offsets[k + 1]])
+        try:
+            return self.get_images(rows)
+        except ComputeError as exc:
+            return _Failure(type(exc), str(exc), dict(vars(exc)))
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """A dataset error raised in a loader process, carried back whole (class, message, fields)
+    rather than as DataLoader's re-raised traceback text."""
+
+    error: type[ComputeError]
+    message: str
+    fields: dict[str, Any]
+
+    def rebuilt(self) -> ComputeError:
+        exc = self.error.__new__(self.error)
+        Exception.__init__(exc, self.message)
+        vars(exc).update(self.fields)
+        return exc

@@ -1,0 +1,87 @@
+/**
+ * Where and how the worker computes: the device, the precision of the training steps, and the
+ * encoder's torch.compile, gradient checkpointing and channels-last memory format. None of them
+ * changes what is learnt beyond float rounding but `precision`; the defaults are the worker's
+ * behaviour without them (auto device, bf16 autocast on CUDA and fp32 on the CPU).
+ */
+
+import { z } from "zod";
+import { PRECISIONS } from "../worker/job-schemas.js";
+import { isClipEncoder } from "./clip-config.js";
+
+export { PRECISIONS };
+
+/** auto, cpu, cuda (the worker's current CUDA device) or cuda:N. */
+export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
+/** The built-in encoders that are convolutional (channelsLast) and transformers (gradCheckpointing). */
+const CONVOLUTIONAL = ["small-cnn", "resnet18", "resnet50"] as const;
+const TRANSFORMERS = ["vit-tiny", "vit-small", "vit-base"] as const;
+
+export const computeSchema = z.strictObject({
+  device: z
+    .string()
+    .regex(DEVICE_PATTERN, { error: "expected auto, cpu, cuda or cuda:N (e.g. cuda:1)" })
+    .default("auto")
+    .describe(
+      "Device of the encoder: auto (the first CUDA device when the worker has one, else the CPU), cpu, cuda or cuda:N; a device the worker lacks is refused before the run starts",
+    ),
+  precision: z
+    .enum(PRECISIONS)
+    .default("auto")
+    .describe(
+      "Autocast of the training steps' forward pass: auto (bf16 on CUDA, fp32 on the CPU), fp32, bf16 (CUDA or CPU) or fp16 (CUDA only, with a GradScaler); the loss is computed in fp32",
+    ),
+  compile: z
+    .boolean()
+    .default(false)
+    .describe("torch.compile the encoder (both towers of a CLIP model); the first steps of every stage pay for the compilation"),
+  gradCheckpointing: z
+    .boolean()
+    .default(false)
+    .describe(
+      "Recompute the transformer blocks' activations in backward instead of keeping them (less memory, about a third more compute): vit-* encoders and CLIP towers (not the clip-rn50 image tower)",
+    ),
+  channelsLast: z
+    .boolean()
+    .default(false)
+    .describe("Weights and input of a convolutional encoder (small-cnn, resnet18, resnet50) in channels-last memory format"),
+});
+export type ComputeConfig = z.output<typeof computeSchema>;
+
+/** The compute options the encoder cannot take, as [path, message] (paths from the config's root). */
+export function computeProblems(encoder: string, compute: ComputeConfig): [(string | number)[], string][] {
+  const problems: [(string | number)[], string][] = [];
+  const clip = isClipEncoder(encoder);
+  if (compute.gradCheckpointing && !clip && !(TRANSFORMERS as readonly string[]).includes(encoder)) {
+    problems.push([
+      ["compute", "gradCheckpointing"],
+      `${JSON.stringify(encoder)} has no transformer blocks to checkpoint; only ${TRANSFORMERS.join(", ")} and the CLIP encoders take it`,
+    ]);
+  }
+  if (compute.channelsLast && !(CONVOLUTIONAL as readonly string[]).includes(encoder)) {
+    problems.push([
+      ["compute", "channelsLast"],
+      `${JSON.stringify(encoder)} is not a convolutional encoder; only ${CONVOLUTIONAL.join(", ")} take it`,
+    ]);
+  }
+  return problems;
+}
+
+/**
+ * Why the worker cannot run `device` (null when it can), from the devices its hello lists
+ * (index and type, as proto/PROTOCOL.md's hello).
+ */
+export function deviceProblem(
+  device: string,
+  devices: readonly { readonly index: number; readonly type: string }[],
+  torchVersion: string,
+): string | null {
+  if (device === "auto" || device === "cpu") return null;
+  const cuda = devices.filter((d) => d.type === "cuda");
+  if (cuda.length === 0) return `${device} was asked for, but this worker has no CUDA device (torch ${torchVersion}); use auto or cpu`;
+  const index = device.startsWith("cuda:") ? Number(device.slice("cuda:".length)) : null;
+  if (index !== null && !cuda.some((d) => d.index === index)) {
+    return `${device} was asked for, but this worker has ${cuda.length} CUDA device(s): ${cuda.map((d) => `cuda:${d.index}`).join(", ")}`;
+  }
+  return null;
+}
