@@ -23,6 +23,8 @@ import { batchSize, datasetUri, exampleSettings } from "./settings.js";
 const settings = exampleSettings();
 const endpoint = `ipc://${join(tmpdir(), `mcl-notebook-${process.pid}.sock`)}`;
 const worker = await launchWorker({ bind: endpoint });
+// The launched worker is keyed (a fresh key in a private file): the runs reach it with that key.
+const reach = { endpoint, connect: { keyFile: worker.keyFile } };
 const dataset = datasetUri(settings);
 const config: MclConfigInput = {
   name: "notebook",
@@ -49,7 +51,7 @@ console.table(data.attributes.map((a) => ({ attribute: a.name, classes: a.num_cl
 await jobs.free(data.dataset);
 
 // %% [3] Run stage 1, pausing once its clustering is committed.
-const first = await Mcl.start(config, { worker: { endpoint }, pauseAfterStage: 1 });
+const first = await Mcl.start(config, { worker: reach, pauseAfterStage: 1 });
 for await (const event of first.events()) show(event);
 
 // %% [4] Inspect the clusters stage 1 found: k-means cluster sizes and the composite groups.
@@ -59,7 +61,7 @@ console.log(`stage 1: k=${stage1.k}, cluster sizes ${[...stage1.clusterSizes].jo
 console.log(`composite groups: ${JSON.stringify(stage1.composite?.stats)}`);
 
 // %% [5] Run the next stages (2…S), the baseline and the probes.
-const rest = await Mcl.resume(first.dir, { worker: { endpoint } });
+const rest = await Mcl.resume(first.dir, { worker: reach });
 for await (const event of rest.events()) show(event);
 const summary = await rest.result();
 console.log(formatProbeTable(summary));

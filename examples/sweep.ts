@@ -55,6 +55,8 @@ export async function sweep(grid: SweepGrid, sweepSettings: SweepSettings, log: 
   );
   const endpoint = `ipc://${join(tmpdir(), `mcl-sweep-${process.pid}.sock`)}`;
   const worker = await launchWorker({ bind: endpoint });
+  // The launched worker is keyed (a fresh key in a private file): the runs reach it with that key.
+  const reach = { endpoint, connect: { keyFile: worker.keyFile } };
   const rows: SweepRow[] = [];
   try {
     for (const { stages, k } of points) {
@@ -71,7 +73,7 @@ export async function sweep(grid: SweepGrid, sweepSettings: SweepSettings, log: 
           baseline: false,
           probe: { knn: 0 },
         },
-        { worker: { endpoint } },
+        { worker: reach },
       );
       try {
         const summary = await run.result();

@@ -231,20 +231,21 @@ export class MclRun {
       const paused = reason instanceof MclError && reason.code === "PAUSED";
       const stopped = this.#abort.signal.aborted && !paused;
       this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
-      if (paused) this.#log.push({ type: "paused", runDir: this.dir, stage: this.#pauseAfterStage! });
-      else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir, resumable: this.#store !== undefined });
-      else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
-      this.#log.close();
-      await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
-      if (!paused && !stopped && this.#store?.discardable === true) {
-        // A new run that failed before anything trained leaves nothing behind, so that its name starts
-        // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
-        await this.#store.discard().catch(() => undefined);
-      }
       try {
+        await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
+        if (!paused && !stopped && this.#store?.discardable === true) {
+          // A new run that failed before anything trained leaves nothing behind, so that its name starts
+          // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
+          await this.#store.discard().catch(() => undefined);
+        }
         await this.#release();
       } finally {
+        // The last event comes once the directory is released, so that a resume right after it is not refused.
         await this.#lock.release();
+        if (paused) this.#log.push({ type: "paused", runDir: this.dir, stage: this.#pauseAfterStage! });
+        else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir, resumable: this.#store !== undefined });
+        else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
+        this.#log.close();
       }
       if (paused) throw reason;
       if (!stopped) throw error;
