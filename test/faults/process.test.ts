@@ -218,7 +218,8 @@ test("process: SIGKILL of the CLI mid-stage: its worker goes too; mcl resume tak
   expect((await run.exited).signal).toBe("SIGKILL");
   await workerGone(workers, run.output);
   const output = await cliResumeToEnd(dir, { staleLock: true });
-  expect(output).toContain("stage 2: 2 epochs, from epoch 2");
+  // The epoch's line comes before its commit: a kill between the two trains that epoch again.
+  expect(output.some((line) => /^stage 2: 2 epochs(, from epoch 2)?$/.test(line)), output.join("\n")).toBe(true);
 });
 
 test("process: SIGKILL of the CLI during a manifest write: the previous commit holds, mcl resume finishes whole", { timeout: 300_000 }, async () => {
@@ -298,5 +299,11 @@ test("process: SIGKILL of the CLI at 5 seeded random moments, each followed by m
     await workerGone(workers, cli.output);
     if (code === 0) break;
   }
-  await cliResumeToEnd(dir);
+  if (existsSync(join(dir, "manifest.json"))) await cliResumeToEnd(dir);
+  else {
+    // The last kill came before the run was first written: it starts again, taking the lock over.
+    const fresh = mcl("run", file);
+    expect((await fresh.exited).code, fresh.output.join("\n")).toBe(0);
+    await expectWholeRun(dir, reference);
+  }
 });

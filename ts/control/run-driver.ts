@@ -50,6 +50,11 @@ export interface DriveOptions {
   readonly numSamples: number;
   /** Data-parallel ranks of the worker. Default 1. */
   readonly worldSize?: number;
+  /**
+   * Called after an action's work and before its commit, for what must be on disk with it: a
+   * process killed in between repeats the action on resume, and with it this call.
+   */
+  readonly beforeCommit?: (action: Action) => Promise<void>;
   /** Called after every committed transition. */
   readonly onTransition?: (action: Action, state: SchedulerState) => void;
   /** Stops the loop (between actions) when aborted. */
@@ -131,6 +136,7 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
       }
     }
     const next = advance(schedule, state, event);
+    await options.beforeCommit?.(action);
     await store.commit(stages === undefined ? { state: next } : { state: next, stages });
     options.onTransition?.(action, next);
   }

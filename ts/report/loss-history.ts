@@ -6,10 +6,10 @@
  *     "tracks": { "stage-1": [5.12, 4.71], "baseline": [5.20, null, 4.10] },
  *     "lr": { "stage-1": [{ "first": 0.0001, "last": 0.001 }, { "first": 0.001, "last": 0.001 }], ... } }
  *
- * Entry e is 0-based epoch e. The SDK records an epoch after the run store commits it; an epoch
- * trained again after a resume overwrites its entry and drops the later ones. null marks an epoch
- * whose loss (or rate) was not recorded (the process died between the commit and this write) or was
- * not finite. Run directories made before this file existed have none; the report says so. Files
+ * Entry e is 0-based epoch e. The SDK records an epoch before the run store commits it, so every
+ * committed epoch has its entry; an epoch trained again after a resume (the process died between
+ * this write and the commit) overwrites its entry and drops the later ones. null marks an epoch
+ * whose loss (or rate) was not finite, or was not recorded. Run directories made before this file existed have none; the report says so. Files
  * written before the rates were recorded have no `lr`.
  */
 

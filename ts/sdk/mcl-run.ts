@@ -215,6 +215,7 @@ export class MclRun {
           numSamples: this.#data.size,
           worldSize: this.#worker.worldSize,
           signal: this.#abort.signal,
+          beforeCommit: (action) => this.#recordLoss(action),
           onTransition: (action, state) => this.#transition(action, state),
         });
         await this.#losses.flush();
@@ -233,12 +234,15 @@ export class MclRun {
       this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
       try {
         await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
-        if (!paused && !stopped && this.#store?.discardable === true) {
-          // A new run that failed before anything trained leaves nothing behind, so that its name starts
-          // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
-          await this.#store.discard().catch(() => undefined);
+        try {
+          await this.#release(); // the worker is done with the directory before it goes
+        } finally {
+          if (!paused && !stopped && this.#store?.discardable === true) {
+            // A new run that failed before anything trained leaves nothing behind, so that its name starts
+            // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
+            await this.#store.discard().catch(() => undefined);
+          }
         }
-        await this.#release();
       } finally {
         // The last event comes once the directory is released, so that a resume right after it is not refused.
         await this.#lock.release();
@@ -254,10 +258,8 @@ export class MclRun {
     }
   }
 
-  /** After each committed step: an epoch's loss; a clustering's statistics once its composite groups are recorded. */
+  /** After each committed step: a clustering's statistics once its composite groups are recorded. */
   #transition(action: Action, _state: SchedulerState): void {
-    if (action.kind === "train-epoch") this.#recordLoss(action.stage, action.epoch);
-    if (action.kind === "train-baseline-epoch") this.#recordLoss("baseline", action.epoch);
     if (action.kind !== "plan") return;
     const record = this.#store?.manifest.stages[action.stage - 1];
     const composite = record?.composite;
@@ -325,10 +327,18 @@ export class MclRun {
     return summary;
   }
 
-  /** Records a committed epoch's mean loss and learning rates in losses.json, for the report. */
-  #recordLoss(track: Track, epoch: number): void {
+  /**
+   * Writes a trained epoch's mean loss and learning rates to losses.json, for the report, before the
+   * epoch is committed: an epoch trained again after a kill overwrites its entry.
+   */
+  async #recordLoss(action: Action): Promise<void> {
+    const [track, epoch]: [Track, number] | [] =
+      action.kind === "train-epoch" ? [action.stage, action.epoch] : action.kind === "train-baseline-epoch" ? ["baseline", action.epoch] : [];
+    if (track === undefined || epoch === undefined) return;
     const record = this.#executor?.epochRecord(track, epoch) ?? null;
-    if (record !== null) this.#losses.record(track, epoch, record.loss, record.lr);
+    if (record === null) return;
+    this.#losses.record(track, epoch, record.loss, record.lr);
+    await this.#losses.flush();
   }
 
   #reported(stage: number): boolean {
@@ -357,7 +367,7 @@ export class MclRun {
   /**
    * The config fits the dataset, checked before anything trains. A new run that does not has
    * written nothing yet, so the same name starts again once the config is fixed; a resumed one
-   * (made by an earlier version that did not check, or edited) says which directory to remove.
+   * (its run files edited, or written without this check) says which directory to remove.
    */
   #checkDataset(data: DatasetOpenResult, worldSize: number): void {
     try {
