@@ -4,8 +4,8 @@ Three loops train the same small CNN (32 px, batch 64, AdamW) on the same plan, 
 rounds (A B C, then C B A, ...), each round timing STEPS steps after WARMUP untimed ones:
 - deferred:  train_steps with a fused AdamW, losses read every STEPS steps (no host sync a step);
 - per-step:  the same, with progress_every=1: one host read of the loss a step;
-- before:    the step as it was before the device-side check: a clone of every buffer, float(loss)
-             before backward, a foreach (non-fused) AdamW.
+- baseline:  the per-step host read: a clone of every buffer, float(loss) before backward, a
+             foreach (non-fused) AdamW.
 Reports the median per-step time of each and the ratios to deferred. On a CPU a host read costs
 next to nothing (every op has finished when the next starts); on CUDA it stalls the host until the
 GPU drains its queue, which is what the deferred read removes. `--device cuda` measures that.
@@ -43,9 +43,9 @@ def plan(steps: int) -> torch.Tensor:
     return torch.stack([torch.randperm(N, generator=g)[:BATCH] for _ in range(steps)])
 
 
-def before_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: torch.Tensor,
+def host_read_loop(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: torch.Tensor,
                 data: torch.Tensor, cfg: AugmentConfig, device: torch.device) -> None:
-    """The training step before the device-side check, as train_steps ran it (fp32)."""
+    """The baseline: a training step that reads and checks its loss on the host before its update (fp32)."""
     generator = torch.Generator(device=device)
     model.train()
     for step, batch in enumerate(batches):
@@ -87,13 +87,13 @@ def main() -> None:
     def run(kind: str, steps: int) -> float:
         torch.manual_seed(0)
         model = create_model(args.arch, image_size=SIZE).to(device)
-        fused = kind != "before"
+        fused = kind != "baseline"
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=fused)
         batches = plan(steps)
         sync()
         started = time.perf_counter()
-        if kind == "before":
-            before_loop(model, optimizer, batches, data, cfg, device)
+        if kind == "baseline":
+            host_read_loop(model, optimizer, batches, data, cfg, device)
         else:
             train_steps(model, optimizer, batches, get_images, view, nt_xent, seed=0, device=device,
                         precision="fp32", progress_every=1 if kind == "per-step" else steps)
@@ -104,7 +104,7 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
-    kinds = ["deferred", "per-step", "before"]
+    kinds = ["deferred", "per-step", "baseline"]
     for kind in kinds:
         run(kind, 3)  # warm-up: allocator, oneDNN / cuDNN choices
     times: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -119,7 +119,7 @@ def main() -> None:
         "median_step_ms": {kind: round(value * 1000, 2) for kind, value in median.items()},
         "step_ms": {kind: [round(v * 1000, 2) for v in values] for kind, values in times.items()},
         "per_step_over_deferred": round(median["per-step"] / median["deferred"], 3),
-        "before_over_deferred": round(median["before"] / median["deferred"], 3),
+        "baseline_over_deferred": round(median["baseline"] / median["deferred"], 3),
         "torch": torch.__version__, "python": platform.python_version(), "threads": torch.get_num_threads(),
         "load_average": os.getloadavg()[0],
     })

@@ -51,6 +51,9 @@ OPTIMIZER_PREFIX = "optimizer."
 FORMAT_KEY = "mcl.format"  # metadata key of every MCL checkpoint (models.clip reads it too)
 _OPTIMIZER_KEY = "mcl.optimizer"
 _SCHEDULE_KEY = "mcl.schedule"
+# Param-group options that choose torch's implementation of the step, not the training: the
+# optimiser being restored keeps its own.
+_IMPLEMENTATION_OPTIONS = ("fused", "foreach", "capturable", "differentiable")
 
 
 class CheckpointError(Exception):
@@ -365,8 +368,13 @@ def restore_training_state(
     if optimizer is None:
         return
     state = unflatten_optimizer_state(tensors, metadata[_OPTIMIZER_KEY])
-    # JSON turned tuples (Adam's betas) into lists: give back the optimiser's own types.
     for saved, current in zip(state["param_groups"], optimizer.param_groups):
+        # How this optimiser runs its step here is its own, not the checkpoint's: a fused one stays
+        # fused (its step takes a GradScaler's found_inf) after loading an unfused checkpoint.
+        for name in _IMPLEMENTATION_OPTIONS:
+            if name in current:
+                saved[name] = current[name]
+        # JSON turned tuples (Adam's betas) into lists: give back the optimiser's own types.
         for name, value in current.items():
             if isinstance(value, tuple) and isinstance(saved.get(name), list):
                 saved[name] = tuple(saved[name])

@@ -1,6 +1,6 @@
 """The arithmetic precision of a training step, and the device that runs it.
 
-    auto  bf16 on CUDA, fp32 elsewhere
+    auto  bf16 on a CUDA device of compute capability 8.0 or more (Ampere on), fp32 elsewhere
     fp32  no autocast
     bf16  autocast to bfloat16 (CUDA with bf16 support, and the CPU)
     fp16  autocast to float16 with a GradScaler; CUDA only: float16 arithmetic is slow on most
@@ -25,7 +25,7 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise InvalidArgument("precision", f"must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "auto":
-        precision = "bf16" if device.type == "cuda" else "fp32"
+        precision = "bf16" if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0) else "fp32"
     if precision == "fp32":
         return None
     if precision == "fp16" and device.type != "cuda":
@@ -37,6 +37,11 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
             "precision", f"bf16: {torch.cuda.get_device_name(device)} has no bfloat16 support; use fp16 or fp32"
         )
     return _DTYPES[precision]
+
+
+def grad_scaler(amp_dtype: torch.dtype | None, device: torch.device) -> torch.amp.GradScaler | None:
+    """The GradScaler of a step that autocasts to `amp_dtype` (fp16 needs one; None otherwise)."""
+    return torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
 
 
 def resolve_device(name: str) -> torch.device:

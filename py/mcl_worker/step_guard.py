@@ -3,18 +3,20 @@
 Every step's loss stays on the device, and a sticky flag turns on at the first non-finite one. The
 optimizer skips every step from that one on, on the device: the fused Adam, AdamW and SGD take the
 flag as `found_inf`, as they do from a GradScaler (with a scaler, the gradients of a flagged step
-are made NaN, which its own check sees). The BatchNorm buffers at the start of the last unflagged
-step are kept beside the model. The host reads the losses at progress points (`read`, one
+are made NaN, which its own check sees). The model's buffers (BatchNorm's statistics and counters,
+any other) at the start of the last unflagged step are kept beside it. The host reads the losses at progress points (`read`, one
 synchronisation); a non-finite one puts those buffers back and raises NonFiniteLoss naming the
 first bad step, the weights and the optimizer's state being those of before it.
 
-An optimizer that cannot skip a step on the device (one made without fused=True) has every loss
-read, and checked, before its update: a host synchronisation per step.
+An optimizer that cannot skip a step on the device (one made without fused=True, or another class
+than Adam, AdamW and SGD) has every loss read, and checked, before its update: a host
+synchronisation per step.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -22,10 +24,17 @@ from torch import Tensor, nn
 from .errors import NonFiniteLoss
 
 
+# The optimizers whose fused step reads `found_inf` and skips the update when it is set.
+_SKIPPING = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
+
+
 def skips_on_device(optimizer: torch.optim.Optimizer) -> bool:
-    """Whether optimizer.step() honours a `found_inf` flag on the device (torch's fused kernels)."""
-    return bool(getattr(optimizer, "_step_supports_amp_scaling", False)) and all(
-        group.get("fused") for group in optimizer.param_groups
+    """Whether optimizer.step() honours a `found_inf` flag on the device: a fused Adam, AdamW or SGD
+    (a subclass may step otherwise)."""
+    return (
+        type(optimizer) in _SKIPPING
+        and bool(getattr(optimizer, "_step_supports_amp_scaling", False))
+        and all(group.get("fused") for group in optimizer.param_groups)
     )
 
 
@@ -61,12 +70,26 @@ class StepGuard:
         if not self.deferred:
             self._check(position, float(value))
 
-    def backward_loss(self, loss: Tensor) -> Tensor:
-        """What to call backward on with a GradScaler: the scaled loss, NaN gradients once flagged."""
-        return loss * torch.where(self._poisoned, self._nan, 1.0)
+    def backward_and_step(self, loss: Tensor, scaler: torch.amp.GradScaler | None,
+                          after_backward: Callable[[], None] | None = None) -> None:
+        """The step's update from `loss`, skipped on the device once a loss was non-finite: clears
+        the gradients, back-propagates, calls after_backward (e.g. to average the gradients over
+        ranks) and steps the optimizer, through `scaler` when there is one (fp16)."""
+        self._optimizer.zero_grad(set_to_none=True)
+        if scaler is None:
+            loss.backward()
+        else:
+            # NaN gradients once flagged: the scaler's own check skips the update.
+            (scaler.scale(loss) * torch.where(self._poisoned, self._nan, 1.0)).backward()
+        if after_backward is not None:
+            after_backward()
+        if scaler is None:
+            self._step()
+        else:
+            scaler.step(self._optimizer)
+            scaler.update()
 
-    def step(self) -> None:
-        """The optimizer's update, skipped on the device once a loss was non-finite."""
+    def _step(self) -> None:
         if not self.deferred:
             self._optimizer.step()
             return

@@ -24,23 +24,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from . import distributed
-from .data.batch_loader import BatchLoader, LoaderOptions
+from .data.batch_loader import BatchLoader, GetImages, LoaderOptions
 from .errors import InvalidArgument
 from .losses import ContrastiveLoss
 from .lr_schedule import LrSchedule, set_lr
-from .precision import autocast_dtype
+from .precision import autocast_dtype, grad_scaler
 from .step_guard import StepGuard
 
 # A plan is either [steps, B] sample indices (one batch a row), or, for batches of varying
 # size, (indices [M], offsets [steps + 1]) with batch s = indices[offsets[s]:offsets[s + 1]].
 BatchPlan = Tensor | tuple[Tensor, Tensor]
-GetImages = Callable[[Tensor], Tensor]  # sample indices [B] (int64, CPU) -> uint8 images [B, C, H, W]
 Augment = Callable[[Tensor, torch.Generator], Tensor]  # uint8 [B, C, H, W] -> float view [B, C, H, W]
 
 
@@ -119,7 +119,7 @@ def train_steps(
         schedule.check_steps(first_step, len(batches))
     device = torch.device(device) if device is not None else next(model.parameters()).device
     amp_dtype = autocast_dtype(precision, device)
-    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    scaler = grad_scaler(amp_dtype, device)
     generator = torch.Generator(device=device)
     if labels is not None:
         labels = labels.to(device)
@@ -134,55 +134,49 @@ def train_steps(
     stopped = False
     started = window_started = time.perf_counter()
     window_samples = 0
-    images_of = iter(BatchLoader(get_images, batches, loader or LoaderOptions(), pin_memory=device.type == "cuda"))
+    loader_images = BatchLoader(get_images, batches, loader or LoaderOptions(), pin_memory=device.type == "cuda")
     data_wait_s = 0.0
-    for position, batch in enumerate(batches):
-        if distributed.any_rank(should_stop is not None and should_stop()):
-            stopped = True
-            break
-        step = first_step + position
-        if schedule is not None:
-            set_lr(optimizer, schedule.lr_at(step))
-        lr = float(optimizer.param_groups[0]["lr"])
-        waited = time.perf_counter()
-        images = next(images_of).to(device, non_blocking=True)
-        data_wait_s += time.perf_counter() - waited
-        generator.manual_seed(step_seed(seed, step))
-        view_a, view_b = augment(images, generator), augment(images, generator)
-        mine = distributed.shard(batch.numel())
-        views = torch.cat([view_a[mine], view_b[mine]])
-        guard.before_forward()
-        with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None), \
-                distributed.synced_batch_norm(model):
-            projections = net(views)
-        z_a, z_b = (distributed.all_gather_with_grad(z, batch.numel()) for z in projections.float().chunk(2))
-        batch_labels = None if labels is None else labels[batch.to(device)]
-        loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
-        guard.record(position, loss)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is None:
-            loss.backward()
-            guard.step()
-        else:
-            guard.backward_loss(scaler.scale(loss)).backward()
-            scaler.step(optimizer)
-            scaler.update()
+    with closing(iter(loader_images)) as images_of:
+        for position, batch in enumerate(batches):
+            if distributed.any_rank(should_stop is not None and should_stop()):
+                stopped = True
+                break
+            step = first_step + position
+            if schedule is not None:
+                set_lr(optimizer, schedule.lr_at(step))
+            lr = float(optimizer.param_groups[0]["lr"])
+            waited = time.perf_counter()
+            images = next(images_of).to(device, non_blocking=True)
+            data_wait_s += time.perf_counter() - waited
+            generator.manual_seed(step_seed(seed, step))
+            view_a, view_b = augment(images, generator), augment(images, generator)
+            mine = distributed.shard(batch.numel())
+            views = torch.cat([view_a[mine], view_b[mine]])
+            guard.before_forward()
+            with torch.autocast(device_type=device.type, dtype=amp_dtype, enabled=amp_dtype is not None), \
+                    distributed.synced_batch_norm(model):
+                projections = net(views)
+            z_a, z_b = (distributed.all_gather_with_grad(z, batch.numel()) for z in projections.float().chunk(2))
+            batch_labels = None if labels is None else labels[batch.to(device)]
+            loss = loss_fn(z_a, z_b, temperature=temperature, labels=batch_labels)
+            guard.record(position, loss)
+            guard.backward_and_step(loss, scaler)
 
-        rates.append(lr)
-        samples += batch.numel()
-        window_samples += batch.numel()
-        done = position + 1
-        if done % progress_every == 0 or done == steps_total:
-            window = guard.read(done)
-            losses += window
-            if on_progress is not None:
-                now = time.perf_counter()
-                on_progress(StepStats(
-                    step=step, steps_done=done, steps_total=steps_total, loss=window[-1], lr=lr,
-                    mean_loss=sum(window) / len(window),
-                    samples_per_s=window_samples / max(now - window_started, 1e-9),
-                ))
-                window_started, window_samples = now, 0
+            rates.append(lr)
+            samples += batch.numel()
+            window_samples += batch.numel()
+            done = position + 1
+            if done % progress_every == 0 or done == steps_total:
+                window = guard.read(done)
+                losses += window
+                if on_progress is not None:
+                    now = time.perf_counter()
+                    on_progress(StepStats(
+                        step=step, steps_done=done, steps_total=steps_total, loss=window[-1], lr=lr,
+                        mean_loss=sum(window) / len(window),
+                        samples_per_s=window_samples / max(now - window_started, 1e-9),
+                    ))
+                    window_started, window_samples = now, 0
     losses += guard.read(len(rates))  # the steps since the last progress point, when stopped
 
     elapsed = max(time.perf_counter() - started, 1e-9)

@@ -18,3 +18,23 @@ class DyingImages:
         if bool((indices == self.fatal).any()):
             os._exit(3)
         return indices.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).clone()
+
+
+class SampleError(RuntimeError):
+    """A dataset's own RuntimeError, with a field of its own."""
+
+    def __init__(self, sample: int) -> None:
+        super().__init__(f"sample {sample} is out of reach")
+        self.sample = sample
+
+
+class FailingImages:
+    """uint8 images [3, 8, 8]; loading a batch that holds sample `bad` raises SampleError."""
+
+    def __init__(self, bad: int) -> None:
+        self.bad = bad
+
+    def get_images(self, indices: torch.Tensor) -> torch.Tensor:
+        if bool((indices == self.bad).any()):
+            raise SampleError(self.bad)
+        return indices.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).clone()

@@ -16,8 +16,8 @@ import { onOutputClosed, outputClosed, stdoutWhileOpen } from "./closed-output.j
 import { ProgressPrinter } from "./progress.js";
 
 export const EXIT_INTERRUPTED = 130;
-export const EXIT_OUTPUT_CLOSED = 141;
-export const EXIT_TERMINATED = 143;
+const EXIT_OUTPUT_CLOSED = 141;
+const EXIT_TERMINATED = 143;
 
 const SIGNAL_EXIT_CODES = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED } as const;
 type StopSignal = keyof typeof SIGNAL_EXIT_CODES;

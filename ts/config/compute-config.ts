@@ -2,7 +2,8 @@
  * Where and how the worker computes: the device, the precision of the training steps, and the
  * encoder's torch.compile, gradient checkpointing and channels-last memory format. None of them
  * changes what is learnt beyond float rounding but `precision`; the defaults are the worker's
- * behaviour without them (auto device, bf16 autocast on CUDA and fp32 on the CPU).
+ * behaviour without them (auto device; bf16 autocast on a CUDA device of compute capability 8.0 or
+ * more, fp32 elsewhere).
  */
 
 import { z } from "zod";
@@ -12,7 +13,7 @@ import { isClipEncoder } from "./clip-config.js";
 export { PRECISIONS };
 
 /** auto, cpu, cuda (the worker's current CUDA device) or cuda:N. */
-export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
+const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d+)?)$/;
 /** The built-in encoders that are convolutional (channelsLast) and transformers (gradCheckpointing). */
 const CONVOLUTIONAL = ["small-cnn", "resnet18", "resnet50"] as const;
 const TRANSFORMERS = ["vit-tiny", "vit-small", "vit-base"] as const;
@@ -29,7 +30,7 @@ export const computeSchema = z.strictObject({
     .enum(PRECISIONS)
     .default("auto")
     .describe(
-      "Autocast of the training steps' forward pass: auto (bf16 on CUDA, fp32 on the CPU), fp32, bf16 (CUDA or CPU) or fp16 (CUDA only, with a GradScaler); the loss is computed in fp32",
+      "Autocast of the training steps' forward pass: auto (bf16 on a CUDA device of compute capability 8.0 or more, else fp32), fp32, bf16 (CUDA or CPU) or fp16 (CUDA only, with a GradScaler); the loss is computed in fp32",
     ),
   compile: z
     .boolean()
@@ -46,7 +47,7 @@ export const computeSchema = z.strictObject({
     .default(false)
     .describe("Weights and input of a convolutional encoder (small-cnn, resnet18, resnet50) in channels-last memory format"),
 });
-export type ComputeConfig = z.output<typeof computeSchema>;
+type ComputeConfig = z.output<typeof computeSchema>;
 
 /** The compute options the encoder cannot take, as [path, message] (paths from the config's root). */
 export function computeProblems(encoder: string, compute: ComputeConfig): [(string | number)[], string][] {
@@ -59,29 +60,41 @@ export function computeProblems(encoder: string, compute: ComputeConfig): [(stri
     ]);
   }
   if (compute.channelsLast && !(CONVOLUTIONAL as readonly string[]).includes(encoder)) {
-    problems.push([
-      ["compute", "channelsLast"],
-      `${JSON.stringify(encoder)} is not a convolutional encoder; only ${CONVOLUTIONAL.join(", ")} take it`,
-    ]);
+    const name = JSON.stringify(encoder);
+    const why = clip ? `${name} is a CLIP encoder, and the CLIP encoders do not take channelsLast` : `${name} is not a convolutional encoder`;
+    problems.push([["compute", "channelsLast"], `${why}; only ${CONVOLUTIONAL.join(", ")} take it`]);
   }
   return problems;
 }
 
+/** What a worker's hello says of where it computes (as proto/PROTOCOL.md's hello). */
+export interface WorkerCompute {
+  readonly devices: readonly { readonly index: number; readonly type: string }[];
+  readonly torch_version: string;
+  readonly world_size: number;
+}
+
 /**
- * Why the worker cannot run `device` (null when it can), from the devices its hello lists
- * (index and type, as proto/PROTOCOL.md's hello).
+ * Why the worker cannot run `device` (null when it can): a CUDA device it does not list, or one
+ * GPU (cuda:N) for several data-parallel ranks; the worker's own words.
  */
-export function deviceProblem(
-  device: string,
-  devices: readonly { readonly index: number; readonly type: string }[],
-  torchVersion: string,
-): string | null {
+export function deviceProblem(device: string, worker: WorkerCompute): string | null {
   if (device === "auto" || device === "cpu") return null;
-  const cuda = devices.filter((d) => d.type === "cuda");
-  if (cuda.length === 0) return `${device} was asked for, but this worker has no CUDA device (torch ${torchVersion}); use auto or cpu`;
+  const cuda = worker.devices.filter((d) => d.type === "cuda");
+  if (cuda.length === 0) return `${device} was asked for, but this worker has no CUDA device (torch ${worker.torch_version}); use auto or cpu`;
   const index = device.startsWith("cuda:") ? Number(device.slice("cuda:".length)) : null;
   if (index !== null && !cuda.some((d) => d.index === index)) {
     return `${device} was asked for, but this worker has ${cuda.length} CUDA device(s): ${cuda.map((d) => `cuda:${d.index}`).join(", ")}`;
   }
+  if (index !== null && worker.world_size > 1) {
+    return `${device} names one GPU, but this worker runs ${worker.world_size} data-parallel ranks, each on its own (LOCAL_RANK); use auto or cuda`;
+  }
+  return null;
+}
+
+/** Why the worker cannot run `precision` on `device` (null when it can): fp16 on the CPU; the worker's own words. */
+export function precisionProblem(precision: string, device: string, worker: WorkerCompute): string | null {
+  const onCpu = device === "cpu" || (device === "auto" && !worker.devices.some((d) => d.type === "cuda"));
+  if (precision === "fp16" && onCpu) return "fp16 needs a CUDA device and this step runs on cpu; use bf16 (autocast on the CPU) or fp32";
   return null;
 }

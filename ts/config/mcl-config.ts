@@ -232,7 +232,7 @@ export const mclConfigSchema = z
       ),
     data: dataSchema
       .prefault({})
-      .describe("How training and embedding load images: loader processes and prefetch (results do not depend on them; a resumed run may change them)"),
+      .describe("How training and embedding load images: loader processes and prefetch (results do not depend on them)"),
     integration: integrationSchema.prefault({}).describe("How per-stage embeddings combine into the final representation"),
     seed: z.int().min(0).default(0).describe("Seed of every random choice (batch plans, initialisation, k-means)"),
     baseline: z

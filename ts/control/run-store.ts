@@ -272,14 +272,6 @@ export class RunStore {
     return store;
   }
 
-  /** Resumes the run in `dir` if there is one (same config required), else creates it. */
-  static async openOrCreate(dir: string, options: CreateRunOptions): Promise<{ store: RunStore; resumed: boolean }> {
-    if (await exists(join(dir, MANIFEST_FILE))) {
-      return { store: await RunStore.open(dir, { config: options.config }), resumed: true };
-    }
-    return { store: await RunStore.create(dir, options), resumed: false };
-  }
-
   get manifest(): RunManifest {
     return this.#manifest;
   }
@@ -464,7 +456,7 @@ export class RunStore {
 export async function removeInterruptedWrites(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const folder of ["", ...(await runFolders(dir))]) {
-    for (const entry of await entries(join(dir, folder))) {
+    for (const entry of await folderEntries(join(dir, folder))) {
       if (!entry.isFile() || !isTemporaryFile(entry.name)) continue;
       const file = folder === "" ? entry.name : `${folder}/${entry.name}`;
       await rm(join(dir, file), { force: true });
@@ -485,17 +477,17 @@ function neverTrained(manifest: RunManifest): boolean {
 async function runFolders(dir: string): Promise<string[]> {
   const folders: string[] = [];
   const below = async (folder: string): Promise<void> => {
-    for (const entry of await entries(join(dir, folder))) {
+    for (const entry of await folderEntries(join(dir, folder))) {
       if (entry.isDirectory()) await below(`${folder}/${entry.name}`);
     }
     folders.push(folder);
   };
-  for (const entry of await entries(dir)) if (entry.isDirectory() && RUN_FOLDERS.test(entry.name)) await below(entry.name);
+  for (const entry of await folderEntries(dir)) if (entry.isDirectory() && RUN_FOLDERS.test(entry.name)) await below(entry.name);
   return folders;
 }
 
 /** The entries of a folder; none when it does not exist. */
-async function entries(folder: string): Promise<Dirent[]> {
+export async function folderEntries(folder: string): Promise<Dirent[]> {
   try {
     return await readdir(folder, { withFileTypes: true });
   } catch (error) {

@@ -9,7 +9,7 @@
  * pairs (two images that differ in one attribute, each with its caption) per category.
  *
  * Nothing here is tuned to make MCL look good: whether it helps at this scale is what the run
- * measures (docs/clip.md, "The CLIP demo", says what we measured).
+ * measures (docs/clip.md, "The CLIP demo", gives its results).
  */
 
 import type { MclConfigInput } from "../config/mcl-config.js";

@@ -3,7 +3,7 @@
  * refused before a new run's directory is written (Mcl.start), naming the config field:
  * - before any worker starts, weightFilesProblem: the weights the run starts from (`pretrained`,
  *   `clip.checkpoint`) are a readable, non-empty file;
- * - once the worker said hello, checkDevice: it has the device `compute.device` names;
+ * - once the worker said hello, checkDevice: it can run `compute.device` and `compute.precision`;
  * - the dataset opens (a refusal names the config's `dataset` or `datasetArgs`: datasetOpenError);
  * - once the worker has opened the dataset, checkDatasetFit: the config fits it (the attributes
  *   it names, preprocess channels, captions of a CLIP run, each clustering's K against N, and a
@@ -16,7 +16,7 @@ import { isAbsolute, resolve } from "node:path";
 import { planUniform } from "../control/batch-planner.js";
 import { scheduleFromConfig } from "../control/stage-scheduler.js";
 import { isClipEncoder } from "../config/clip-config.js";
-import { deviceProblem } from "../config/compute-config.js";
+import { deviceProblem, precisionProblem } from "../config/compute-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { type Preprocess, preprocessProblems } from "../config/preprocess.js";
 import { RemoteJobError } from "../transport/index.js";
@@ -53,10 +53,16 @@ export async function checkWeightFiles(config: MclConfig, worker: WorkerOptions 
   if (problem !== null) throw new MclError("FILE_UNREADABLE", `${field}: ${path} ${problem}; give the path of a weight file`);
 }
 
-/** Refuses (INVALID_INPUT, naming compute.device) a device that the worker's hello does not list. */
-export function checkDevice(config: MclConfig, hello: Pick<HelloResult, "devices" | "torch_version">): void {
-  const problem = deviceProblem(config.compute.device, hello.devices, hello.torch_version);
+/**
+ * Refuses (INVALID_INPUT, naming the field) a compute.device that the worker's hello does not list
+ * or that names one GPU for several ranks, and a compute.precision of fp16 on a worker without CUDA.
+ */
+export function checkDevice(config: MclConfig, hello: Pick<HelloResult, "devices" | "torch_version" | "world_size">): void {
+  const { device, precision } = config.compute;
+  const problem = deviceProblem(device, hello);
   if (problem !== null) throw new MclError("INVALID_INPUT", `compute.device: ${problem}`);
+  const precisionIssue = precisionProblem(precision, device, hello);
+  if (precisionIssue !== null) throw new MclError("INVALID_INPUT", `compute.precision: ${precisionIssue}`);
 }
 
 /**

@@ -5,9 +5,8 @@
  * refused then, naming it, rather than after stages were trained again.
  */
 
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { RunStore } from "../control/run-store.js";
+import { folderEntries, type RunStore } from "../control/run-store.js";
 import { readLossHistory } from "../report/loss-history.js";
 import { clipScoresSchema } from "./clip-executor.js";
 import { readJsonFile, readProbeFile, readSummary } from "./summary.js";
@@ -19,14 +18,7 @@ export async function checkRunFiles(store: RunStore): Promise<void> {
   await readSummary(runDir);
   await readLossHistory(runDir);
   const probes = join(runDir, "probes");
-  let names: string[];
-  try {
-    names = await readdir(probes);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  for (const name of names.sort()) {
+  for (const name of (await folderEntries(probes)).map((entry) => entry.name).sort()) {
     // The file names WorkerExecutor.stageProbe and ClipExecutor.trackScores write.
     if (/^stage-\d+\.json$/.test(name)) await readProbeFile(join(probes, name));
     else if (/^clip-stage-\d+\.json$/.test(name)) await readJsonFile(join(probes, name), clipScoresSchema);

@@ -248,7 +248,7 @@ async function takeOver(dir: string, path: string, stale: LockHolder, taker: Loc
   try {
     file = await open(guard, "wx");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw writeFailure(guard, error);
     const other = await readHolder(guard);
     if (other === "gone") return false; // that takeover is over: look at the lock again
     if (isStale(other, taker.host, isAlive)) {
@@ -260,10 +260,14 @@ async function takeOver(dir: string, path: string, stale: LockHolder, taker: Loc
     throw new MclError("RUN_LOCKED", lockedMessage(dir, other, taker.host));
   }
   try {
-    await file.writeFile(`${JSON.stringify(taker)}\n`);
+    await file.writeFile(`${JSON.stringify(taker)}\n`).catch((error: unknown) => {
+      throw writeFailure(guard, error);
+    });
     const current = await readHolder(path);
     if (current === "gone" || current.token !== stale.token) return false;
-    await rm(path, { force: true });
+    await rm(path, { force: true }).catch((error: unknown) => {
+      throw writeFailure(path, error);
+    });
     return true;
   } finally {
     await file.close().catch(() => undefined);

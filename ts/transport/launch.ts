@@ -133,8 +133,11 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
       this.client.close();
       const worker = this.worker;
       this.worker = undefined;
-      await worker?.kill(this.options.shutdownGraceMs ?? 2000);
-      await this.auth.generated?.dispose();
+      try {
+        await worker?.kill(this.options.shutdownGraceMs ?? 2000);
+      } finally {
+        await this.auth.generated?.dispose(); // the key leaves the disk even when the kill fails
+      }
     })();
     return this.closing;
   }

@@ -81,9 +81,21 @@ function writeU64(buf: Buffer, value: number, offset: number): void {
   buf.writeUInt32LE(Math.floor(value / 2 ** 32), offset + 4);
 }
 
-/** Reads a key file: its bytes with surrounding ASCII whitespace trimmed. */
+/**
+ * Reads a key file: its bytes with surrounding ASCII whitespace trimmed. AUTH_FAILED naming the
+ * file for one that is missing, unreadable or empty.
+ */
 export function loadKeyFile(path: string): Buffer {
-  const bytes = readFileSync(path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (error as Error).message})`;
+    throw new WireError("AUTH_FAILED", `key file ${path} ${problem}; give keyFile (--key-file) the file that holds the worker's shared key`, {
+      cause: error,
+    });
+  }
   let start = 0;
   let end = bytes.length;
   while (start < end && isAsciiSpace(bytes[start] as number)) start++;

@@ -60,7 +60,7 @@ export const datasetOpenResultSchema = z.strictObject({
 
 /** Where a model lives: auto (default: the first CUDA device when there is one, else the CPU), cpu, cuda or cuda:N. */
 const deviceSchema = z.string();
-/** The training steps' autocast: auto (default: bf16 on CUDA, fp32 on the CPU), fp32, bf16, fp16 (CUDA, with a GradScaler). */
+/** The training steps' autocast: auto (default: bf16 on a CUDA device of compute capability 8.0 or more, else fp32), fp32, bf16, fp16 (CUDA, with a GradScaler). */
 export const PRECISIONS = ["auto", "fp32", "bf16", "fp16"] as const;
 const precisionSchema = z.enum(PRECISIONS);
 export const modelCreateRequestSchema = z.strictObject({
@@ -163,7 +163,7 @@ export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
  * (0 = in the job's thread; absent = the worker's default: 0, or for a dataset that decodes files
  * min(4, CPUs - 1) and at least 1), each keeping `prefetch` batches ready (default 2).
  */
-export const loaderOptionsSchema = z.strictObject({
+const loaderOptionsSchema = z.strictObject({
   workers: z.int().min(0).max(64).optional(),
   prefetch: z.int().min(1).max(64).optional(),
 });

@@ -15,14 +15,16 @@ resize the images of the next batches while the current step computes:
 
 Loader processes start from a forkserver, not by forking the worker: the worker has threads
 (ZeroMQ's, the server's, the job pool, decoding pools, torch's), and a child forked from a
-threaded process can deadlock on a lock one of them held. The forkserver imports torch once, so
-each chunk's processes start in about 50 ms on a 2-CPU machine (after about 2 s for the first;
-spawn takes 2 s every chunk); the `get_images` callable, and with it the dataset, is pickled to
-them (data/base.py, folder.py).
+threaded process can deadlock on a lock one of them held. The forkserver imports torch once, so a
+chunk's loader processes start without importing it again, where spawn would import it for every
+chunk; the `get_images` callable, and with it the dataset, is pickled to them (data/base.py,
+folder.py).
 
 Every wait has an end: a loader process that dies is reported within a few seconds, and a batch
-that takes longer than LOAD_TIMEOUT_S is an error rather than a hang. A dataset error in a
-loader process (a corrupt image: the file and the sample) reaches the job as itself.
+that takes longer than LOAD_TIMEOUT_S is an error rather than a hang. An exception the dataset
+raises in a loader process (a corrupt image: the file and the sample) reaches the job as itself.
+Close the iterator (`closing`, as above) when the loop ends early: that ends the loader processes
+at once, not when the exception that ended the loop is freed.
 """
 
 from __future__ import annotations
@@ -122,10 +124,15 @@ class BatchLoader:
             num_workers=workers, prefetch_factor=self._options.prefetch, pin_memory=self._pin_memory,
             timeout=LOAD_TIMEOUT_S, multiprocessing_context=context, persistent_workers=False,
         )
+        # Errors are raised outside their `except` block: as their __context__, DataLoader's
+        # exception would keep the loader processes alive for as long as the error lives.
+        failure: str | None = None
         try:
             batches = iter(loader)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # pickling the dataset for the loader processes
-            raise DataLoadingError(workers, f"the dataset cannot be sent to them ({exc})") from None
+            failure = f"the dataset cannot be sent to them ({exc})"
+        if failure is not None:
+            raise DataLoadingError(workers, failure)
         try:
             while True:
                 try:
@@ -133,9 +140,11 @@ class BatchLoader:
                 except StopIteration:
                     return
                 except RuntimeError as exc:  # DataLoader's: a process exited, or the timeout ran out
-                    raise DataLoadingError(workers, str(exc)) from None
+                    failure = str(exc)
                 except (ConnectionError, EOFError) as exc:
-                    raise DataLoadingError(workers, f"one ended while handing over a batch ({exc})") from None
+                    failure = f"one ended while handing over a batch ({exc})"
+                if failure is not None:
+                    raise DataLoadingError(workers, failure)
                 if isinstance(item, _Failure):
                     raise item.rebuilt()
                 yield item
@@ -159,21 +168,31 @@ class _PlanBatches(Dataset[Any]):
         rows = torch.from_numpy(self.indices[self.offsets[k] : self.offsets[k + 1]])
         try:
             return self.get_images(rows)
-        except ComputeError as exc:
-            return _Failure(type(exc), str(exc), dict(vars(exc)))
+        except Exception as exc:  # noqa: BLE001 - carried back to the job, which raises it
+            return _Failure.of(exc)
 
 
 @dataclass(frozen=True)
 class _Failure:
-    """A dataset error raised in a loader process, carried back whole (class, message, fields)
-    rather than as DataLoader's re-raised traceback text."""
+    """An exception the dataset raised in a loader process, carried back whole (class, args,
+    fields) rather than as DataLoader's RuntimeError holding its traceback text, which would read
+    as a failure of the loader processes."""
 
-    error: type[ComputeError]
-    message: str
+    error: type[Exception]
+    args: tuple[Any, ...]
     fields: dict[str, Any]
 
-    def rebuilt(self) -> ComputeError:
+    @staticmethod
+    def of(exc: Exception) -> _Failure:
+        failure = _Failure(type(exc), exc.args, dict(vars(exc)))
+        try:
+            pickle.dumps(failure)
+        except Exception:  # noqa: BLE001 - a class or a field that does not pickle: its text still does
+            return _Failure(RuntimeError, (f"{type(exc).__name__}: {exc}",), {})
+        return failure
+
+    def rebuilt(self) -> Exception:
         exc = self.error.__new__(self.error)
-        Exception.__init__(exc, self.message)
+        exc.args = self.args
         vars(exc).update(self.fields)
         return exc

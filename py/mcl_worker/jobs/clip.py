@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +37,7 @@ from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, l
 from ..lr_schedule import set_lr
 from ..models import ModelConfigError, count_parameters
 from ..models.clip import CLIP, SPEC_METADATA_KEY, create_clip, load_clip_weights
-from ..precision import autocast_dtype
+from ..precision import autocast_dtype, grad_scaler
 from ..step_guard import StepGuard
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
 from ..train import plan_batches, step_seed
@@ -208,7 +208,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         amp_dtype = autocast_dtype(body.get("precision", "auto"), entry.device)
     except InvalidArgument as exc:
         raise _invalid(exc.field, exc.reason) from None
-    scaler = torch.amp.GradScaler(entry.device.type) if amp_dtype == torch.float16 else None
+    scaler = grad_scaler(amp_dtype, entry.device)
 
     model, tokenizer = entry.clip, entry.tokens
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -226,55 +226,50 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         model.train()
         guard = StepGuard(model, optimizer.optimizer, entry.device, len(batches), first_step)
         # The next batches' images load in loader processes (body `data`) while a step computes.
-        images_of = iter(BatchLoader(dataset.get_images, batches, loader_options(body, dataset.decodes),
-                                     pin_memory=entry.device.type == "cuda"))
-        for position, batch in enumerate(batches):
-            if distributed.any_rank(ctx.cancelled):
-                stopped = True
-                break
-            step = first_step + position
-            if schedule is not None:
-                set_lr(optimizer.optimizer, schedule.lr_at(step))
-            lr = float(optimizer.optimizer.param_groups[0]["lr"])
-            # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
-            # Every rank draws the views of the whole batch, as train.py does, so that a sample's
-            # view does not depend on the rank that encodes it.
-            mine = distributed.shard(batch.numel())
-            generator.manual_seed(step_seed(seed, step))
-            images = augment(next(images_of).to(entry.device, non_blocking=True), cfg, generator)[mine]
-            captions = dataset.captions(batch[mine])
-            assert captions is not None
-            tokens = tokenize(tokenizer, captions, model.context_length)
-            truncated += tokens.truncated
-            guard.before_forward()
-            with torch.autocast(entry.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
-            image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
-            text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
-            used_scale = fixed_scale if fixed_scale is not None else logit_scale
-            value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
-            last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
-            guard.record(position, value_t)  # read at progress points; the updates stop at a non-finite one
-            optimizer.optimizer.zero_grad(set_to_none=True)
-            (value_t if scaler is None else guard.backward_loss(scaler.scale(value_t))).backward()
-            distributed.average_gradients(trainable)  # every rank computed the loss of the whole gathered batch
-            if scaler is None:
-                guard.step()
-            else:
-                scaler.step(optimizer.optimizer)
-                scaler.update()
-            model.clamp_logit_scale_()  # as open_clip after every step: within [0, ln 100] for the next
-            rates.append(lr)
-            samples += batch.numel()
-            window_samples += batch.numel()
-            done = position + 1
-            if done % progress_every == 0 or done == len(batches):
-                read = guard.read(done)
-                losses += read
-                now = time.perf_counter()
-                ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": read[-1], "lr": lr,
-                              "samples_per_s": window_samples / max(now - window, 1e-9)})
-                window, window_samples = now, 0
+        loader = BatchLoader(dataset.get_images, batches, loader_options(body, dataset.decodes),
+                             pin_memory=entry.device.type == "cuda")
+        with closing(iter(loader)) as images_of:
+            for position, batch in enumerate(batches):
+                if distributed.any_rank(ctx.cancelled):
+                    stopped = True
+                    break
+                step = first_step + position
+                if schedule is not None:
+                    set_lr(optimizer.optimizer, schedule.lr_at(step))
+                lr = float(optimizer.optimizer.param_groups[0]["lr"])
+                # With W ranks each encodes its shard of the batch; the loss sees the gathered batch.
+                # Every rank draws the views of the whole batch, as train.py does, so that a sample's
+                # view does not depend on the rank that encodes it.
+                mine = distributed.shard(batch.numel())
+                generator.manual_seed(step_seed(seed, step))
+                images = augment(next(images_of).to(entry.device, non_blocking=True), cfg, generator)[mine]
+                captions = dataset.captions(batch[mine])
+                assert captions is not None
+                tokens = tokenize(tokenizer, captions, model.context_length)
+                truncated += tokens.truncated
+                guard.before_forward()
+                with torch.autocast(entry.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
+                image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
+                text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
+                used_scale = fixed_scale if fixed_scale is not None else logit_scale
+                value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
+                last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
+                guard.record(position, value_t)  # read at progress points; the updates stop at a non-finite one
+                # Every rank computed the loss of the whole gathered batch: its gradients are averaged.
+                guard.backward_and_step(value_t, scaler, lambda: distributed.average_gradients(trainable))
+                model.clamp_logit_scale_()  # as open_clip after every step: within [0, ln 100] for the next
+                rates.append(lr)
+                samples += batch.numel()
+                window_samples += batch.numel()
+                done = position + 1
+                if done % progress_every == 0 or done == len(batches):
+                    read = guard.read(done)
+                    losses += read
+                    now = time.perf_counter()
+                    ctx.progress({"step": step + 1, "steps": first_step + len(batches), "loss": read[-1], "lr": lr,
+                                  "samples_per_s": window_samples / max(now - window, 1e-9)})
+                    window, window_samples = now, 0
         losses += guard.read(len(rates))  # the steps since the last progress point, when cancelled
     if stopped:
         ctx.check_cancelled()

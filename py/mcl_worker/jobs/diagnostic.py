@@ -13,6 +13,9 @@ from ..errors import InvalidArgument
 from ..wire import MAX_TENSOR_BYTES, SUPPORTED_VERSIONS, WireError, itemsize, torch_dtype
 from .registry import Body, JobContext, job
 
+# Room kept in a reply for its head (header, signature, tensor descriptor) beside the tensor's bytes.
+REPLY_HEAD_BYTES = 4096
+
 
 def devices() -> list[Body]:
     found: list[Body] = [{"index": 0, "type": "cpu", "name": platform.processor() or platform.machine()}]
@@ -60,14 +63,17 @@ def echo(body: Body, ctx: JobContext) -> Body:
 @job("generate")
 def generate(body: Body, ctx: JobContext) -> Body:
     shape = [int(d) for d in body["shape"]]
-    # The reply must fit one message, and a shape with a 0 must still be one the client can hold.
+    # The reply must fit one message, its head included, and a shape with a 0 must still be one the
+    # client can hold.
     size = itemsize(body["dtype"]) * math.prod(shape)
     span = itemsize(body["dtype"]) * math.prod(d or 1 for d in shape)
-    if size > ctx.config.max_message_bytes or span > MAX_TENSOR_BYTES:
+    room = ctx.config.max_message_bytes - REPLY_HEAD_BYTES
+    if size > room or span > MAX_TENSOR_BYTES:
         raise InvalidArgument(
             "shape",
             f"a {body['dtype']} tensor of shape {shape} would not fit one reply: it spans {span} bytes "
-            f"(each 0 counted as 1), over max_message_bytes {ctx.config.max_message_bytes} or 2^53 - 1",
+            f"(each 0 counted as 1), over max_message_bytes {ctx.config.max_message_bytes} less "
+            f"{REPLY_HEAD_BYTES} for the reply's head, or 2^53 - 1",
         )
     return {"tensor": arange_as(torch_dtype(body["dtype"]), shape)}
 

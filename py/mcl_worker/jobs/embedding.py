@@ -12,6 +12,7 @@ embeddings, so the integrated representation of N samples never crosses the wire
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Protocol
 
 import torch
@@ -115,14 +116,15 @@ def embed(body: Body, ctx: JobContext) -> Body:
         block = batch_size * distributed.world_size()
         blocks = [torch.arange(start, min(n, start + block)) for start in range(0, n, block)]
         mine = [indices[distributed.shard(indices.numel())] for indices in blocks]
-        images_of = iter(BatchLoader(dataset.get_images, mine, loader_options(body, dataset.decodes),
-                                     pin_memory=entry.device.type == "cuda"))
-        for start in range(0, n, block):
-            ctx.check_cancelled()
-            stop = min(n, start + block)
-            images = next(images_of).to(entry.device, non_blocking=True)
-            z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
-            out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z, stop - start)
+        loader = BatchLoader(dataset.get_images, mine, loader_options(body, dataset.decodes),
+                             pin_memory=entry.device.type == "cuda")
+        with closing(iter(loader)) as images_of:
+            for start in range(0, n, block):
+                ctx.check_cancelled()
+                stop = min(n, start + block)
+                images = next(images_of).to(entry.device, non_blocking=True)
+                z = model.embed(eval_transform(images, cfg), use_head=use_head).float()
+                out[start:stop] = distributed.all_gather(F.normalize(z, dim=1) if normalize else z, stop - start)
     return {"embedding": ctx.state.put(out, "embedding"), "shape": [n, width], "dtype": dtype_name}
 
 

@@ -40,7 +40,7 @@ class SmallCNN(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Channels-last convolutions ran about 1.4x faster on CPU (oneDNN) in our measurements.
+        # Channels-last is the layout oneDNN's CPU convolutions run fastest in.
         return self.blocks(x.contiguous(memory_format=torch.channels_last)).mean(dim=(2, 3))
 
 

@@ -146,3 +146,23 @@ def test_non_json_optimizer_values_are_refused() -> None:
     with pytest.raises(CheckpointError) as e:
         flatten_optimizer_state(state)
     assert e.value.code == "CHECKPOINT_INVALID"
+
+
+def test_a_fused_optimizer_stays_fused_after_loading_an_unfused_checkpoint(tmp_path: Path) -> None:
+    # A fused step takes a GradScaler's found_inf; a step fp16 training runs after such a restore.
+    batch = torch.randn(4, 3, 8, 8)
+    model = tiny_model(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    train_step(model, optimizer, batch)
+    tensors, metadata = training_state(model, optimizer)
+
+    resumed = tiny_model(0)
+    fused = torch.optim.Adam(resumed.parameters(), lr=1e-3, fused=True)
+    restore_training_state(resumed, fused, tensors, metadata)
+    assert all(group["fused"] is True for group in fused.param_groups)
+    scaler = torch.amp.GradScaler("cpu")
+    fused.zero_grad()
+    scaler.scale(resumed(batch).pow(2).mean()).backward()
+    scaler.step(fused)  # an unfused Adam handed found_inf fails an assertion here
+    scaler.update()
+    assert all(torch.isfinite(p).all() for p in resumed.parameters())

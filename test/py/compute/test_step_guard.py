@@ -12,6 +12,7 @@ from torch import nn
 
 from mcl_worker.errors import InvalidArgument, NonFiniteLoss
 from mcl_worker.losses import nt_xent
+from mcl_worker.precision import autocast_dtype
 from mcl_worker.step_guard import StepGuard, skips_on_device
 from mcl_worker.train import StepStats, train_steps
 
@@ -43,6 +44,11 @@ def test_fused_optimizers_skip_on_the_device_and_plain_ones_do_not() -> None:
     assert skips_on_device(torch.optim.AdamW(model.parameters(), fused=True))
     assert skips_on_device(torch.optim.SGD(model.parameters(), lr=0.1, fused=True))
     assert not skips_on_device(torch.optim.Adam(model.parameters()))
+
+    class OwnAdam(torch.optim.Adam):  # a subclass may step without reading found_inf
+        pass
+
+    assert not skips_on_device(OwnAdam(model.parameters(), fused=True))
 
 
 @pytest.mark.parametrize("name", ["adam", "sgd"])
@@ -125,10 +131,7 @@ def test_a_grad_scaler_step_is_skipped_once_a_loss_was_non_finite() -> None:
             out = model(x * (math.inf if position == 2 else 1.0))
         loss = out.float().square().mean()
         guard.record(position, loss)
-        optimizer.zero_grad(set_to_none=True)
-        guard.backward_loss(scaler.scale(loss)).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        guard.backward_and_step(loss, scaler)
     with pytest.raises(NonFiniteLoss) as error:
         guard.read(4)
     assert error.value.step == 2
@@ -148,3 +151,20 @@ def test_bf16_runs_on_the_cpu_and_fp16_is_refused_there() -> None:
         with pytest.raises(InvalidArgument) as error:
             train_steps(*make(), plan(1), get_images, augment, nt_xent, seed=0, precision=precision)
         assert error.value.field == "precision" and expected in error.value.reason
+
+
+@pytest.mark.parametrize("capability, expected", [((8, 0), torch.bfloat16), ((9, 0), torch.bfloat16), ((7, 5), None)])
+def test_auto_is_bf16_on_cuda_devices_of_compute_capability_8_or_more(
+    monkeypatch: pytest.MonkeyPatch, capability: tuple[int, int], expected: torch.dtype | None,
+) -> None:
+    asked: list[torch.device] = []
+
+    def device_capability(device: torch.device) -> tuple[int, int]:
+        asked.append(device)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", device_capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: True)
+    assert autocast_dtype("auto", torch.device("cuda:1")) == expected
+    assert asked == [torch.device("cuda:1")]  # the device the step runs on, not the current one
+    assert autocast_dtype("auto", torch.device("cpu")) is None

@@ -4,6 +4,7 @@ training that does not depend on the number of workers; clear errors, never a ha
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from pathlib import Path
 
@@ -13,12 +14,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from loader_faults import DyingImages
+from loader_faults import DyingImages, FailingImages
 from mcl_worker.data import (
     BatchLoader, DataLoadingError, ImageDecodeError, LoaderOptions, open_dataset,
 )
 from mcl_worker.data.batch_loader import default_workers, loader_options
-from mcl_worker.errors import InvalidArgument
+from mcl_worker.errors import InvalidArgument, NonFiniteLoss
 from mcl_worker.losses import nt_xent
 from mcl_worker.train import train_steps
 
@@ -69,7 +70,7 @@ def test_a_memory_mapped_npz_travels_by_reference(tmp_path: Path) -> None:
     assert all(torch.equal(g, dataset.get_images(b)) for g, b in zip(got, batches))
 
 
-def _train(get_images, workers: int) -> tuple[list[float], list[torch.Tensor]]:
+def _train(get_images, workers: int, nan_at: int | None = None) -> tuple[list[float], list[torch.Tensor]]:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 8))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -77,8 +78,13 @@ def _train(get_images, workers: int) -> tuple[list[float], list[torch.Tensor]]:
     plan = torch.stack([torch.randperm(N, generator=g)[:8] for _ in range(6)])
     losses: list[float] = []
 
+    calls = [0]
+
     def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         x = images.float() / 255
+        calls[0] += 1
+        if calls[0] == nan_at:
+            x = x * math.nan
         return x + 0.1 * torch.randn(x.shape, generator=generator)
 
     train_steps(model, optimizer, plan, get_images, augment, nt_xent, seed=3, progress_every=1,
@@ -93,6 +99,32 @@ def test_a_chunk_trains_the_same_with_0_and_2_workers(tmp_path: Path) -> None:
     assert len(losses_0) == 6 and all(math.isfinite(x) for x in losses_0)
     assert losses_0 == losses_2
     assert all(torch.equal(a, b) for a, b in zip(weights_0, weights_2))
+
+
+@pytest.mark.parametrize("failure", ["non-finite loss", "corrupt image"])
+def test_a_train_call_that_raises_mid_plan_leaves_no_loader_process(tmp_path: Path, failure: str) -> None:
+    # Checked while the exception is still held: the loader processes end with the loop, not
+    # when the exception's traceback is freed.
+    corrupt = 13 if failure == "corrupt image" else None
+    dataset = open_dataset(f"folder:{write_folder(tmp_path, corrupt=corrupt)}?size=16")
+    expected = NonFiniteLoss if failure == "non-finite loss" else ImageDecodeError
+    with pytest.raises(expected) as caught:
+        _train(dataset.get_images, workers=2, nan_at=5 if corrupt is None else None)
+    assert caught.value.__traceback__ is not None  # still held
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+
+
+def test_any_exception_of_the_dataset_reaches_the_job_as_itself() -> None:
+    batches = [torch.arange(i, i + 4) for i in range(0, 40, 4)]
+    with pytest.raises(RuntimeError) as caught:
+        for _ in BatchLoader(FailingImages(bad=9).get_images, batches, LoaderOptions(workers=2)):
+            pass
+    assert not isinstance(caught.value, DataLoadingError)
+    assert str(caught.value) == "sample 9 is out of reach"
+    assert caught.value.sample == 9  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("workers", [0, 2])

@@ -64,13 +64,18 @@ describe("auth frames", () => {
     expect(a.timestampMs).toBeLessThanOrEqual(Date.now());
   });
 
-  it("reads a key file trimmed of whitespace, and refuses an empty one", () => {
+  it("reads a key file trimmed of whitespace, and refuses an empty, missing or unreadable one naming it", () => {
     const dir = mkdtempSync(join(tmpdir(), "mcl-key-"));
     writeFileSync(join(dir, "key"), "\n  s3cret key\t\r\n");
     expect(loadKeyFile(join(dir, "key")).toString()).toBe("s3cret key");
     writeFileSync(join(dir, "empty"), " \n");
     expect(() => loadKeyFile(join(dir, "empty"))).toThrow(WireError);
     expect(() => loadKeyFile(join(dir, "empty"))).toThrow(/is empty/);
+    const missing = join(dir, "missing");
+    expect(() => loadKeyFile(missing)).toThrow(
+      expect.objectContaining({ name: "WireError", code: "AUTH_FAILED", message: expect.stringMatching(/^key file .*missing does not exist; give keyFile \(--key-file\)/) }),
+    );
+    expect(() => loadKeyFile(dir)).toThrow(expect.objectContaining({ code: "AUTH_FAILED", message: expect.stringContaining("cannot be read (EISDIR)") }));
   });
 });
 
