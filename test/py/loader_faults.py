@@ -4,6 +4,7 @@ test path, not in a test module, so that a loader process started by the forkser
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
@@ -37,4 +38,17 @@ class FailingImages:
     def get_images(self, indices: torch.Tensor) -> torch.Tensor:
         if bool((indices == self.bad).any()):
             raise SampleError(self.bad)
+        return indices.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).clone()
+
+
+class SlowImages:
+    """uint8 images [3, 8, 8]; loading a batch that holds sample `slow` takes `seconds` first."""
+
+    def __init__(self, slow: int, seconds: float) -> None:
+        self.slow = slow
+        self.seconds = seconds
+
+    def get_images(self, indices: torch.Tensor) -> torch.Tensor:
+        if bool((indices == self.slow).any()):
+            time.sleep(self.seconds)
         return indices.to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 3, 8, 8).clone()

@@ -45,6 +45,10 @@ from ..errors import ComputeError, InvalidArgument
 GetImages = Callable[[torch.Tensor], torch.Tensor]  # sample indices [B] (int64, CPU) -> uint8 [B, C, H, W]
 
 LOAD_TIMEOUT_S = 300.0  # longest wait for one batch (process start included) before the job fails
+# DataLoader looks for dead loader processes only when a wait for a batch times out: short waits,
+# repeated up to LOAD_TIMEOUT_S, find one within this many seconds.
+LIVENESS_CHECK_S = 5.0
+_TIMED_OUT = "DataLoader timed out"
 MAX_WORKERS = 64
 MAX_PREFETCH = 64
 DEFAULT_PREFETCH = 2
@@ -122,7 +126,7 @@ class BatchLoader:
         loader = DataLoader(
             _PlanBatches(self._get_images, self._batches), batch_size=None, shuffle=False,
             num_workers=workers, prefetch_factor=self._options.prefetch, pin_memory=self._pin_memory,
-            timeout=LOAD_TIMEOUT_S, multiprocessing_context=context, persistent_workers=False,
+            timeout=LIVENESS_CHECK_S, multiprocessing_context=context, persistent_workers=False,
         )
         # Errors are raised outside their `except` block: as their __context__, DataLoader's
         # exception would keep the loader processes alive for as long as the error lives.
@@ -134,19 +138,25 @@ class BatchLoader:
         if failure is not None:
             raise DataLoadingError(workers, failure)
         try:
+            waited = 0.0
             while True:
                 try:
                     item = next(batches)
                 except StopIteration:
                     return
-                except RuntimeError as exc:  # DataLoader's: a process exited, or the timeout ran out
-                    failure = str(exc)
+                except RuntimeError as exc:  # DataLoader's: a process exited, or a wait timed out
+                    timed_out = str(exc).startswith(_TIMED_OUT)
+                    if timed_out and waited + LIVENESS_CHECK_S < LOAD_TIMEOUT_S:
+                        waited += LIVENESS_CHECK_S  # every process alive: wait on
+                        continue
+                    failure = f"no batch came within {LOAD_TIMEOUT_S:.0f} s" if timed_out else str(exc)
                 except (ConnectionError, EOFError) as exc:
                     failure = f"one ended while handing over a batch ({exc})"
                 if failure is not None:
                     raise DataLoadingError(workers, failure)
                 if isinstance(item, _Failure):
                     raise item.rebuilt()
+                waited = 0.0
                 yield item
         finally:
             del batches  # shuts the loader processes down now, not at garbage collection

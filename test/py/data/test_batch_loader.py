@@ -14,10 +14,11 @@ import torch
 from PIL import Image
 from torch import nn
 
-from loader_faults import DyingImages, FailingImages
+from loader_faults import DyingImages, FailingImages, SlowImages
 from mcl_worker.data import (
     BatchLoader, DataLoadingError, ImageDecodeError, LoaderOptions, open_dataset,
 )
+from mcl_worker.data import batch_loader
 from mcl_worker.data.batch_loader import default_workers, loader_options
 from mcl_worker.errors import InvalidArgument, NonFiniteLoss
 from mcl_worker.losses import nt_xent
@@ -152,6 +153,21 @@ def test_a_loader_process_that_dies_is_an_error_not_a_hang() -> None:
         for _ in BatchLoader(DyingImages(fatal=21).get_images, batches, LoaderOptions(workers=2)):
             pass
     assert time.monotonic() - started < 60
+
+
+def test_a_batch_slower_than_the_liveness_check_still_comes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_loader, "LIVENESS_CHECK_S", 0.5)  # several short waits for the slow batch
+    batches = [torch.arange(i, i + 4) for i in range(0, 16, 4)]
+    loaded = list(BatchLoader(SlowImages(slow=5, seconds=2.0).get_images, batches, LoaderOptions(workers=1)))
+    assert [int(images[0, 0, 0, 0]) for images in loaded] == [0, 4, 8, 12]
+
+
+def test_a_batch_that_never_comes_ends_the_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_loader, "LIVENESS_CHECK_S", 0.5)
+    monkeypatch.setattr(batch_loader, "LOAD_TIMEOUT_S", 2.0)
+    batches = [torch.arange(i, i + 4) for i in range(0, 16, 4)]
+    with pytest.raises(DataLoadingError, match=r"data\.workers: .*no batch came within 2 s"):
+        list(BatchLoader(SlowImages(slow=5, seconds=30.0).get_images, batches, LoaderOptions(workers=1)))
 
 
 def test_a_dataset_that_cannot_pickle_is_refused_naming_data_workers() -> None:
