@@ -12,6 +12,7 @@ import { Mcl, type MclRun } from "../../ts/index.js";
 import { type ConnectOptions, type ConnectedWorker, connectWorker } from "../../ts/transport/index.js";
 import { type Body, type Header, PROTOCOL_VERSION, decodeMessage, encodeMessage } from "../../ts/wire/index.js";
 import { garbageBytes } from "./support/damage.js";
+import { fakeHelloResult } from "../ts/support/fake-hello.js";
 import { faultConfig } from "./support/tiny.js";
 
 type Behaviour = (header: Header, send: (frames: Buffer[]) => void, fake: FakeWorker) => void;
@@ -20,19 +21,6 @@ const root = mkdtempSync(join(tmpdir(), "mcl-faults-endpoint-"));
 const fakes: FakeWorker[] = [];
 const clients: ConnectedWorker[] = [];
 const runs: MclRun[] = [];
-
-function helloResult(protocol: number): Body {
-  return {
-    protocol,
-    worker_version: "0.0.0-hostile",
-    torch_version: "0.0.0",
-    python_version: "3",
-    zmq_version: "4",
-    devices: [{ index: 0, type: "cpu", name: "cpu" }],
-    world_size: 1,
-    max_message_bytes: 1 << 20,
-  };
-}
 
 /** Heartbeats and answers hello (unless told otherwise); every other request gets `behaviour`. */
 class FakeWorker {
@@ -63,7 +51,7 @@ class FakeWorker {
         if (header.kind === "heartbeat") send(message({ ...header }, {}));
         else if (header.kind === "cancel") this.cancelled.push(header.id);
         else if (header.type === "hello") {
-          const body = this.answerHello === undefined ? helloResult(PROTOCOL_VERSION) : this.answerHello(header);
+          const body = this.answerHello === undefined ? fakeHelloResult(PROTOCOL_VERSION) : this.answerHello(header);
           if (body !== null) send(message({ ...header, kind: "result" }, body));
         } else this.behaviour(header, send, this);
       }
@@ -166,7 +154,7 @@ test("endpoint: never answers hello: connecting fails at its deadline naming hel
 
 test("endpoint: answers hello with a protocol it does not share: UNSUPPORTED_VERSION", { timeout: 20_000 }, async () => {
   const fake = new FakeWorker(() => {});
-  fake.answerHello = () => helloResult(PROTOCOL_VERSION + 7);
+  fake.answerHello = () => fakeHelloResult(PROTOCOL_VERSION + 7);
   await expect(connect(fake)).rejects.toMatchObject({ code: "UNSUPPORTED_VERSION" });
 });
 

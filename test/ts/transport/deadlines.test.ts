@@ -5,7 +5,8 @@ import { encode as msgpack } from "msgpackr";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { Router } from "zeromq";
 import { DEFAULT_JOB_TIMEOUTS_MS, JobTimeoutError, WorkerClient, WorkerError, handshake } from "../../../ts/transport/index.js";
-import { type Body, type Header, PROTOCOL_VERSION, type WireError, decodeMessage, encodeMessage } from "../../../ts/wire/index.js";
+import { type Body, type Header, type WireError, decodeMessage, encodeMessage } from "../../../ts/wire/index.js";
+import { fakeHelloResult } from "../support/fake-hello.js";
 
 type Reply = (header: Header, send: (frames: Buffer[]) => void) => void;
 
@@ -21,17 +22,6 @@ const HUGE_EMPTY_TENSOR = Buffer.concat([
   msgpack("shape"),
   Buffer.from("9200cf8000000000000000", "hex"),
 ]);
-
-const HELLO_RESULT: Body = {
-  protocol: PROTOCOL_VERSION,
-  worker_version: "0.0.0-fake",
-  torch_version: "0.0.0",
-  python_version: "3",
-  zmq_version: "4",
-  devices: [{ index: 0, type: "cpu", name: "cpu" }],
-  world_size: 1,
-  max_message_bytes: 1 << 20,
-};
 
 class FakeWorker {
   readonly router = new Router({ linger: 0 });
@@ -58,7 +48,7 @@ class FakeWorker {
         const { header } = decodeMessage(frames);
         if (header.kind === "heartbeat") send(message({ ...header }, {}));
         else if (header.kind === "cancel") this.cancelled.push(header.id);
-        else if (header.type === "hello") send(message({ ...header, kind: "result" }, HELLO_RESULT));
+        else if (header.type === "hello") send(message({ ...header, kind: "result" }, fakeHelloResult()));
         else this.replies.get(header.type)?.(header, send);
       }
     } catch {

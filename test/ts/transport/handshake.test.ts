@@ -5,6 +5,7 @@ import { afterEach, expect, test } from "vitest";
 import { Router } from "zeromq";
 import { connectWorker } from "../../../ts/transport/index.js";
 import { type Body, type Header, PROTOCOL_VERSION, WireError, decodeMessage, encodeMessage } from "../../../ts/wire/index.js";
+import { fakeHelloResult } from "../support/fake-hello.js";
 
 const routers: Router[] = [];
 
@@ -25,16 +26,7 @@ async function fakeWorker(protocol: number): Promise<string> {
         const { header } = decodeMessage(frames);
         if (header.kind === "heartbeat") reply(peer!, header, {});
         else if (header.type === "hello") {
-          reply(peer!, { ...header, kind: "result" }, {
-            protocol,
-            worker_version: "0.0.0-fake",
-            torch_version: "0.0.0",
-            python_version: "3",
-            zmq_version: "4",
-            devices: [{ index: 0, type: "cpu", name: "cpu" }],
-            world_size: 1,
-            max_message_bytes: 1 << 20,
-          });
+          reply(peer!, { ...header, kind: "result" }, fakeHelloResult(protocol));
         }
       }
     } catch {
