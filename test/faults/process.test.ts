@@ -8,9 +8,13 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Mcl, type MclEvent, type MclRun, type Summary } from "../../ts/index.js";
 import { buildIfStale } from "../ts/support/cli-binary.js";
-import { isAlive, killStarted, mcl, seeded, until, workerPids } from "./support/processes.js";
+import { isAlive, until, workerPids } from "../ts/support/processes.js";
+import { killStarted, mcl, seeded } from "./support/processes.js";
 import { faultConfig, quietLaunch } from "./support/tiny.js";
 import { expectWholeRun } from "./support/whole-run.js";
+
+/** How long a case waits for the run to reach stage 2's first epoch. */
+const FIRST_EPOCH_MS = 60_000;
 
 const root = mkdtempSync(join(tmpdir(), "mcl-faults-process-"));
 const runs: MclRun[] = [];
@@ -211,7 +215,7 @@ async function workerGone(workers: number[], output: string[]): Promise<void> {
 test("process: SIGKILL of the CLI mid-stage: its worker goes too; mcl resume takes the lock over and finishes whole", { timeout: 300_000 }, async () => {
   const { file, dir } = cliConfig("cli-killed");
   const run = mcl("run", file);
-  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output);
+  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output, FIRST_EPOCH_MS);
   const workers = workerPids(run.child.pid!);
   expect(workers).toHaveLength(1);
   run.child.kill("SIGKILL");
@@ -225,7 +229,7 @@ test("process: SIGKILL of the CLI mid-stage: its worker goes too; mcl resume tak
 test("process: SIGKILL of the CLI during a manifest write: the previous commit holds, mcl resume finishes whole", { timeout: 300_000 }, async () => {
   const { file, dir } = cliConfig("cli-killed-manifest");
   const run = mcl("run", file);
-  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output);
+  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output, FIRST_EPOCH_MS);
   let caught = "";
   onceFileAppears(dir, /^manifest\.json\.tmp-/, (name) => {
     caught = name;
@@ -240,7 +244,7 @@ test("process: SIGKILL of the CLI during a manifest write: the previous commit h
 test("process: SIGINT once mid-epoch: exit 130 with the resume command, no worker left; mcl resume finishes whole", { timeout: 300_000 }, async () => {
   const { file, dir } = cliConfig("sigint-once");
   const run = mcl("run", file);
-  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output);
+  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output, FIRST_EPOCH_MS);
   const workers = workerPids(run.child.pid!);
   process.kill(-run.child.pid!, "SIGINT");
   expect((await run.exited).code, run.output.join("\n")).toBe(130);
@@ -252,7 +256,7 @@ test("process: SIGINT once mid-epoch: exit 130 with the resume command, no worke
 test("process: SIGINT twice: quits at once (130), no worker and no lock left; mcl resume finishes whole", { timeout: 300_000 }, async () => {
   const { file, dir } = cliConfig("sigint-twice");
   const run = mcl("run", file);
-  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output);
+  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output, FIRST_EPOCH_MS);
   const workers = workerPids(run.child.pid!);
   process.kill(-run.child.pid!, "SIGINT");
   await until("the first Ctrl-C to be seen", () => run.output.some((line) => line.startsWith("stopping")), run.output, 5_000);
@@ -267,7 +271,7 @@ test("process: SIGINT twice: quits at once (130), no worker and no lock left; mc
 test("process: SIGTERM mid-epoch: a resumable stop with the resume command, no worker left; mcl resume finishes whole", { timeout: 300_000 }, async () => {
   const { file, dir } = cliConfig("sigterm");
   const run = mcl("run", file);
-  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output);
+  await until("stage 2's first epoch", () => run.output.some((line) => line.startsWith("stage 2 epoch 1/2")), run.output, FIRST_EPOCH_MS);
   const workers = workerPids(run.child.pid!);
   run.child.kill("SIGTERM");
   const { code, signal } = await run.exited;

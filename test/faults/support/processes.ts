@@ -1,8 +1,6 @@
-// Child processes of the process-fault cases: the compiled `mcl` CLI in its own process group (as
-// a shell runs a foreground job), the worker processes under it, and waits that always end.
+// Child processes of the fault cases: the compiled `mcl` CLI in its own process group (as a shell
+// runs a foreground job); its workers and waits are test/ts/support/processes.ts's.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { binary } from "../../ts/support/cli-binary.js";
 
@@ -32,40 +30,6 @@ export function mcl(...args: string[]): CliProcess {
 export function killStarted(): void {
   for (const child of started.splice(0)) {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
-}
-
-/** Whether `pid` runs and is not a zombie. */
-export function isAlive(pid: number): boolean {
-  const stat = `/proc/${pid}/stat`;
-  return existsSync(stat) && readFileSync(stat, "utf8").split(") ")[1]?.[0] !== "Z";
-}
-
-/** The pids of `pid`'s worker processes (Linux /proc). */
-export function workerPids(pid: number): number[] {
-  const tasks = join("/proc", String(pid), "task");
-  if (!existsSync(tasks)) return [];
-  return readdirSync(tasks)
-    .flatMap((tid) => {
-      try {
-        return readFileSync(join(tasks, tid, "children"), "utf8").split(" ").filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    })
-    .filter((child) => {
-      try {
-        return readFileSync(`/proc/${child}/cmdline`, "utf8").includes("mcl_worker");
-      } catch {
-        return false;
-      }
-    });
-}
-
-/** Waits until `check()` holds, polling; throws naming `what` (and the output so far) after `timeoutMs`. */
-export async function until(what: string, check: () => boolean, output: readonly string[] = [], timeoutMs = 60_000): Promise<void> {
-  for (const start = Date.now(); !check(); await new Promise((r) => setTimeout(r, 20))) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}; the output so far:\n${output.join("\n")}`);
   }
 }
 

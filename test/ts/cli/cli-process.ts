@@ -1,8 +1,8 @@
-// `mcl` as a child process for the tests that signal it: its output line by line, its worker
-// processes, and waits that end. From the sources (vite-node) or, for SIGTERM, which vite-node's
-// own listener turns into an exit, the built binary (dist/; buildIfStale first).
+// `mcl` as a child process for the tests that signal it, its output line by line (its workers and
+// waits: test/ts/support/processes.ts). From the sources (vite-node) or, for SIGTERM, which
+// vite-node's own listener turns into an exit, the built binary (dist/; buildIfStale first).
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { projectRoot } from "../../../ts/transport/index.js";
@@ -50,25 +50,6 @@ export function killLeftovers(): void {
     } catch {
       // already gone
     }
-  }
-}
-
-/** The pids of `pid`'s worker processes (Linux /proc). */
-export function workerPids(pid: number): number[] {
-  const tasks = join("/proc", String(pid), "task");
-  return readdirSync(tasks)
-    .flatMap((tid) => readFileSync(join(tasks, tid, "children"), "utf8").split(" ").filter(Boolean).map(Number))
-    .filter((child) => readFileSync(`/proc/${child}/cmdline`, "utf8").includes("mcl_worker"));
-}
-
-export function isAlive(pid: number): boolean {
-  const stat = `/proc/${pid}/stat`;
-  return existsSync(stat) && readFileSync(stat, "utf8").split(") ")[1]?.[0] !== "Z";
-}
-
-export async function until(what: string, check: () => boolean, output: string[] = [], timeoutMs = 120_000): Promise<void> {
-  for (const start = Date.now(); !check(); await new Promise((r) => setTimeout(r, 50))) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}; the output so far:\n${output.join("\n")}`);
   }
 }
 

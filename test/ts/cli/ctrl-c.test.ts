@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { tinyConfig } from "../sdk/tiny-config.js";
-import { hasProc, isAlive, killLeftovers, mcl, until, workerPids } from "./cli-process.js";
+import { isAlive, until, workerPids } from "../support/processes.js";
+import { hasProc, killLeftovers, mcl } from "./cli-process.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-cli-ctrl-c-"));
 

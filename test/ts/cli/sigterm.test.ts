@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { tinyConfig } from "../sdk/tiny-config.js";
 import { buildIfStale } from "../support/cli-binary.js";
-import { builtMcl, hasProc, isAlive, killLeftovers, type MclProcess, until, workerPids } from "./cli-process.js";
+import { isAlive, until, workerPids } from "../support/processes.js";
+import { builtMcl, hasProc, killLeftovers, type MclProcess } from "./cli-process.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-cli-sigterm-"));
 
