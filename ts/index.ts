@@ -75,7 +75,7 @@ export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
 export { type BatchPlan, type PlanAccounting, type PlanOptions, planMcl, planUniform } from "./control/batch-planner.js";
 export { ClusterBook, type GroupStats } from "./control/cluster-book.js";
 export { type IntegrationSpec, type Normalization, integrate, resolveIntegrationSpec } from "./control/integration.js";
-export { type DriveOptions, type StageExecutor, driveRun } from "./control/run-driver.js";
+export { type DriveOptions, type EpochCheckpoint, type StageExecutor, driveRun } from "./control/run-driver.js";
 export { type RunManifest, RunStore } from "./control/run-store.js";
 export { type Action, type SchedulerState, type StageSchedule, scheduleFromConfig } from "./control/stage-scheduler.js";
 export {

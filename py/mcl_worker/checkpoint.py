@@ -90,6 +90,33 @@ def save_checkpoint(
     A write that fails raises CheckpointError naming the file (DISK_FULL when there is no room,
     else CHECKPOINT_WRITE_FAILED); the previous file at `path` is kept and no temporary file is left.
     """
+    return copy_checkpoint(path, tensors, metadata, require_finite=require_finite).write()
+
+
+class CheckpointCopy:
+    """A checkpoint's tensors copied to host memory, checked, and not yet written: the training
+    that follows may change the originals while `write()` runs on another thread."""
+
+    def __init__(self, target: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+        self.target = target
+        self._tensors = tensors
+        self._metadata = metadata
+
+    def write(self) -> Path:
+        """Writes the copy to its target atomically (see save_checkpoint)."""
+        _write_atomically(self.target, lambda tmp: save_file(self._tensors, str(tmp), metadata=self._metadata))
+        return self.target
+
+
+def copy_checkpoint(
+    path: str | os.PathLike[str],
+    tensors: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    require_finite: bool = True,
+) -> CheckpointCopy:
+    """The first half of save_checkpoint: checks `tensors` and `metadata` and copies every tensor
+    to the CPU (a copy even of a CPU tensor), refusing non-finite ones unless told otherwise."""
     target = Path(path)
     metadata = dict(metadata or {})
     for key, value in metadata.items():
@@ -100,8 +127,7 @@ def save_checkpoint(
                 " as JSON strings.",
                 path=str(target),
             )
-    prepared: dict[str, torch.Tensor] = {}
-    seen_storages: set[int] = set()
+    copied: dict[str, torch.Tensor] = {}
     for name, tensor in tensors.items():
         if not isinstance(name, str) or not name:
             raise CheckpointError(
@@ -111,16 +137,12 @@ def save_checkpoint(
             raise CheckpointError(
                 "CHECKPOINT_INVALID", f"{name!r} is a {type(tensor).__name__}, not a tensor", path=str(target)
             )
-        t = tensor.detach().to("cpu").contiguous()
-        # safetensors refuses tensors that share memory (tied weights, views): give each its own.
-        storage = t.untyped_storage().data_ptr()
-        if storage in seen_storages and t.numel() > 0:
-            t = t.clone()
-        seen_storages.add(t.untyped_storage().data_ptr())
-        prepared[name] = t
+        # A copy of its own for every tensor: safetensors refuses tensors that share memory (tied
+        # weights, views), and the original may change once the copy is taken.
+        copied[name] = tensor.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
     if require_finite:
         bad = [
-            n for n, t in prepared.items() if (t.is_floating_point() or t.is_complex()) and not torch.isfinite(t).all()
+            n for n, t in copied.items() if (t.is_floating_point() or t.is_complex()) and not torch.isfinite(t).all()
         ]
         if bad:
             shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
@@ -130,8 +152,7 @@ def save_checkpoint(
                 f" at {target} is kept",
                 path=str(target),
             )
-    _write_atomically(target, lambda tmp: save_file(prepared, str(tmp), metadata=metadata))
-    return target
+    return CheckpointCopy(target, copied, metadata)
 
 
 def load_checkpoint(

@@ -403,14 +403,23 @@ export class RunStore {
     return null;
   }
 
-  /** Commits changes to the manifest atomically; the in-memory manifest follows on success. */
+  /**
+   * Commits changes to the manifest atomically; the in-memory manifest follows on success. The
+   * checkpoints of epochs older than the ones the manifest now keeps are removed after it is
+   * written; recorded checkpoints the new state does not reference yet (a later epoch's, written
+   * while this one was committed) wait for a later commit.
+   */
   async commit(changes: ManifestChanges): Promise<RunManifest> {
     const next = { ...this.#manifest, ...changes, updatedAt: new Date().toISOString() };
-    const checkpointFiles = keptCheckpoints({ ...this.#manifest.checkpointFiles, ...this.#pendingCheckpoints }, next.state);
+    const previous = this.#manifest.checkpointFiles;
+    const checkpointFiles = keptCheckpoints({ ...previous, ...this.#pendingCheckpoints }, next.state);
     const manifest: RunManifest = { ...next, checkpointFiles };
     await this.#writeManifest(manifest);
     this.#manifest = manifest;
-    this.#pendingCheckpoints = {};
+    this.#pendingCheckpoints = Object.fromEntries(
+      Object.entries(this.#pendingCheckpoints).filter(([file]) => checkpointFiles[file] === undefined),
+    );
+    await Promise.all(supersededCheckpoints(previous, checkpointFiles).map((file) => rm(this.path(file), { force: true })));
     return manifest;
   }
 
@@ -578,6 +587,17 @@ function keptCheckpoints(
     if (earlier !== undefined) kept[earlier[0]] = earlier[1];
   }
   return kept;
+}
+
+/** The files of `before` that `after` drops for a later epoch of their track. */
+function supersededCheckpoints(
+  before: Readonly<Record<string, CheckpointFileRef>>,
+  after: Readonly<Record<string, CheckpointFileRef>>,
+): string[] {
+  const kept = Object.values(after);
+  return Object.entries(before)
+    .filter(([file, ref]) => after[file] === undefined && kept.some((k) => k.track === ref.track && k.epochs > ref.epochs))
+    .map(([file]) => file);
 }
 
 /** Size and SHA-256 of a file, read as a stream. */

@@ -1,8 +1,9 @@
 /**
  * The run driver's StageExecutor over a worker's compute jobs (ts/worker): every epoch sends its
  * batch plan as int32 tensors to the train job and saves a checkpoint (model and optimizer,
- * written atomically by the worker) before it counts as done; embed keeps the embedding on the
- * worker; cluster runs k-means there and brings back only the assignments.
+ * written atomically by the worker, while the next epoch trains) before it counts as done; embed
+ * keeps the embedding on the worker; cluster runs k-means there and brings back only the
+ * assignments.
  *
  * One encoder is live on the worker at a time. It is reused while the scheduler continues from
  * the checkpoint it just wrote; any other start (a new stage, a resumed run, a new worker) builds
@@ -25,6 +26,7 @@ import type {
   BaselineEpochAction,
   ClusterAction,
   EmbedAction,
+  EpochCheckpoint,
   StageExecutor,
   TrainEpochAction,
 } from "../control/run-driver.js";
@@ -119,12 +121,12 @@ export class WorkerExecutor implements StageExecutor {
     this.#imageSize = data.image_shape[1]!;
   }
 
-  trainEpoch(action: TrainEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
-    return this.#train(action.stage, action.epoch, action.epochs, action.start, plan);
+  trainEpoch(action: TrainEpochAction, plan: BatchPlan, signal?: AbortSignal): Promise<EpochCheckpoint> {
+    return this.#train(action.stage, action.epoch, action.epochs, action.start, plan, signal);
   }
 
-  trainBaselineEpoch(action: BaselineEpochAction, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
-    return this.#train("baseline", action.epoch, action.epochs, action.start, plan);
+  trainBaselineEpoch(action: BaselineEpochAction, plan: BatchPlan, signal?: AbortSignal): Promise<EpochCheckpoint> {
+    return this.#train("baseline", action.epoch, action.epochs, action.start, plan, signal);
   }
 
   /** Embeds the stage's samples for its clustering, and probes them (the stage's curve point). */
@@ -255,7 +257,19 @@ export class WorkerExecutor implements StageExecutor {
     await Promise.allSettled(handles.map((handle) => this.jobs.free(handle, { timeoutMs: RELEASE_TIMEOUT_MS })));
   }
 
-  async #train(track: Track, epoch: number, epochs: number, start: StartFrom, plan: BatchPlan): Promise<{ readonly checkpoint: string }> {
+  /**
+   * One epoch: the train job, then its checkpoint, returned as soon as the worker holds a copy of
+   * the weights; the file is written (and its checksum recorded) while the next epoch trains.
+   */
+  async #train(
+    track: Track,
+    epoch: number,
+    epochs: number,
+    start: StartFrom,
+    plan: BatchPlan,
+    stop: AbortSignal | undefined,
+  ): Promise<EpochCheckpoint> {
+    const signal = stop === undefined ? this.signal : AbortSignal.any([this.signal, stop]);
     if (!this.#started.has(track)) {
       this.#started.add(track);
       this.log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
@@ -288,7 +302,7 @@ export class WorkerExecutor implements StageExecutor {
         progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
       },
       {
-        signal: this.signal,
+        signal,
         onProgress: (p) =>
           this.log.push({
             type: "train-progress",
@@ -303,14 +317,17 @@ export class WorkerExecutor implements StageExecutor {
       },
     );
     const checkpoint = `checkpoints/${trackName(track)}-epoch-${epoch + 1}.safetensors`;
-    await this.jobs.saveCheckpoint(
-      { model, optimizer, path: this.absolute(checkpoint), metadata: this.checkpointMetadata(track, epoch + 1) },
-      { signal: this.signal },
-    );
-    await this.store.recordCheckpoint(checkpoint, track, epoch + 1);
+    // Not cancelled with the run: a run paused while the next epoch trains keeps this one.
+    const save = this.jobs.saveCheckpointInBackground({
+      model,
+      optimizer,
+      path: this.absolute(checkpoint),
+      metadata: this.checkpointMetadata(track, epoch + 1),
+    });
+    const durable = save.written.then(() => this.store.recordCheckpoint(checkpoint, track, epoch + 1)).then(() => undefined);
+    durable.catch(() => {}); // the run driver awaits it before committing the epoch
+    await save.copied;
     this.live!.checkpoint = checkpoint;
-    // The manifest references the previous epoch's file until this one is committed; older ones are unused.
-    if (epoch >= 1) await rm(this.absolute(`checkpoints/${trackName(track)}-epoch-${epoch - 1}.safetensors`), { force: true });
     this.#epochs.set(`${track}:${epoch}`, { loss: result.mean_loss, lr: { first: result.first_lr, last: result.last_lr } });
     this.log.push({
       type: "epoch",
@@ -322,8 +339,9 @@ export class WorkerExecutor implements StageExecutor {
       seconds: result.seconds,
       samples: result.samples,
     });
-    if (epoch + 1 === epochs) this.log.push({ type: "stage-end", stage: track });
-    return { checkpoint };
+    // A stage ends when its last checkpoint is on disk.
+    if (epoch + 1 === epochs) durable.then(() => this.log.push({ type: "stage-end", stage: track }), () => {});
+    return { checkpoint, durable };
   }
 
   /**

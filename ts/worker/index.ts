@@ -1,2 +1,2 @@
 export * from "./job-schemas.js";
-export { type ClipTrainArgs, type JobOptions, type KMeansResult, type TrainArgs, type TrainOptions, type TrainPlan, WorkerJobs } from "./worker-jobs.js";
+export { type BackgroundSave, type ClipTrainArgs, type JobOptions, type KMeansResult, type TrainArgs, type TrainOptions, type TrainPlan, WorkerJobs } from "./worker-jobs.js";

@@ -302,8 +302,12 @@ export const checkpointSaveRequestSchema = z.strictObject({
   /** On the worker's file system. */
   path: z.string(),
   metadata: stringMap.optional(),
+  /** Send one progress message once the tensors are copied and the model is free for other jobs. */
+  notify_copied: z.boolean().optional(),
 });
 export const checkpointSaveResultSchema = z.strictObject({ path: z.string(), bytes: z.int().min(0) });
+/** The tensors are copied: the model may train on while the file is written. */
+export const checkpointSaveProgressSchema = z.strictObject({ copied: z.boolean() });
 export const checkpointLoadRequestSchema = z.strictObject({
   path: z.string(),
   model: modelHandleSchema,
@@ -467,6 +471,7 @@ export type ProbeScore = z.infer<typeof probeScoreSchema>;
 export type ProbeResult = z.infer<typeof probeResultSchema>;
 export type CheckpointSaveRequest = z.infer<typeof checkpointSaveRequestSchema>;
 export type CheckpointSaveResult = z.infer<typeof checkpointSaveResultSchema>;
+export type CheckpointSaveProgress = z.infer<typeof checkpointSaveProgressSchema>;
 export type CheckpointLoadRequest = z.infer<typeof checkpointLoadRequestSchema>;
 export type CheckpointLoadResult = z.infer<typeof checkpointLoadResultSchema>;
 export type ClipCreateRequest = z.infer<typeof clipCreateRequestSchema>;
@@ -495,7 +500,7 @@ export const computeJobSchemas = {
   integrate: { request: integrateRequestSchema, result: integrateResultSchema, progress: null },
   kmeans: { request: kmeansRequestSchema, result: kmeansResultSchema, progress: null },
   probe: { request: probeRequestSchema, result: probeResultSchema, progress: null },
-  "checkpoint.save": { request: checkpointSaveRequestSchema, result: checkpointSaveResultSchema, progress: null },
+  "checkpoint.save": { request: checkpointSaveRequestSchema, result: checkpointSaveResultSchema, progress: checkpointSaveProgressSchema },
   "checkpoint.load": { request: checkpointLoadRequestSchema, result: checkpointLoadResultSchema, progress: null },
   "clip.create": { request: clipCreateRequestSchema, result: clipCreateResultSchema, progress: null },
   "clip.train": { request: clipTrainRequestSchema, result: clipTrainResultSchema, progress: trainProgressSchema },
@@ -521,7 +526,7 @@ declare module "../transport/job-types.js" {
     integrate: { request: IntegrateRequest; result: EmbeddingResult; progress: never };
     kmeans: { request: KMeansRequest; result: KMeansWireResult; progress: never };
     probe: { request: ProbeRequest; result: ProbeResult; progress: never };
-    "checkpoint.save": { request: CheckpointSaveRequest; result: CheckpointSaveResult; progress: never };
+    "checkpoint.save": { request: CheckpointSaveRequest; result: CheckpointSaveResult; progress: CheckpointSaveProgress };
     "checkpoint.load": { request: CheckpointLoadRequest; result: CheckpointLoadResult; progress: never };
     "clip.create": { request: ClipCreateRequest; result: ClipCreateResult; progress: never };
     "clip.train": { request: ClipTrainRequest; result: ClipTrainResult; progress: TrainProgress };

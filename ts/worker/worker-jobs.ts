@@ -74,6 +74,12 @@ export interface JobOptions {
   readonly signal?: AbortSignal;
 }
 
+/** A checkpoint.save in two moments: the tensors copied, then the file durable. */
+export interface BackgroundSave {
+  readonly copied: Promise<void>;
+  readonly written: Promise<CheckpointSaveResult>;
+}
+
 export interface TrainOptions extends JobOptions {
   /** Called with each progress message (every `progress_every` steps and after the last). */
   readonly onProgress?: (progress: TrainProgress) => void;
@@ -180,6 +186,20 @@ export class WorkerJobs {
 
   saveCheckpoint(request: CheckpointSaveRequest, options: JobOptions = {}): Promise<CheckpointSaveResult> {
     return this.run("checkpoint.save", request, options);
+  }
+
+  /**
+   * A save whose file is written while the model goes on: `copied` resolves once the worker holds
+   * a copy of the tensors and the model is free for the next job (it rejects if the save fails
+   * before that), `written` once the file is durable.
+   */
+  saveCheckpointInBackground(request: CheckpointSaveRequest, options: JobOptions = {}): BackgroundSave {
+    let markCopied: () => void = () => {};
+    const copiedMessage = new Promise<void>((resolve) => {
+      markCopied = resolve;
+    });
+    const written = this.run("checkpoint.save", { ...request, notify_copied: true }, { ...options, onProgress: () => markCopied() });
+    return { copied: Promise.race([copiedMessage, written.then(() => undefined)]), written };
   }
 
   loadCheckpoint(request: CheckpointLoadRequest, options: JobOptions = {}): Promise<CheckpointLoadResult> {

@@ -5,6 +5,10 @@ and a model holding NaN or infinity is never saved, so the last good checkpoint 
 diverged run. Paths are the worker's: relative ones resolve against its working directory.
 Metadata keys starting with "mcl." are the checkpoint format's own. The optimizer's learning-rate
 schedule is saved with it; loading an optimizer whose schedule differs is refused, naming it.
+
+A save holds the model only while it copies the tensors to host memory; it writes the file after
+releasing it, so the next train job can run while the file is written. With `notify_copied` it
+says when that moment comes, in one progress message; the result comes once the file is durable.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ from pathlib import Path
 from ..checkpoint import (
     CheckpointError,
     ScheduleMismatch,
+    copy_checkpoint,
     load_checkpoint,
     restore_training_state,
-    save_checkpoint,
     training_state,
 )
 from ..wire import WireError
@@ -51,17 +55,20 @@ def checkpoint_save(body: Body, ctx: JobContext) -> Body:
                 details={"path": f"metadata.{key}"},
             )
     path = Path(body["path"]).absolute()
-    with model_entry.use(body["model"], "checkpoint.save") as model:
-        if optimizer_entry is None:
-            tensors, metadata = training_state(model)
-        else:
-            tensors, metadata = training_state(model, optimizer_entry.optimizer, optimizer_entry.schedule)
-        try:
-            save_checkpoint(path, tensors, {**user_metadata, **model_entry.checkpoint_metadata(), **metadata})
-        except CheckpointError as exc:
-            # NON_FINITE_TENSOR (the weights diverged), DISK_FULL or CHECKPOINT_WRITE_FAILED: the
-            # previous file at `path` is kept.
-            raise WireError("JOB_FAILED", exc.message, details={"reason": exc.code}) from None
+    try:
+        with model_entry.use(body["model"], "checkpoint.save") as model:
+            if optimizer_entry is None:
+                tensors, metadata = training_state(model)
+            else:
+                tensors, metadata = training_state(model, optimizer_entry.optimizer, optimizer_entry.schedule)
+            copy = copy_checkpoint(path, tensors, {**user_metadata, **model_entry.checkpoint_metadata(), **metadata})
+        if body.get("notify_copied", False):
+            ctx.progress({"copied": True})
+        copy.write()
+    except CheckpointError as exc:
+        # NON_FINITE_TENSOR (the weights diverged), DISK_FULL or CHECKPOINT_WRITE_FAILED: the
+        # previous file at `path` is kept.
+        raise WireError("JOB_FAILED", exc.message, details={"reason": exc.code}) from None
     return {"path": str(path), "bytes": path.stat().st_size}
 
 

@@ -6,12 +6,15 @@ and every bad input a job can receive, each answered with a structured error nam
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from safetensors import safe_open
+
+from mcl_worker.checkpoint import CheckpointCopy
 
 from .conftest import Peer
 
@@ -124,6 +127,36 @@ def test_checkpoint_round_trip_restores_weights_and_metadata(peer: Peer, held: d
     assert loaded == {"metadata": {"stage": "1"}}
     after = peer.call("handle.get", {"handle": peer.call("embed", {"model": other, "dataset": held["dataset"]})["embedding"]})
     torch.testing.assert_close(after["tensor"], before["tensor"])
+
+
+def test_a_save_frees_the_model_once_copied_and_writes_the_copy(
+    peer: Peer, held: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = tmp_path / "before.safetensors"
+    peer.call("checkpoint.save", {"model": held["model"], "optimizer": held["optimizer"], "path": str(before)})
+    release = threading.Event()
+    write = CheckpointCopy.write
+
+    def write_when_released(copy: CheckpointCopy) -> Path:
+        assert release.wait(60)
+        return write(copy)
+
+    monkeypatch.setattr(CheckpointCopy, "write", write_when_released)
+    path = tmp_path / "background.safetensors"
+    save = peer.send("checkpoint.save", {"model": held["model"], "optimizer": held["optimizer"], "path": str(path),
+                                         "notify_copied": True})
+    copied = peer.receive()
+    assert (copied.header.id, copied.header.kind, copied.body) == (save, "progress", {"copied": True})
+    assert not path.exists()
+    # The model trains on while its file waits to be written: no BUSY, and the file holds the copy.
+    peer.call("train", train_body(held, steps=2))
+    release.set()
+    result = peer.receive()
+    assert (result.header.id, result.header.kind) == (save, "result")
+    with safe_open(str(before), "pt") as a, safe_open(str(path), "pt") as b:
+        assert all(torch.equal(a.get_tensor(k), b.get_tensor(k)) for k in a.keys())
+    monkeypatch.undo()
+    assert changed_since(peer, held, path, tmp_path, keep=lambda k: k.startswith("model.")) != []
 
 
 def test_handles_are_freed(peer: Peer, held: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import type { MclConfigInput } from "../../../ts/config/mcl-config.js";
 import { DEFAULT_PREPROCESS, preprocessOf, preprocessProblems, type Preprocess } from "../../../ts/config/preprocess.js";
 import { MANIFEST_FILE, RunStore } from "../../../ts/control/run-store.js";
 import { initialState, scheduleFromConfig } from "../../../ts/control/stage-scheduler.js";
-import type { BatchPlan } from "../../../ts/control/batch-planner.js";
+import { planUniform } from "../../../ts/control/batch-planner.js";
 import type { TrainEpochAction } from "../../../ts/control/run-driver.js";
 import { EventLog } from "../../../ts/sdk/events.js";
 import { WorkerExecutor } from "../../../ts/sdk/worker-executor.js";
@@ -162,7 +162,7 @@ describe("the executor", () => {
   function recordingJobs(requests: Request[]): WorkerJobs {
     const model = modelHandleSchema.parse("model:1");
     const trained: TrainResult = { steps: 1, samples: 4, mean_loss: 1, last_loss: 1, first_lr: 1e-3, last_lr: 1e-3, samples_per_s: 1, seconds: 1 };
-    const jobs: Pick<WorkerJobs, "createModel" | "createOptimizer" | "train" | "saveCheckpoint"> = {
+    const jobs: Pick<WorkerJobs, "createModel" | "createOptimizer" | "train" | "saveCheckpointInBackground"> = {
       createModel: async (body) => {
         requests.push({ type: "model.create", body });
         return { model, arch: body.arch, feature_dim: 8, proj_dim: 8, parameters: 1, device: "cpu" };
@@ -175,13 +175,14 @@ describe("the executor", () => {
         requests.push({ type: "train", body });
         return trained;
       },
-      saveCheckpoint: async (body) => {
+      saveCheckpointInBackground: (body) => {
         requests.push({ type: "checkpoint.save", body });
         // The executor hashes what the worker wrote (the run store records each checkpoint's digest).
         const bytes = Buffer.from("a stand-in checkpoint");
-        await mkdir(dirname(body.path), { recursive: true });
-        await writeFile(body.path, bytes);
-        return { path: body.path, bytes: bytes.length };
+        const written = mkdir(dirname(body.path), { recursive: true })
+          .then(() => writeFile(body.path, bytes))
+          .then(() => ({ path: body.path, bytes: bytes.length }));
+        return { copied: Promise.resolve(), written };
       },
     };
     return jobs as WorkerJobs;
@@ -206,8 +207,8 @@ describe("the executor", () => {
     const requests: Request[] = [];
     const weights = { encoder: "resnet50", init: "pretrained", pretrained: "w.pt" } as const;
     const executor = await executorFor(weights, 3, requests);
-    const plan = { policy: "uniform", smallGroups: "drop", batchSize: 4, worldSize: 1, indices: Int32Array.of(0, 1, 2, 3), offsets: Int32Array.of(0, 4) };
-    await executor.trainEpoch({ kind: "train-epoch", stage: 1, epoch: 0, epochs: 1, start: { kind: "pretrained", path: "w.pt" } } as TrainEpochAction, plan as BatchPlan);
+    const plan = planUniform(4, { batchSize: 4, smallGroups: "drop", seed: 0, epoch: 0 });
+    await executor.trainEpoch({ kind: "train-epoch", stage: 1, epoch: 0, epochs: 1, start: { kind: "pretrained", path: "w.pt" } } as TrainEpochAction, plan);
     const expected = preprocessOf(parseConfig({ name: "p", ...weights }));
     const train = requests.find((r) => r.type === "train")!.body as { augment: Record<string, unknown> };
     expect(train.augment).toMatchObject({ mean: expected.mean, std: expected.std, interpolation: expected.interpolation, crop_pct: expected.cropPct });
