@@ -53,11 +53,11 @@ ROUNDS = 3
 RESULT = Path(__file__).resolve().parent / "results" / "data.json"
 
 
-def write_jpegs(root: Path) -> float:
-    """IMAGES JPEGs in the files layout; returns their mean size in KiB."""
+def write_jpegs(root: Path, images: int = IMAGES) -> float:
+    """`images` JPEGs in the files layout; returns their mean size in KiB."""
     rng = np.random.default_rng(SEED)
     total = 0
-    for i in range(IMAGES):
+    for i in range(images):
         low = rng.integers(0, 256, (12, 15, 3), dtype=np.uint8)
         field = np.asarray(Image.fromarray(low).resize((320, 256), Image.Resampling.BICUBIC), dtype=np.float32)
         pixels = np.clip(field + rng.normal(0, 30, field.shape), 0, 255).astype(np.uint8)
@@ -66,7 +66,7 @@ def write_jpegs(root: Path) -> float:
         path = shard / f"{i:09d}.jpg"
         Image.fromarray(pixels).save(path, quality=90)
         total += path.stat().st_size
-    return total / IMAGES / 1024
+    return total / images / 1024
 
 
 def busy_jiffies() -> tuple[int, int]:
@@ -109,6 +109,16 @@ class SmallCnn(nn.Module):
         return self.net(x)
 
 
+def train_chunk(model: nn.Module, get_images: Callable[[torch.Tensor], torch.Tensor], plan: torch.Tensor,
+                cfg: AugmentConfig, workers: int) -> TrainResult:
+    """train_steps over the batches of `plan` [steps, batch] on the model's device, the images
+    loaded by `workers` loader processes (0: synchronously, in the step's thread) with prefetch
+    DEFAULT_PREFETCH; the result's data_wait_s over the chunk's wall time is its data_wait_fraction."""
+    return train_steps(model, torch.optim.SGD(model.parameters(), lr=0.01), plan, get_images,
+                       lambda images, gen: augment(images, cfg, gen), nt_xent, seed=SEED,
+                       progress_every=len(plan), loader=LoaderOptions(workers, DEFAULT_PREFETCH))
+
+
 def main() -> None:
     started = time.perf_counter()
     load_before = os.getloadavg()
@@ -146,10 +156,7 @@ def main() -> None:
 
         def chunk(get_images: Callable[[torch.Tensor], torch.Tensor], steps: torch.Tensor, workers: int) -> TrainResult:
             torch.manual_seed(SEED)
-            model = SmallCnn(width=16)
-            return train_steps(model, torch.optim.SGD(model.parameters(), lr=0.01), steps, get_images,
-                               lambda images, gen: augment(images, cfg, gen), nt_xent, seed=SEED,
-                               progress_every=len(steps), loader=LoaderOptions(workers, DEFAULT_PREFETCH))
+            return train_chunk(SmallCnn(width=16), get_images, steps, cfg, workers)
 
         def train(workers: int) -> Callable[[], float]:
             return lambda: chunk(dataset.get_images, plan, workers).data_wait_s
