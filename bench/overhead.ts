@@ -17,7 +17,17 @@
  *
  * One warm-up round each, then MCL_BENCH_OVERHEAD_ROUNDS rounds in ABBA order, so that a shared
  * machine slows both sides alike. ratio = median SDK stage seconds / median plain seconds;
- * goal <= 1.05. Writes bench/results/overhead.json atomically and prints it as the last line.
+ * goal <= 1.05.
+ * CPU time (user + system, all threads), which a shared machine's load skews far less than wall
+ * time, over the same intervals, both processes of a side summed: the SDK side is this Node
+ * process and the worker the run launched (its workerPid; /proc/<pid>/stat, Linux only), the
+ * plain side this Node process (waiting) and the script (its time.process_time()). The synthetic
+ * dataset loads in the worker's process (no loader processes), so nothing runs outside them.
+ * sdk_cpu_s / plain_cpu_s: median CPU seconds of the stage, per round in sdk_cpu_per_round /
+ * plain_cpu_per_round; cpu_ratio = median SDK CPU seconds / median plain, oriented as ratio:
+ * smaller is better, the same goal. Where the worker's CPU time cannot be read, the SDK side's CPU
+ * fields and cpu_ratio are null and cpu_unavailable says why.
+ * Writes bench/results/overhead.json atomically and prints it as the last line.
  * MCL_BENCH_OVERHEAD_N (samples, default 2048), MCL_BENCH_OVERHEAD_EPOCHS (default 3),
  * MCL_BENCH_OVERHEAD_ROUNDS (default 3) and MCL_BENCH_OVERHEAD_THREADS (default: the cores) size it.
  */
@@ -39,6 +49,7 @@ import { Mcl } from "../ts/sdk/mcl.js";
 import { augmentOf } from "../ts/sdk/worker-requests.js";
 import { PlainScript } from "./plain-script.js";
 import { projectRoot } from "../ts/transport/index.js";
+import { CPU_TIME_UNAVAILABLE, measureCpu, ownCpuSeconds } from "./cpu-time.js";
 
 const N = positive("MCL_BENCH_OVERHEAD_N", 2048);
 const EPOCHS = positive("MCL_BENCH_OVERHEAD_EPOCHS", 3);
@@ -74,6 +85,8 @@ interface StageTiming {
   readonly seconds: number;
   /** Samples trained on over the stage's epochs. */
   readonly samples: number;
+  /** CPU seconds of the side's two processes over the stage; null where they cannot be read. */
+  readonly cpuSeconds: number | null;
 }
 
 /** One SDK run up to the end of stage 2: its timing and the plans it trained on. */
@@ -82,12 +95,21 @@ async function sdkStage(runDir: string, round: number): Promise<StageTiming & { 
   let started = Number.NaN;
   let seconds = Number.NaN;
   let samples = 0;
+  let workerPid: number | undefined;
+  let cpu = (): number | null => null;
+  let cpuSeconds: number | null = null;
   try {
     for await (const event of run.events()) {
-      if (event.type === "stage-start" && event.stage === STAGE) started = performance.now();
+      if (event.type === "stage-start" && event.stage === STAGE) {
+        workerPid = run.workerPid;
+        cpu = measureCpu(workerPid);
+        started = performance.now();
+      }
       if (event.type === "epoch" && event.stage === STAGE) samples += event.samples;
       if (event.type === "stage-end" && event.stage === STAGE) {
         seconds = (performance.now() - started) / 1000;
+        if (run.workerPid !== workerPid) throw new Error(`the worker restarted during stage ${STAGE} (pid ${workerPid} became ${run.workerPid}): its CPU time is lost; rerun`);
+        cpuSeconds = cpu();
         break;
       }
       if (event.type === "error") throw new Error(`the SDK run failed: ${event.error.code}: ${event.error.message}`);
@@ -96,7 +118,7 @@ async function sdkStage(runDir: string, round: number): Promise<StageTiming & { 
     await run.stop();
   }
   if (Number.isNaN(seconds)) throw new Error(`the SDK run ended before stage ${STAGE} did`);
-  return { seconds, samples, plans: await stagePlans(run.dir) };
+  return { seconds, samples, cpuSeconds, plans: await stagePlans(run.dir) };
 }
 
 /** Stage 2's batch plans, rebuilt from the run's committed stage-1 clustering as the run driver builds them. */
@@ -134,8 +156,10 @@ async function startPlain(): Promise<{ plain: PlainScript; threads: number }> {
 async function plainStage(plain: PlainScript, folder: string): Promise<StageTiming> {
   const seeds = Array.from({ length: EPOCHS }, (_, epoch) => deriveSeed(config.seed, STAGE, epoch) & 0x7fffffff);
   const modelSeed = deriveSeed(config.seed, STAGE) & 0x7fffffff;
+  const node = ownCpuSeconds();
   const answer = await plain.ask({ plans: folder, epochs: EPOCHS, seeds, model_seed: modelSeed });
-  return { seconds: Number(answer["seconds"]), samples: Number(answer["samples"]) };
+  const cpuSeconds = ownCpuSeconds() - node + Number(answer["cpu_seconds"]);
+  return { seconds: Number(answer["seconds"]), samples: Number(answer["samples"]), cpuSeconds };
 }
 
 async function writePlans(folder: string, plans: readonly BatchPlan[]): Promise<void> {
@@ -158,6 +182,16 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/** The values, or null if any is null (a side's CPU time was not read in every round). */
+function allNumbers(xs: readonly (number | null)[]): readonly number[] | null {
+  return xs.every((x): x is number => x !== null) ? xs : null;
+}
+
+function medianOrNull(xs: readonly (number | null)[]): number | null {
+  const values = allNumbers(xs);
+  return values === null ? null : median(values);
+}
+
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 const work = await mkdtemp(join(tmpdir(), "mcl-bench-overhead-"));
@@ -174,6 +208,8 @@ try {
 
   const sdkSeconds: number[] = [];
   const plainSeconds: number[] = [];
+  const sdkCpu: (number | null)[] = [];
+  const plainCpu: (number | null)[] = [];
   let plansMatch = true;
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? (["sdk", "plain"] as const) : (["plain", "sdk"] as const);
@@ -182,14 +218,18 @@ try {
         const timing = await sdkStage(join(work, "runs"), round);
         plansMatch &&= samePlans(timing.plans, plans);
         sdkSeconds.push(timing.seconds);
+        sdkCpu.push(timing.cpuSeconds);
       } else {
         const timing = await plainStage(plain, planFolder);
         if (timing.samples !== planned) throw new Error(`the plain stage trained on ${timing.samples} samples, expected ${planned}`);
         plainSeconds.push(timing.seconds);
+        plainCpu.push(timing.cpuSeconds);
       }
     }
   }
 
+  const sdkCpuS = medianOrNull(sdkCpu);
+  const plainCpuS = medianOrNull(plainCpu);
   const line = JSON.stringify({
     bench: "overhead",
     model: config.encoder,
@@ -207,6 +247,12 @@ try {
     goal: GOAL,
     sdk_per_round: sdkSeconds.map(round3),
     plain_per_round: plainSeconds.map(round3),
+    sdk_cpu_s: sdkCpuS === null ? null : round3(sdkCpuS),
+    plain_cpu_s: plainCpuS === null ? null : round3(plainCpuS),
+    cpu_ratio: sdkCpuS === null || plainCpuS === null ? null : round3(sdkCpuS / plainCpuS),
+    sdk_cpu_per_round: allNumbers(sdkCpu)?.map(round3) ?? null,
+    plain_cpu_per_round: allNumbers(plainCpu)?.map(round3) ?? null,
+    ...(CPU_TIME_UNAVAILABLE === undefined ? {} : { cpu_unavailable: CPU_TIME_UNAVAILABLE }),
     // False if a round's clustering (hence its plans) differed from the warm-up's: the plain side then trained other batches of the same sizes.
     plans_match: plansMatch,
     load_average: Math.round(loadavg()[0]! * 100) / 100,

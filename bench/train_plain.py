@@ -4,7 +4,8 @@ The same library pieces as the worker's train job (open_dataset, augment, create
 nt_xent, AdamW), in a plain for-loop. bench/train.ts starts this process once and alternates
 epochs between it and the worker: it writes one line per command on stdin,
     {"epoch": <seed>}        run one epoch of uniform batches (a fresh permutation)
-and reads back one JSON line {"samples": ..., "seconds": ...} timed inside the loop.
+and reads back one JSON line {"samples": ..., "seconds": ..., "cpu_seconds": ...} timed inside
+the loop: wall seconds, and this process's CPU seconds (user + system, all threads).
 
     .venv/bin/python bench/train_plain.py --uri synthetic:trifeature?n=4096 --batch-size 256
 """
@@ -37,7 +38,8 @@ def main() -> None:
     _, size, _ = dataset.image_shape
     torch.manual_seed(0)
     model = create_model(args.arch, image_size=size).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    # Fused, as the worker's optimizers are: both sides run the same optimizer step.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0, fused=True)
     cfg = AugmentConfig()
     generator = torch.Generator(device=device)
     n, b = len(dataset), args.batch_size
@@ -47,7 +49,7 @@ def main() -> None:
         seed = int(json.loads(line)["epoch"])
         order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
         model.train()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         samples = 0
         for step in range(n // b):
             batch = order[step * b : (step + 1) * b]
@@ -63,7 +65,8 @@ def main() -> None:
             optimizer.step()
             loss.item()  # what a plain loop logs; also waits for the GPU, as the worker does
             samples += batch.numel()
-        print(json.dumps({"samples": samples, "seconds": time.perf_counter() - started}), flush=True)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        print(json.dumps({"samples": samples, "seconds": seconds, "cpu_seconds": cpu_seconds}), flush=True)
 
 
 if __name__ == "__main__":
