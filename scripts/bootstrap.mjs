@@ -14,6 +14,8 @@ const venv = join(root, ".venv");
 const venvPython = join(venv, "bin", "python");
 // torch first and pinned: the local CPU build; a looser spec would pull gigabytes of CUDA wheels.
 const torchSpec = process.env.MCL_TORCH_SPEC ?? "torch==2.13.0";
+// A wheel index for torch, e.g. https://download.pytorch.org/whl/cu128 for its CUDA 12.8 build.
+const torchIndex = process.env.MCL_TORCH_INDEX_URL ?? "";
 const basePython = process.env.MCL_PYTHON ?? "python3";
 
 function run(cmd, args, opts = {}) {
@@ -59,12 +61,15 @@ function npmPackages() {
 function pythonWorker() {
   if (!existsSync(venvPython)) run(basePython, ["-m", "venv", venv]);
   const stamp = join(venv, ".mcl-bootstrap");
-  const inputs = `${torchSpec}\n${digest("pyproject.toml")}`;
+  const torchSource = `${torchSpec} ${torchIndex}`;
+  const inputs = `${torchSource}\n${digest("pyproject.toml")}`;
   if (stampMatches(stamp, inputs) && succeeds(venvPython, ["-c", "import torch, mcl_worker"])) return;
-  // A changed MCL_TORCH_SPEC (say a CUDA build on a GPU box) reinstalls torch; pip keeps a match.
-  const previousTorchSpec = existsSync(stamp) ? readFileSync(stamp, "utf8").split("\n")[0] : undefined;
-  if (previousTorchSpec !== torchSpec || !succeeds(venvPython, ["-c", "import torch"])) {
-    run(venvPython, ["-m", "pip", "install", "--quiet", torchSpec]);
+  // A changed MCL_TORCH_SPEC reinstalls torch (pip keeps a match); a changed index replaces the
+  // build in place, since a CPU and a CUDA wheel may carry the same version.
+  const previousTorchSource = existsSync(stamp) ? readFileSync(stamp, "utf8").split("\n")[0] : undefined;
+  if (previousTorchSource !== torchSource || !succeeds(venvPython, ["-c", "import torch"])) {
+    const fromIndex = torchIndex === "" ? [] : ["--index-url", torchIndex, "--force-reinstall"];
+    run(venvPython, ["-m", "pip", "install", "--quiet", ...fromIndex, torchSpec]);
   }
   run(venvPython, ["-m", "pip", "install", "--quiet", "-e", ".[test]"]);
   writeFileSync(stamp, inputs);

@@ -69,8 +69,9 @@ export async function openWorker(options: WorkerOptions = {}): Promise<WorkerCon
   };
 }
 
-function deviceName(hello: HelloResult): string {
-  const device = hello.devices[0];
+/** The device the worker computes on by default (compute.device auto): its first accelerator, else the CPU. */
+export function deviceName(hello: HelloResult): string {
+  const device = hello.devices.find((d) => d.type !== "cpu") ?? hello.devices[0];
   if (device === undefined) return "unknown";
   return device.type === "cpu" ? "cpu" : `${device.type}:${device.index} (${device.name})`;
 }
