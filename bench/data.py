@@ -10,8 +10,9 @@ each) in img2dataset's files layout (shards of 1,000), opened as folder:<dir>?si
     chunk of the run (which starts the forkserver) is excluded, later chunks' process starts not.
 (b) overlap: mcl_worker.train.train_steps on the same dataset with a small CNN on VIEW_SIZE px
     views of the 224 px images (torch on one thread: one core computes while the other decodes),
-    sized so that a step's compute takes about as long as its batch's decoding on one core
-    (both figures are in the result); synchronous loading (workers 0) against
+    the narrowest of WIDTHS whose step takes at least BALANCE x its batch's decoding on one
+    thread, i.e. on one core (both figures and the width are in the result); synchronous loading
+    (workers 0, on the dataset's own decoding threads, both cores) against
     the prefetching pipeline at the default settings (data.workers auto: min(4, CPUs - 1), at
     least 1; prefetch 2) and at 2 workers. data_wait_fraction = time the steps waited for their
     images / the chunk's wall time.
@@ -49,6 +50,8 @@ from result_file import write_result
 IMAGES, SHARD, SIZE, SEED = 3000, 1000, 224, 0
 PIPELINE_IMAGES, PIPELINE_BATCH, PIPELINE_WORKERS = 1024, 64, (0, 1, 2, 3)
 TRAIN_STEPS, TRAIN_BATCH, VIEW_SIZE = 60, 32, 112
+# The overlap's model: the first of these SmallCnn widths whose step takes BALANCE x a batch's decode.
+WIDTHS, BALANCE = (16, 24, 32, 40, 48, 64, 96), 1.1
 ROUNDS = 3
 RESULT = Path(__file__).resolve().parent / "results" / "data.json"
 
@@ -154,17 +157,31 @@ def main() -> None:
         default = default_workers(decodes=True)
         settings = {"sync": 0, "prefetch_default": default, "prefetch_2": 2}
 
-        def chunk(get_images: Callable[[torch.Tensor], torch.Tensor], steps: torch.Tensor, workers: int) -> TrainResult:
+        def chunk(get_images: Callable[[torch.Tensor], torch.Tensor], steps: torch.Tensor, workers: int,
+                  width: int) -> TrainResult:
             torch.manual_seed(SEED)
-            return train_chunk(SmallCnn(width=16), get_images, steps, cfg, workers)
+            return train_chunk(SmallCnn(width=width), get_images, steps, cfg, workers)
+
+        # The balance: the narrowest model whose step (its images in memory) takes at least
+        # BALANCE times one batch's decoding on one thread, the share of a 2-core machine that one
+        # loader process gets while the step computes on the other core.
+        one_thread = open_dataset(f"folder:{root}?size={SIZE}&workers=1")
+        decode_s = min(measured(lambda: float(one_thread.get_images(plan[0]).shape[0]))["wall_s"] for _ in range(3))
+        one_thread.close()
+        held = dataset.get_images(plan[0])
+
+        def compute_time(width: int) -> float:
+            return min(measured(lambda: float(chunk(lambda _: held, plan[:4], 0, width).steps))["wall_s"] / 4
+                       for _ in range(2))
+
+        width, compute_s = WIDTHS[-1], 0.0
+        for candidate in WIDTHS:
+            width, compute_s = candidate, compute_time(candidate)
+            if compute_s >= BALANCE * decode_s:
+                break
 
         def train(workers: int) -> Callable[[], float]:
-            return lambda: chunk(dataset.get_images, plan, workers).data_wait_s
-
-        # One batch's decoding (in process) and one step's compute (its images in memory): the balance.
-        decode_s = min(measured(lambda: float(dataset.get_images(plan[0]).shape[0]))["wall_s"] for _ in range(3))
-        held = dataset.get_images(plan[0])
-        compute_s = min(measured(lambda: float(chunk(lambda _: held, plan[:4], 0).steps))["wall_s"] / 4 for _ in range(2))
+            return lambda: chunk(dataset.get_images, plan, workers, width).data_wait_s
 
         overlap: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
         for r in range(ROUNDS):
@@ -199,7 +216,8 @@ def main() -> None:
         "overlap": {
             "steps": TRAIN_STEPS, "batch": TRAIN_BATCH, "view_size": VIEW_SIZE, "torch_threads": 1,
             "prefetch": DEFAULT_PREFETCH,
-            "decode_s_per_batch_in_process": round(decode_s, 4), "compute_s_per_step_images_in_memory": round(compute_s, 4),
+            "decode_s_per_batch_one_thread": round(decode_s, 4), "compute_s_per_step_images_in_memory": round(compute_s, 4),
+            "model_width": width, "balance": BALANCE,
             "by_setting": {
                 name: {
                     "workers": settings[name],
