@@ -1,13 +1,18 @@
 """Data pipeline benchmark: mcl_worker.data.BatchLoader on a folder: dataset of JPEGs (CPU).
 
 Data: IMAGES generated 256×320 JPEGs (smooth colour fields plus grain, quality 90, about 60 KiB
-each) in img2dataset's files layout (shards of 1,000), opened as folder:<dir>?size=224.
+each) in img2dataset's files layout (shards of 1,000), opened as folder:<dir>?size=224; the same
+JPEGs listed in a CSV (csv:<file>?size=224) and packed into tar shards of 1,000 as img2dataset's
+webdataset output (webdataset:<dir>?size=224; the time to build its index of member offsets, and
+to open it again from the cache, is in the result).
 
 (a) pipeline: sustained images/s of read + decode + centre crop + resize to 224 (what a loader
     process does; augmentation runs in the training loop) over one pass of a shuffled plan of
     PIPELINE_IMAGES images in batches of PIPELINE_BATCH, for 0 loader processes (in process, on
     the folder dataset's own 4 decoding threads), and 1, 2 and 3 (one thread each); the first
     chunk of the run (which starts the forkserver) is excluded, later chunks' process starts not.
+    by_workers is the files layout; by_source the csv and webdataset sources at SOURCE_WORKERS
+    loader processes, measured in the same rounds.
 (b) overlap: mcl_worker.train.train_steps on the same dataset with a small CNN on VIEW_SIZE px
     views of the 224 px images (torch on one thread: one core computes while the other decodes),
     the narrowest of WIDTHS whose step takes at least BALANCE x its batch's decoding on one
@@ -29,6 +34,7 @@ import os
 import platform
 import statistics
 import sys
+import tarfile
 import tempfile
 import time
 import warnings
@@ -49,6 +55,7 @@ from result_file import write_result
 
 IMAGES, SHARD, SIZE, SEED = 3000, 1000, 224, 0
 PIPELINE_IMAGES, PIPELINE_BATCH, PIPELINE_WORKERS = 1024, 64, (0, 1, 2, 3)
+SOURCES, SOURCE_WORKERS = ("csv", "webdataset"), (0, 1)
 TRAIN_STEPS, TRAIN_BATCH, VIEW_SIZE = 60, 32, 112
 # The overlap's model: the first of these SmallCnn widths whose step takes BALANCE x a batch's decode.
 WIDTHS, BALANCE = (16, 24, 32, 40, 48, 64, 96), 1.1
@@ -70,6 +77,21 @@ def write_jpegs(root: Path, images: int = IMAGES) -> float:
         Image.fromarray(pixels).save(path, quality=90)
         total += path.stat().st_size
     return total / images / 1024
+
+
+def write_csv(files: Path, path: Path) -> None:
+    """A CSV (open_clip's default columns, tab-separated) of every JPEG under `files`, in order."""
+    rows = ["filepath\ttitle"] + [f"{jpeg.relative_to(path.parent)}\t" for jpeg in sorted(files.glob("*/*.jpg"))]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def write_shards(files: Path, out: Path) -> None:
+    """Each shard folder under `files` as one tar of its JPEGs, as img2dataset's webdataset writer."""
+    out.mkdir()
+    for shard in sorted(p for p in files.iterdir() if p.is_dir()):
+        with tarfile.open(out / f"{shard.name}.tar", "w") as tar:
+            for jpeg in sorted(shard.glob("*.jpg")):
+                tar.add(jpeg, arcname=jpeg.name)
 
 
 def busy_jiffies() -> tuple[int, int]:
@@ -130,24 +152,38 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="This DataLoader will create")
     with tempfile.TemporaryDirectory(prefix="mcl-bench-data-") as tmp:
         root = Path(tmp)
-        kib = write_jpegs(root)
-        dataset = open_dataset(f"folder:{root}?size={SIZE}")
+        files, csv_file, shards = root / "files", root / "train.csv", root / "shards"
+        files.mkdir()
+        kib = write_jpegs(files, IMAGES)
+        write_csv(files, csv_file)
+        write_shards(files, shards)
+        uris = {"files": f"folder:{files}?size={SIZE}", "csv": f"csv:{csv_file}?size={SIZE}",
+                "webdataset": f"webdataset:{shards}?size={SIZE}"}
+        index_build_s = measured(lambda: float(len(open_dataset(uris["webdataset"]))))["wall_s"]
+        index_cached_s = measured(lambda: float(len(open_dataset(uris["webdataset"]))))["wall_s"]
+        datasets = {name: open_dataset(uri) for name, uri in uris.items()}
+        dataset = datasets["files"]
         g = torch.Generator().manual_seed(SEED)
         order = torch.randperm(IMAGES, generator=g)[:PIPELINE_IMAGES]
         batches = list(order.split(PIPELINE_BATCH))
+        if not all(torch.equal(d.get_images(batches[0]), dataset.get_images(batches[0])) for d in datasets.values()):
+            raise AssertionError("the sources decode different images from the same JPEGs")
 
-        def load_all(workers: int) -> Callable[[], float]:
+        def load_all(source: str, workers: int) -> Callable[[], float]:
+            get_images = datasets[source].get_images
+
             def run() -> float:
-                return float(sum(images.shape[0] for images in BatchLoader(dataset.get_images, batches, LoaderOptions(workers))))
+                return float(sum(images.shape[0] for images in BatchLoader(get_images, batches, LoaderOptions(workers))))
             return run
 
-        load_all(1)()  # starts the forkserver (once per worker process); not timed
-        pipeline: dict[int, list[dict[str, float]]] = {w: [] for w in PIPELINE_WORKERS}
+        load_all("files", 1)()  # starts the forkserver (once per worker process); not timed
+        settings = [("files", w) for w in PIPELINE_WORKERS] + [(s, w) for s in SOURCES for w in SOURCE_WORKERS]
+        pipeline: dict[tuple[str, int], list[dict[str, float]]] = {setting: [] for setting in settings}
         for r in range(ROUNDS):
-            for workers in (PIPELINE_WORKERS if r % 2 == 0 else PIPELINE_WORKERS[::-1]):
-                m = measured(load_all(workers))
-                pipeline[workers].append(m)
-                print(f"pipeline round {r} workers {workers}: {m['value'] / m['wall_s']:.0f} images/s, "
+            for source, workers in (settings if r % 2 == 0 else settings[::-1]):
+                m = measured(load_all(source, workers))
+                pipeline[source, workers].append(m)
+                print(f"pipeline round {r} {source} workers {workers}: {m['value'] / m['wall_s']:.0f} images/s, "
                       f"cpu {m['cpu_s']:.2f} s of {m['wall_s']:.2f} s, machine busy {m['machine_busy']:.2f}",
                       file=sys.stderr, flush=True)
 
@@ -165,7 +201,7 @@ def main() -> None:
         # The balance: the narrowest model whose step (its images in memory) takes at least
         # BALANCE times one batch's decoding on one thread, the share of a 2-core machine that one
         # loader process gets while the step computes on the other core.
-        one_thread = open_dataset(f"folder:{root}?size={SIZE}&workers=1")
+        one_thread = open_dataset(f"folder:{files}?size={SIZE}&workers=1")
         decode_s = min(measured(lambda: float(one_thread.get_images(plan[0]).shape[0]))["wall_s"] for _ in range(3))
         one_thread.close()
         held = dataset.get_images(plan[0])
@@ -192,7 +228,16 @@ def main() -> None:
                 print(f"overlap round {r} {name} (workers {settings[name]}): wait {m['value']:.2f} s of "
                       f"{m['wall_s']:.2f} s = {m['value'] / m['wall_s']:.3f}, cpu {m['cpu_s']:.2f} s, "
                       f"machine busy {m['machine_busy']:.2f}", file=sys.stderr, flush=True)
-        dataset.close()
+        for d in datasets.values():
+            d.close()
+
+    def pipeline_figures(runs: list[dict[str, float]]) -> dict[str, dict[str, float | list[float]]]:
+        return {
+            "images_per_s": summary([m["value"] / m["wall_s"] for m in runs]),
+            "wall_s": summary([m["wall_s"] for m in runs]),
+            "cpu_s_this_process": summary([m["cpu_s"] for m in runs]),
+            "machine_busy": summary([m["machine_busy"] for m in runs]),
+        }
 
     def fraction(name: str) -> float:
         return statistics.median(m["value"] / m["wall_s"] for m in overlap[name])
@@ -200,17 +245,15 @@ def main() -> None:
     report = {
         "name": "data",
         "data": {"images": IMAGES, "jpeg": "256x320, quality 90", "mean_kib": round(kib, 1), "size": SIZE,
-                 "layout": f"folder: files layout, shards of {SHARD}"},
+                 "layout": f"folder: files layout, shards of {SHARD}",
+                 "sources": {"csv": "csv: one tab-separated file of relative paths",
+                             "webdataset": f"webdataset: tar shards of {SHARD}, read by member offset"},
+                 "webdataset_index": {"build_s": round(index_build_s, 4), "cached_open_s": round(index_cached_s, 4)}},
         "pipeline": {
             "images": PIPELINE_IMAGES, "batch": PIPELINE_BATCH,
-            "by_workers": {
-                str(w): {
-                    "images_per_s": summary([m["value"] / m["wall_s"] for m in runs]),
-                    "wall_s": summary([m["wall_s"] for m in runs]),
-                    "cpu_s_this_process": summary([m["cpu_s"] for m in runs]),
-                    "machine_busy": summary([m["machine_busy"] for m in runs]),
-                }
-                for w, runs in pipeline.items()
+            "by_workers": {str(w): pipeline_figures(pipeline["files", w]) for w in PIPELINE_WORKERS},
+            "by_source": {
+                source: {str(w): pipeline_figures(pipeline[source, w]) for w in SOURCE_WORKERS} for source in SOURCES
             },
         },
         "overlap": {

@@ -157,7 +157,7 @@ const dataSchema = z.strictObject({
     })
     .default("auto")
     .describe(
-      "Loader processes that read, decode and resize the next batches' images while a step computes (0 = in the training process). 'auto': none for datasets held in memory; for folder: datasets, min(4, CPUs - 1) and at least 1, counted on the worker's machine",
+      "Loader processes that read, decode and resize the next batches' images while a step computes (0 = in the training process). 'auto': none for datasets held in memory; for image files (folder:, csv:, webdataset:), min(4, CPUs - 1) and at least 1, counted on the worker's machine",
     ),
   prefetch: z.int().min(1).max(64).default(2).describe("Batches each loader process keeps ready ahead of the step"),
 });
@@ -187,7 +187,7 @@ export const mclConfigSchema = z
       })
       .default("synthetic:trifeature")
       .describe(
-        "Dataset URI: synthetic:<name>, digits:colored, npz:<path>, folder:<path>, or a Python plugin py:<module>:<attr> that builds a map-style dataset",
+        "Dataset URI: synthetic:<name>, digits:colored, npz:<path>, folder:<path>, csv:<file>, webdataset:<folder or shard pattern>, or a Python plugin py:<module>:<attr> that builds a map-style dataset",
       ),
     datasetArgs: pluginArgs("dataset"),
     encoder: z

@@ -10,6 +10,8 @@ Dataset URIs (`scheme:path?key=value&…`):
     digits:colored?size=&seed=&repeat=&shift=&colors=            scikit-learn's digits, coloured
     npz:<path>                                                   a user's .npz archive (see npz.py)
     folder:<path>?size=&workers=                                 an img2dataset folder, streamed
+    csv:<file>?img_key=&caption_key=&sep=&labels=&size=&workers= images listed in a CSV (open_clip's)
+    webdataset:<folder or shard pattern>?size=&workers=          img2dataset's tar shards, read by id
     py:<module>:<attr>                                           a user's dataset (mcl_worker.plugins)
 
 BatchLoader (batch_loader.py) hands a job the images of its batch plan in order, loaded ahead by
@@ -24,12 +26,14 @@ from typing import Any
 from .augmentation import AugmentConfig, augment, eval_transform
 from .base import ArrayDataset, AttributeInfo, ImageDataset, Indices
 from .batch_loader import BatchLoader, DataLoadingError, LoaderOptions, loader_options
+from .csv_source import CsvDataset, open_csv
 from .digits import open_digits
 from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError, ImageDecodeError
 from .folder import FolderDataset, open_folder
 from .npz import open_npz
 from .trifeature import open_trifeature
 from .uri import DatasetUri, parse_uri
+from .webdataset import WebDatasetShards, open_webdataset
 
 # scheme -> {generator name -> opener}; "" stands for "the path is a file system path".
 _OPENERS: dict[str, dict[str, Callable[[DatasetUri], ImageDataset]]] = {
@@ -37,6 +41,8 @@ _OPENERS: dict[str, dict[str, Callable[[DatasetUri], ImageDataset]]] = {
     "digits": {"colored": open_digits},
     "npz": {"": open_npz},
     "folder": {"": open_folder},
+    "csv": {"": open_csv},
+    "webdataset": {"": open_webdataset},
 }
 SCHEMES = tuple(
     f"{scheme}:{name or '<path>'}" for scheme, names in _OPENERS.items() for name in names
@@ -77,6 +83,7 @@ __all__ = [
     "AttributeInfo",
     "AugmentConfig",
     "BatchLoader",
+    "CsvDataset",
     "DataLoadingError",
     "DatasetContentError",
     "DatasetError",
@@ -87,6 +94,7 @@ __all__ = [
     "ImageDecodeError",
     "Indices",
     "LoaderOptions",
+    "WebDatasetShards",
     "augment",
     "eval_transform",
     "loader_options",

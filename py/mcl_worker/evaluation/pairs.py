@@ -26,7 +26,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..data import ImageDataset
-from ..data.folder import center_square
+from ..data.decoded import center_square
 from ..errors import InvalidArgument
 
 MMVP_COLUMNS = ("Question ID", "Type", "Statement")
