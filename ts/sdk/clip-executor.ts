@@ -105,11 +105,6 @@ export class ClipExecutor extends WorkerExecutor {
     return this.#scores(models, { weights: [...spec.weights], normalize: spec.normalize });
   }
 
-  /** No probe without labelled attributes (web image-caption data): nothing to measure. */
-  override async probe(embedding: EmbeddingHandle): Promise<ProbeScores> {
-    return this.data.attributes.length === 0 ? { linear: {} } : super.probe(embedding);
-  }
-
   protected override trainJob(args: Omit<ClipTrainArgs, "loss">, options: TrainOptions): Promise<ClipTrainResult> {
     return this.jobs.trainClip({ ...args, loss: clipLoss(this.#clip), precision: this.config.compute.precision }, options);
   }

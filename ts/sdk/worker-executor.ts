@@ -227,8 +227,9 @@ export class WorkerExecutor implements StageExecutor {
     return {};
   }
 
-  /** Linear-probe (and kNN) accuracy per attribute of an embedding held on the worker. */
+  /** Linear-probe (and kNN) accuracy per attribute of an embedding held on the worker; none without labelled attributes. */
   async probe(embedding: EmbeddingHandle): Promise<ProbeScores> {
+    if (this.data.attributes.length === 0) return { linear: {} };
     const { attributes, knn } = this.config.probe;
     const result: ProbeResult = await this.jobs.probe(
       {

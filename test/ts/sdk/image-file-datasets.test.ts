@@ -1,6 +1,7 @@
 // A tiny MCL run through the SDK on a real worker (CPU) for each source of encoded images beside
 // folder:: a csv: file as open_clip reads it, with a label column the probes use, and img2dataset's
-// webdataset shards read by sample id, in a CLIP run (web image-caption data: captions, no labels).
+// webdataset shards read by sample id, in a CLIP run (web image-caption data: captions, no labels);
+// and a folder: of images without labels, whose run has nothing to probe.
 // Both decode in a loader process (data.workers 1), as such datasets do by default.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
@@ -75,6 +76,16 @@ describe("datasets of image files", () => {
       expect(probe.colour).toBeLessThanOrEqual(1);
     }
     for (const track of [...summary.stages, summary.baseline!]) expect(track.sampling!.planned + track.sampling!.leftOut).toBe(IMAGES);
+  });
+
+  it("folder: without labelled attributes trains every stage and probes nothing", { timeout: 120_000 }, async () => {
+    const dataset = `folder:${join(root, "images")}?size=16`;
+    const { run, events } = await tinyRun(tinyConfig(join(root, "runs"), "folder", { dataset, batchSize: 16, baseline: false }));
+    const summary = await run.result();
+    expect(events.at(-1)?.type).toBe("done");
+    expect(summary.stages.map((s) => s.stage)).toEqual([1, 2]);
+    expect(summary.attributes).toEqual([]);
+    for (const probe of [...summary.stages.map((s) => s.probe), summary.integrated.probe]) expect(probe).toEqual({});
   });
 
   it("webdataset: a CLIP run trains 2 stages on the shards' captions, indexed once beside them", { timeout: 180_000 }, async () => {
