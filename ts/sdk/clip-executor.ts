@@ -26,7 +26,6 @@ import type {
   ClipTrainRequest,
   ClipTrainResult,
   DatasetOpenResult,
-  EmbeddingHandle,
   ModelHandle,
   OptimizerHandle,
   PairBenchmarkResult,
@@ -35,7 +34,7 @@ import type {
 } from "../worker/index.js";
 import { MclError } from "./errors.js";
 import type { EventLog, Track } from "./events.js";
-import { readJsonFile, type Accuracies, type ProbeScores } from "./summary.js";
+import { readJsonFile, type Accuracies } from "./summary.js";
 import { trackName, WorkerExecutor } from "./worker-executor.js";
 import { augmentOf, createOptionsOf } from "./worker-requests.js";
 
