@@ -3,6 +3,7 @@
 import { guardOutput } from "./closed-output.js";
 import { formatReport, runDoctor } from "./doctor.js";
 import { demoCommand } from "./demo-command.js";
+import { exportCommand } from "./export.js";
 import { reportCommand } from "./report-command.js";
 import { resumeCommand } from "./resume-command.js";
 import { runCommand } from "./run-command.js";
@@ -17,6 +18,7 @@ const commands: { readonly [name: string]: Command } = {
   run: runCommand,
   resume: resumeCommand,
   report: reportCommand,
+  export: exportCommand,
   demo: demoCommand,
   doctor: {
     usage: "mcl doctor [--json] [--python PATH]",

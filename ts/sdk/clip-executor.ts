@@ -25,6 +25,7 @@ import type {
   ClipTrainArgs,
   ClipTrainRequest,
   ClipTrainResult,
+  DatasetHandle,
   DatasetOpenResult,
   ModelHandle,
   OptimizerHandle,
@@ -172,26 +173,33 @@ export class ClipExecutor extends WorkerExecutor {
     return result;
   }
 
-  /** clip.create with the run's settings; every stage gets the same seeded initial weights (stage 0's start). */
+  /** clip.create with the run's settings. */
   async #create(pretrained: string | null): Promise<ModelHandle> {
-    const clip = this.#clip;
-    const request: ClipCreateRequest = {
-      config: clipConfigName(this.config.encoder),
-      seed: deriveSeed(this.config.seed, 1) & 0x7fffffff,
-      tokenizer: clip.tokenizer.kind === "bpe" ? { kind: "bpe", vocab: resolve(clip.tokenizer.vocab) } : { kind: "words", dataset: this.data.dataset },
-      ...(pretrained === null ? {} : { checkpoint: resolve(pretrained) }),
-      ...(clip.imageSize === undefined ? {} : { image_size: clip.imageSize }),
-      ...(clip.contextLength === undefined ? {} : { context_length: clip.contextLength }),
-      ...(clip.activation === undefined ? {} : { activation: clip.activation }),
-      lock_image: clip.lockImage,
-      ...(clip.lockImageUnlockedGroups === undefined ? {} : { lock_image_unlocked_groups: clip.lockImageUnlockedGroups }),
-      lock_text: clip.lockText,
-      ...createOptionsOf(this.config),
-    };
-    const created = await this.jobs.createClip(request, { signal: this.signal });
+    const created = await this.jobs.createClip(clipCreateRequest(this.config, this.data.dataset, pretrained), { signal: this.signal });
     this.#imageSize = created.image_size;
     return created.model;
   }
+}
+
+/**
+ * The clip.create request of a CLIP run's model (its words tokenizer reads the captions of
+ * `dataset`); every stage gets the same seeded initial weights (stage 0's start), or `pretrained`'s.
+ */
+export function clipCreateRequest(config: MclConfig, dataset: DatasetHandle, pretrained: string | null): ClipCreateRequest {
+  const clip = clipOptionsOf(config);
+  return {
+    config: clipConfigName(config.encoder),
+    seed: deriveSeed(config.seed, 1) & 0x7fffffff,
+    tokenizer: clip.tokenizer.kind === "bpe" ? { kind: "bpe", vocab: resolve(clip.tokenizer.vocab) } : { kind: "words", dataset },
+    ...(pretrained === null ? {} : { checkpoint: resolve(pretrained) }),
+    ...(clip.imageSize === undefined ? {} : { image_size: clip.imageSize }),
+    ...(clip.contextLength === undefined ? {} : { context_length: clip.contextLength }),
+    ...(clip.activation === undefined ? {} : { activation: clip.activation }),
+    lock_image: clip.lockImage,
+    ...(clip.lockImageUnlockedGroups === undefined ? {} : { lock_image_unlocked_groups: clip.lockImageUnlockedGroups }),
+    lock_text: clip.lockText,
+    ...createOptionsOf(config),
+  };
 }
 
 function clipConfigName(encoder: string): ClipEncoder {

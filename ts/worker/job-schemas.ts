@@ -1,6 +1,6 @@
 /**
  * zod schemas of the compute jobs of proto/protocol.json (handle.*, dataset.open, model.create,
- * optimizer.create, train, embed, integrate, kmeans, probe, checkpoint.*), checked against its
+ * optimizer.create, train, embed, integrate, kmeans, probe, checkpoint.*, export), checked against its
  * JSON Schema by test/ts/worker/job-schemas.test.ts. Field names are the wire's (snake_case);
  * handles are branded strings so that a model handle cannot be passed where a dataset goes.
  */
@@ -315,6 +315,58 @@ export const checkpointLoadRequestSchema = z.strictObject({
 });
 export const checkpointLoadResultSchema = z.strictObject({ metadata: stringMap });
 
+// -- export (mcl_worker/jobs/exporting.py) -------------------------------------------------------
+
+export const EXPORT_FORMATS = ["safetensors", "torchscript"] as const;
+/** Who loads an exported encoder's weights as they are; mcl: no peer library, our own format (mcl_worker.load_encoder). */
+export const EXPORT_LIBRARIES = ["torchvision", "timm", "open_clip", "mcl"] as const;
+export const exportRequestSchema = z.strictObject({
+  /** Each built and loaded with a stage's checkpoint: one for kind stage, the integrated stages in order. */
+  models: z.array(modelHandleSchema).min(1),
+  /** The stage of each model, as the run's summary numbers it (recorded in the file). */
+  stages: z.array(z.int().min(0)).min(1),
+  kind: z.enum(["stage", "integrated"]),
+  format: z.enum(EXPORT_FORMATS),
+  /** On the worker's file system. */
+  path: z.string(),
+  /** The run's eval transform, which the TorchScript module applies and the file records. */
+  preprocess: z.strictObject({
+    size: z.int().min(1),
+    in_channels: z.int().min(1),
+    mean: perChannel,
+    std: perChannel,
+    interpolation: z.enum(INTERPOLATIONS),
+    crop_pct: z.number().min(0).max(1).optional(),
+  }),
+  /** The integration (ts/control/integration.ts); a stage's own embedding is weights [1], normalize none. */
+  weights: z.array(z.number().min(0)).min(1),
+  normalize: z.enum(["concat-then-l2", "per-stage-l2", "none"]),
+  /** Recorded in the file's document under `run` (the run's name, config hash, ...). */
+  metadata: stringMap.optional(),
+});
+export const exportedEncoderSchema = z.strictObject({
+  stage: z.int().min(0),
+  architecture: z.string(),
+  stem: z.enum(["cifar", "imagenet"]).optional(),
+  library: z.enum(EXPORT_LIBRARIES),
+  /** The peer's model: resnet50, vit_base_patch16_224, ViT-B-16-quickgelu, CLIP. */
+  name: z.string().optional(),
+  /** The peer model's keys the file lacks (its classifier). */
+  absent_keys: z.array(z.string()),
+  /** Why no peer library loads these weights (library mcl). */
+  no_peer: z.string().optional(),
+});
+export const exportResultSchema = z.strictObject({
+  path: z.string(),
+  bytes: z.int().min(0),
+  format: z.enum(EXPORT_FORMATS),
+  /** The width of the embedding the exported module returns. */
+  dim: z.int().min(1),
+  /** Python that loads the file: the peer library's own calls where one loads it alone. */
+  load: z.string(),
+  encoders: z.array(exportedEncoderSchema).min(1),
+});
+
 // -- CLIP (mcl_worker/jobs/clip.py) --------------------------------------------------------------
 
 export const CLIP_CONFIGS = ["clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14", "clip-tiny"] as const;
@@ -474,6 +526,10 @@ export type CheckpointSaveResult = z.infer<typeof checkpointSaveResultSchema>;
 export type CheckpointSaveProgress = z.infer<typeof checkpointSaveProgressSchema>;
 export type CheckpointLoadRequest = z.infer<typeof checkpointLoadRequestSchema>;
 export type CheckpointLoadResult = z.infer<typeof checkpointLoadResultSchema>;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export type ExportRequest = z.infer<typeof exportRequestSchema>;
+export type ExportedEncoderInfo = z.infer<typeof exportedEncoderSchema>;
+export type ExportJobResult = z.infer<typeof exportResultSchema>;
 export type ClipCreateRequest = z.infer<typeof clipCreateRequestSchema>;
 export type ClipCreateResult = z.infer<typeof clipCreateResultSchema>;
 export type ClipTrainRequest = z.infer<typeof clipTrainRequestSchema>;
@@ -502,6 +558,7 @@ export const computeJobSchemas = {
   probe: { request: probeRequestSchema, result: probeResultSchema, progress: null },
   "checkpoint.save": { request: checkpointSaveRequestSchema, result: checkpointSaveResultSchema, progress: checkpointSaveProgressSchema },
   "checkpoint.load": { request: checkpointLoadRequestSchema, result: checkpointLoadResultSchema, progress: null },
+  export: { request: exportRequestSchema, result: exportResultSchema, progress: null },
   "clip.create": { request: clipCreateRequestSchema, result: clipCreateResultSchema, progress: null },
   "clip.train": { request: clipTrainRequestSchema, result: clipTrainResultSchema, progress: trainProgressSchema },
   "clip.embed_text": { request: clipEmbedTextRequestSchema, result: clipEmbedTextResultSchema, progress: null },
@@ -528,6 +585,7 @@ declare module "../transport/job-types.js" {
     probe: { request: ProbeRequest; result: ProbeResult; progress: never };
     "checkpoint.save": { request: CheckpointSaveRequest; result: CheckpointSaveResult; progress: CheckpointSaveProgress };
     "checkpoint.load": { request: CheckpointLoadRequest; result: CheckpointLoadResult; progress: never };
+    export: { request: ExportRequest; result: ExportJobResult; progress: never };
     "clip.create": { request: ClipCreateRequest; result: ClipCreateResult; progress: never };
     "clip.train": { request: ClipTrainRequest; result: ClipTrainResult; progress: TrainProgress };
     "clip.embed_text": { request: ClipEmbedTextRequest; result: ClipEmbedTextResult; progress: never };

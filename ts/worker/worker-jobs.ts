@@ -40,6 +40,8 @@ import {
   type EmbedRequest,
   type EmbeddingHandle,
   type EmbeddingResult,
+  type ExportJobResult,
+  type ExportRequest,
   type Handle,
   type IntegrateRequest,
   type KMeansRequest,
@@ -204,6 +206,11 @@ export class WorkerJobs {
 
   loadCheckpoint(request: CheckpointLoadRequest, options: JobOptions = {}): Promise<CheckpointLoadResult> {
     return this.run("checkpoint.load", request, options);
+  }
+
+  /** Writes models loaded with stages' checkpoints to one file: weights peer libraries load, or a TorchScript module. */
+  exportEncoders(request: ExportRequest, options: JobOptions = {}): Promise<ExportJobResult> {
+    return this.run("export", request, options);
   }
 
   /** A CLIP dual encoder with its tokenizer (held like any model: embed, optimizer and checkpoints work on it). */
