@@ -1,23 +1,32 @@
 /**
  * npm run bench:quality — what MCL buys per attribute, against the equal-compute baseline, over
- * seeds (issue 5, item 5).
+ * seeds, under each small-group policy (sampling.smallGroups).
  *
- * For every dataset and every seed it runs the whole method through the SDK (`Mcl.start`: S stages,
- * clusterings, the single-stage baseline of the same total epochs, the linear probes) and reads
- * the run's summary.json. Per dataset, attribute and representation (stage k, integrated,
- * baseline) it reports the mean ± sample standard deviation over the seeds next to the per-seed
- * values, and the same for the paired gains "integrated − stage 1" and "integrated − baseline".
- * A seed varies both the data (the dataset URI's `seed`) and the run (`seed`: initialisation,
- * batch plans, k-means).
+ * For every dataset, policy and seed it runs the whole method through the SDK (`Mcl.start`: S
+ * stages, clusterings, the single-stage baseline of the same total epochs, the linear probes) and
+ * reads the run's summary.json. Per dataset and policy, per attribute and representation (stage k,
+ * integrated, baseline) it reports the mean ± sample standard deviation over the seeds next to the
+ * per-seed values, the same for the paired gains "integrated − stage 1" and "integrated −
+ * baseline", the share of the samples every epoch of each stage left out, and the run time. A
+ * seed varies both the data (the dataset URI's `seed`) and the run (`seed`: initialisation, batch
+ * plans, k-means).
  *
- * Datasets: synthetic:trifeature with the demo's settings (ts/sdk/demo-config.ts), and
+ * Datasets: synthetic:trifeature with the demo's settings (ts/sdk/demo-config.ts);
  * digits:colored with a continuous colour per instance, the regime in which the prototype saw
- * the digit suppressed (docs/method.md, "The demo's data").
+ * the digit suppressed (docs/method.md, "The demo's data"), with colour jitter off; and
+ * digits-jitter, the same images with every augmentation at its default (colour jitter and
+ * grayscale on) and K = 16, where colour still nearly identifies an instance within a batch after
+ * the augmentations, so suppression survives them.
  *
- * Writes bench/results/quality.json atomically and prints it as the last line. Options:
+ * Writes the results atomically (bench/results/quality.json unless --out says otherwise), prints
+ * a table per dataset on stderr and the JSON as the last line of stdout. Options:
  *   --quick               tiny settings (256 images of 16×16, 2 stages of 1 epoch): a smoke run
  *   --seeds 0,1,2         the seeds (default 0,1,2)
- *   --datasets a,b        a subset of the datasets (trifeature, digits)
+ *   --datasets a,b        a subset of the datasets (trifeature, digits, digits-jitter)
+ *   --policies a,b        the small-group policies compared, each a sampling.smallGroups value,
+ *                         with ":m" for its sampling.minBatchSize (default: all of
+ *                         drop, merge-to-parent, shrink:8, shrink:32, balanced:32)
+ *   --out path            where to write the JSON (default bench/results/quality.json)
  *   --jobs 3              runs at once, each with its own worker (default 1); on a machine shared
  *                         with other work this takes a larger share of it; the seconds then grow
  * Accuracies are fractions in [0, 1] on the probe's held-out split (20 % of the data).
@@ -29,7 +38,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
-import type { MclConfigInput } from "../ts/config/mcl-config.js";
+import { SMALL_GROUP_POLICIES, type MclConfigInput } from "../ts/config/mcl-config.js";
+import type { SmallGroupPolicy } from "../ts/control/batch-planner.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import type { Accuracies, Summary } from "../ts/sdk/summary.js";
@@ -48,15 +58,64 @@ export interface Stat {
   readonly values: readonly number[];
 }
 
-/** One run's linear-probe accuracies: representation ("stage 1", …, "integrated", "baseline") → attribute → accuracy. */
+/** A small-group policy as compared: sampling.smallGroups, and sampling.minBatchSize when set. */
+export interface PolicySetting {
+  readonly smallGroups: SmallGroupPolicy;
+  readonly minBatchSize?: number;
+}
+
+/** The default comparison of --policies. */
+export const DEFAULT_POLICIES: readonly PolicySetting[] = [
+  { smallGroups: "drop" },
+  { smallGroups: "merge-to-parent" },
+  { smallGroups: "shrink", minBatchSize: 8 },
+  { smallGroups: "shrink", minBatchSize: 32 },
+  { smallGroups: "balanced", minBatchSize: 32 },
+];
+
+/** "shrink:32", as --policies takes it. */
+export function policyLabel(policy: PolicySetting): string {
+  return policy.minBatchSize === undefined ? policy.smallGroups : `${policy.smallGroups}:${policy.minBatchSize}`;
+}
+
+/** --policies' value: labels separated by commas. */
+export function parsePolicies(text: string): PolicySetting[] {
+  return text.split(",").map((label) => {
+    const [name, min, extra] = label.split(":");
+    const smallGroups = SMALL_GROUP_POLICIES.find((p) => p === name);
+    const minBatchSize = min === undefined ? undefined : Number(min);
+    if (smallGroups === undefined || extra !== undefined || (minBatchSize !== undefined && !(Number.isInteger(minBatchSize) && minBatchSize >= 2))) {
+      throw new Error(
+        `--policies: expected sampling.smallGroups values (${SMALL_GROUP_POLICIES.join(", ")}), each optionally with ":<minBatchSize>" (an integer >= 2), separated by commas; got ${JSON.stringify(label)}`,
+      );
+    }
+    return minBatchSize === undefined ? { smallGroups } : { smallGroups, minBatchSize };
+  });
+}
+
+/** A case's run config under `policy`. */
+function withPolicy(config: MclConfigInput, policy: PolicySetting | undefined): MclConfigInput {
+  if (policy === undefined) return config;
+  const minBatchSize = policy.minBatchSize === undefined ? {} : { minBatchSize: policy.minBatchSize };
+  return { ...config, sampling: { ...config.sampling, smallGroups: policy.smallGroups, ...minBatchSize } };
+}
+
+/**
+ * One run's linear-probe accuracies: representation ("stage 1", …, "integrated", "baseline") →
+ * attribute → accuracy; and the share of the samples each of its tracks ("stage 1", …, "baseline")
+ * left out every epoch.
+ */
 export interface SeedResult {
   readonly seed: number;
   readonly seconds: number;
   readonly probe: Readonly<Record<string, Accuracies>>;
+  readonly leftOut: Readonly<Record<string, number>>;
 }
 
 export interface DatasetReport {
   readonly name: string;
+  /** The small-group policy of the runs ("shrink:32"), as the config has it. */
+  readonly policy: string;
   /** The config of the first seed (the others differ only in the seeds). */
   readonly config: MclConfigInput;
   readonly seeds: readonly number[];
@@ -66,6 +125,8 @@ export interface DatasetReport {
   readonly probe: Readonly<Record<string, Readonly<Record<string, Stat>>>>;
   /** attribute → "integrated - stage 1" | "integrated - baseline" → paired difference over the seeds. */
   readonly gains: Readonly<Record<string, Readonly<Record<string, Stat>>>>;
+  /** track ("stage 1", …, "baseline") → the share of the samples every epoch left out, over the seeds. */
+  readonly leftOut: Readonly<Record<string, Stat>>;
   /** Wall-clock seconds of each run. */
   readonly seconds: Stat;
 }
@@ -73,9 +134,12 @@ export interface DatasetReport {
 const DECIMALS = 4;
 /**
  * On a machine loaded with other work torch imports slowly and the worker's heartbeats can stall
- * for seconds: wait longer than the transport's defaults (a minute to start, 4 s of silence).
+ * for seconds: wait longer than the transport's defaults (a minute to start, 4 s of silence). A
+ * shared machine may also pause niced processes (SIGSTOP) for minutes while something else is
+ * timed; a run paused with its worker must not count the pause as a lost worker, so silence is
+ * tolerated for an hour.
  */
-const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 60_000 } as const;
+const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 3_600_000 } as const;
 
 function round(value: number, decimals = DECIMALS): number {
   const scale = 10 ** decimals;
@@ -91,6 +155,14 @@ export function stat(values: readonly number[]): Stat {
   return { mean: round(mean), std: std === null ? null : round(std), values: values.map((v) => round(v)) };
 }
 
+/** The share of the samples every epoch of each track of a finished run left out (tracks whose summary records it). */
+export function leftOutOf(summary: Summary): Record<string, number> {
+  const leftOut: Record<string, number> = {};
+  for (const stage of summary.stages) if (stage.sampling !== undefined) leftOut[`stage ${stage.stage}`] = stage.sampling.leftOutFraction;
+  if (summary.baseline?.sampling !== undefined) leftOut["baseline"] = summary.baseline.sampling.leftOutFraction;
+  return leftOut;
+}
+
 /** The linear-probe accuracies of a finished run, by representation. */
 export function probesOf(summary: Summary): Record<string, Accuracies> {
   const probe: Record<string, Accuracies> = {};
@@ -100,7 +172,7 @@ export function probesOf(summary: Summary): Record<string, Accuracies> {
   return probe;
 }
 
-/** Aggregates the runs of one dataset (same attributes and representations in each) over the seeds. */
+/** Aggregates the runs of one dataset and policy (same attributes and representations in each) over the seeds. */
 export function summarizeSeeds(name: string, config: MclConfigInput, results: readonly SeedResult[]): DatasetReport {
   const first = results[0];
   if (first === undefined) throw new RangeError("summarizeSeeds: expected at least one run");
@@ -122,64 +194,114 @@ export function summarizeSeeds(name: string, config: MclConfigInput, results: re
     gains[attribute] = { "integrated - stage 1": gain("stage 1") };
     if (representations.includes("baseline")) gains[attribute]["integrated - baseline"] = gain("baseline");
   }
+  const leftOut: Record<string, Stat> = {};
+  for (const track of Object.keys(first.leftOut)) {
+    leftOut[track] = stat(results.map((r) => r.leftOut[track] ?? Number.NaN));
+  }
+  const sampling = config.sampling ?? {};
+  const policy = policyLabel({
+    smallGroups: sampling.smallGroups ?? "merge-to-parent",
+    ...(sampling.minBatchSize === undefined ? {} : { minBatchSize: sampling.minBatchSize }),
+  });
   return {
     name,
+    policy,
     config,
     seeds: results.map((r) => r.seed),
     attributes,
     representations,
     probe,
     gains,
+    leftOut,
     seconds: stat(results.map((r) => r.seconds)),
   };
 }
 
 export interface QualityOptions {
   readonly seeds: readonly number[];
+  /** The small-group policies to compare (default: each case's own). */
+  readonly policies?: readonly PolicySetting[];
   /** Runs at once (default 1: one at a time, as timings should be taken). */
   readonly jobs?: number;
   /** Called after each run (progress). */
-  readonly onRun?: (name: string, result: SeedResult) => void;
+  readonly onRun?: (name: string, policy: string, result: SeedResult) => void;
   /** Worker output (stderr lines); silent by default. */
   readonly onWorkerOutput?: (line: string) => void;
 }
 
 /**
- * Runs every case with every seed through the SDK in a temporary run folder, `jobs` runs at once
- * (each with its own worker), and aggregates each case over its seeds.
+ * Runs every case under every policy with every seed through the SDK in a temporary run folder,
+ * `jobs` runs at once (each with its own worker), and aggregates each (case, policy) over its
+ * seeds: one report per case and policy, the policies of a case together.
  */
 export async function runQuality(cases: readonly QualityCase[], options: QualityOptions): Promise<DatasetReport[]> {
   const runDir = await mkdtemp(join(tmpdir(), "mcl-bench-quality-"));
-  const runs = cases.flatMap((c) => options.seeds.map((seed) => ({ c, seed })));
+  const policies: readonly (PolicySetting | undefined)[] = options.policies ?? [undefined];
+  const groups = cases.flatMap((c) => policies.map((policy) => ({ c, policy })));
+  const runs = groups.flatMap(({ c, policy }) => options.seeds.map((seed) => ({ c, policy, seed })));
   const results: SeedResult[] = new Array(runs.length);
   let next = 0;
-  const runOne = async (c: QualityCase, seed: number): Promise<SeedResult> => {
-    const config = { ...c.config(seed), name: `${c.name}-seed-${seed}`, runDir };
+  const runOne = async (config: MclConfigInput, seed: number): Promise<SeedResult> => {
     const launch = { ...PATIENT_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
     const run = await Mcl.start(config, { worker: { launch } });
     try {
       const summary = await run.result();
-      return { seed, seconds: round(summary.seconds, 1), probe: probesOf(summary) };
+      return { seed, seconds: round(summary.seconds, 1), probe: probesOf(summary), leftOut: leftOutOf(summary) };
     } finally {
       await run.stop();
     }
   };
   const lane = async (): Promise<void> => {
     for (let i = next++; i < runs.length; i = next++) {
-      const { c, seed } = runs[i]!;
-      results[i] = await runOne(c, seed);
-      options.onRun?.(c.name, results[i]!);
+      const { c, policy, seed } = runs[i]!;
+      const label = policy === undefined ? "" : `-${policyLabel(policy).replace(":", "-")}`;
+      const config = { ...withPolicy(c.config(seed), policy), name: `${c.name}${label}-seed-${seed}`, runDir };
+      results[i] = await runOne(config, seed);
+      options.onRun?.(c.name, policy === undefined ? "" : policyLabel(policy), results[i]!);
     }
   };
   try {
     await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, lane));
-    return cases.map((c, k) => {
+    return groups.map(({ c, policy }, k) => {
       const mine = results.slice(k * options.seeds.length, (k + 1) * options.seeds.length);
-      return summarizeSeeds(c.name, c.config(options.seeds[0] ?? 0), mine);
+      return summarizeSeeds(c.name, withPolicy(c.config(options.seeds[0] ?? 0), policy), mine);
     });
   } finally {
     await rm(runDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The reports of one dataset as a Markdown table, one row per policy: per attribute the mean
+ * accuracy of stage 1, the last stage, the integrated representation and the baseline, and the
+ * integrated − baseline gain per seed; the share of the samples each stage left out; the seconds
+ * per run. Percentages.
+ */
+export function formatQualityTable(reports: readonly DatasetReport[]): string {
+  const first = reports[0];
+  if (first === undefined) return "";
+  const last = first.representations.filter((r) => r.startsWith("stage ")).at(-1) ?? "stage 1";
+  const shown = ["stage 1", ...(last === "stage 1" ? [] : [last]), "integrated", "baseline"].filter((r) => first.representations.includes(r));
+  const tracks = Object.keys(first.leftOut).filter((t) => t !== "baseline");
+  const pct = (s: Stat | undefined) => (s === undefined ? "-" : `${(100 * s.mean).toFixed(1)}${s.std === null ? "" : ` ± ${(100 * s.std).toFixed(1)}`}`);
+  const head = [
+    "policy",
+    ...first.attributes.flatMap((a) => [...shown.map((r) => `${a}: ${r}`), `${a}: integrated − baseline per seed`]),
+    ...tracks.map((t) => `left out, ${t}`),
+    "seconds per run",
+  ];
+  const rows = reports.map((report) => [
+    `\`${report.policy}\``,
+    ...report.attributes.flatMap((a) => [
+      ...shown.map((r) => pct(report.probe[a]?.[r])),
+      (report.gains[a]?.["integrated - baseline"]?.values ?? []).map((v) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1)}`).join(" / "),
+    ]),
+    ...tracks.map((t) => `${(100 * (report.leftOut[t]?.mean ?? Number.NaN)).toFixed(1)} %`),
+    `${report.seconds.mean.toFixed(0)}`,
+  ]);
+  return [`${first.name} (seeds ${first.seeds.join(", ")})`, "", `| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
+    "\n",
+  );
 }
 
 /** The demo's settings on the trifeature data of `seed`. */
@@ -212,6 +334,28 @@ function digits(seed: number): MclConfigInput {
   };
 }
 
+/**
+ * The coloured digits with every augmentation at its default (colour jitter 0.4, grayscale 0.2,
+ * flip), K = 16 and fresh weights per stage: colour still nearly identifies an instance within a
+ * batch after jitter, and 16 × 16 composite groups are mostly smaller than a batch of 256, so the
+ * small-group policy decides much of what stage 3 trains on.
+ */
+function digitsJitter(seed: number): MclConfigInput {
+  return {
+    name: "digits-jitter",
+    dataset: `digits:colored?repeat=3&size=32&colors=0&seed=${seed}`,
+    encoder: "small-cnn",
+    stages: 3,
+    clusters: 16,
+    epochsPerStage: 3,
+    batchSize: 256,
+    sampling: { policy: "mcl", smallGroups: "merge-to-parent" },
+    baseline: true,
+    probe: { attributes: "all", knn: 20 },
+    seed,
+  };
+}
+
 /** Seconds-scale settings for a smoke run (and the test): 2 stages of 1 epoch on tiny images. */
 export function quick(config: (seed: number) => MclConfigInput): (seed: number) => MclConfigInput {
   return (seed) => {
@@ -233,6 +377,7 @@ export function quick(config: (seed: number) => MclConfigInput): (seed: number) 
 export const QUALITY_CASES: readonly QualityCase[] = [
   { name: "trifeature", config: trifeature },
   { name: "digits", config: digits },
+  { name: "digits-jitter", config: digitsJitter },
 ];
 
 async function main(): Promise<void> {
@@ -241,6 +386,8 @@ async function main(): Promise<void> {
       quick: { type: "boolean", default: false },
       seeds: { type: "string", default: "0,1,2" },
       datasets: { type: "string", default: QUALITY_CASES.map((c) => c.name).join(",") },
+      policies: { type: "string", default: DEFAULT_POLICIES.map(policyLabel).join(",") },
+      out: { type: "string", default: join(projectRoot(), "bench", "results", "quality.json") },
       jobs: { type: "string", default: "1" },
     },
   });
@@ -259,27 +406,32 @@ async function main(): Promise<void> {
   const cases = QUALITY_CASES.filter((c) => names.includes(c.name)).map((c) =>
     values.quick ? { name: c.name, config: quick(c.config) } : c,
   );
+  const policies = parsePolicies(values.policies);
   const datasets = await runQuality(cases, {
     seeds,
     jobs,
-    onRun: (name, result) => {
+    policies,
+    onRun: (name, policy, result) => {
       const cells = Object.entries(result.probe).map(
         ([rep, acc]) => `${rep}: ${Object.entries(acc).map(([a, v]) => `${a} ${(100 * v).toFixed(1)}`).join(" ")}`,
       );
-      console.error(`${name} seed ${result.seed} (${result.seconds} s)\n  ${cells.join("\n  ")}`);
+      const leftOut = Object.entries(result.leftOut).map(([track, f]) => `${track} ${(100 * f).toFixed(1)}%`).join(", ");
+      console.error(`${name} ${policy} seed ${result.seed} (${result.seconds} s; left out: ${leftOut})\n  ${cells.join("\n  ")}`);
     },
   });
+  for (const c of cases) console.error(`\n${formatQualityTable(datasets.filter((d) => d.name === c.name))}`);
   const line = JSON.stringify({
     bench: "quality",
     quick: values.quick,
     jobs,
     metric: "linear-probe accuracy on the held-out split, mean ± sample std over seeds",
+    policies: policies.map(policyLabel),
     datasets,
     load_average: round(loadavg()[0]!, 2),
     cpus: cpus().length,
     node: process.version,
   });
-  await writeFileAtomic(join(projectRoot(), "bench", "results", "quality.json"), `${line}\n`);
+  await writeFileAtomic(values.out, `${line}\n`);
   console.log(line);
 }
 

@@ -4,6 +4,15 @@
 // SDK
 export { Mcl, type RunOptions } from "./sdk/mcl.js";
 export { MclRun, type EmbedResult } from "./sdk/mcl-run.js";
+export {
+  type ExportedStage,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportResult,
+  type RunExportOptions,
+  exportRun,
+} from "./sdk/export.js";
+export { configHash } from "./sdk/export-plan.js";
 export { type StageClusters, readClusters } from "./sdk/run-clusters.js";
 export {
   type ClusterStats,
@@ -16,12 +25,14 @@ export {
 export {
   type Accuracies,
   type ProbeScores,
+  type Sampling,
   type Summary,
   SUMMARY_FILE,
   formatProbeTable,
   readSummary,
   summarySchema,
 } from "./sdk/summary.js";
+export { LEFT_OUT_WARNING_FRACTION } from "./sdk/left-out.js";
 export { type WorkerConnection, type WorkerOptions, openWorker } from "./sdk/worker-connection.js";
 export { MclError, type MclErrorCode } from "./sdk/errors.js";
 export { DEMO_CONFIG } from "./sdk/demo-config.js";

@@ -40,7 +40,8 @@ export class ProgressPrinter {
         );
       case "epoch":
         this.line(
-          `${label(event.stage)} epoch ${event.epoch + 1}/${event.epochs}: loss ${event.loss.toFixed(3)}, ${Math.round(event.samplesPerSec)} samples/s, ${event.seconds.toFixed(1)} s`,
+          `${label(event.stage)} epoch ${event.epoch + 1}/${event.epochs}: loss ${event.loss.toFixed(3)}, ${Math.round(event.samplesPerSec)} samples/s, ${event.seconds.toFixed(1)} s` +
+            (event.leftOut > 0 ? `, ${event.leftOut} samples left out (${(100 * event.leftOutFraction).toFixed(1)}%)` : ""),
         );
         return this.status(`${label(event.stage)}: saving, then the next step`);
       case "stage-end":

@@ -8,6 +8,7 @@
  */
 
 import { z } from "zod";
+import { SMALL_GROUP_POLICIES } from "../control/batch-planner.js";
 import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
 import { PLUGIN_REF, isPluginRef } from "../plugins/plugin-ref.js";
 import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
@@ -18,9 +19,8 @@ import { preprocessSchema } from "./preprocess.js";
 export const ENCODERS = ["small-cnn", "resnet18", "resnet50", "vit-tiny", "vit-small", "vit-base"] as const;
 export const STAGE_INITS = ["scratch", "pretrained", "previous"] as const;
 export const SAMPLING_POLICIES = ["uniform", "mcl"] as const;
-export const SMALL_GROUP_POLICIES = ["drop", "merge-to-parent", "shrink"] as const;
 export const LOSSES = ["nt-xent", "supcon", "dcl"] as const;
-export { LR_SCHEDULES, OPTIMIZERS };
+export { LR_SCHEDULES, OPTIMIZERS, SMALL_GROUP_POLICIES };
 
 /**
  * Keys that earlier versions took, by path, with what replaced them (a run made with one reads as
@@ -55,12 +55,16 @@ const samplingSchema = z
     smallGroups: z
       .enum(SMALL_GROUP_POLICIES)
       .default("merge-to-parent")
-      .describe("Groups and remainders smaller than a batch: drop them, merge them into the previous stage's group, or allow a smaller batch"),
+      .describe(
+        "Groups and remainders smaller than a batch: drop them; merge them into the previous stage's group (up to a stage-1 cluster, whose leftover is dropped); allow one smaller batch; or 'balanced': cut every group into the fewest batches of at most batchSize, of equal sizes, and pool groups under minBatchSize with their siblings in the previous stage's group",
+      ),
     minBatchSize: z
       .int()
       .min(2)
       .default(2)
-      .describe("Under 'shrink', a smaller batch below this size is dropped (and counted)"),
+      .describe(
+        "Under 'shrink', a smaller batch below this size is dropped (and counted); under 'balanced', a group below it joins its parent group's pool",
+      ),
   });
 
 const lossSchema = z

@@ -14,14 +14,22 @@
  *                       leftover joins the grandparent's pool, up to the stage-1 clusters. What a
  *                       stage-1 cluster still cannot fill is left out (`rootResidual`): mixing
  *                       two stage-1 clusters would break the one-group-per-batch rule.
- *    Under uniform, merge-to-parent has no parent and acts as drop (`remainder`).
+ *      balanced         a group of at least minBatchSize samples (after the cut to a multiple of
+ *                       the world size, `shardRemainder`) is cut into the fewest batches of at
+ *                       most batchSize, of sizes as equal as the world size allows, so nothing of
+ *                       it is left over; a smaller group joins the pool of its parent group, as
+ *                       under merge-to-parent, and a pool is cut in the same way. What a stage-1
+ *                       cluster's pool still cannot make a batch of is left out (`rootResidual`).
+ *                       A batch holds at least min(minBatchSize, ⌊batchSize / 2W⌋·W) samples.
+ *    Under uniform, merge-to-parent has no parent and acts as drop (`remainder`); balanced cuts
+ *    the whole dataset evenly (`belowMinBatch` when it is under minBatchSize).
  *  Batches of different groups are interleaved (interleave.ts) so that consecutive steps rarely
  *  come from the same group. Everything is deterministic in (seed, stage, epoch).
  *
  * Layout of a plan (what the worker receives as tensors)
  *  indices  Int32Array: sample indices of every step, concatenated in step order;
  *  offsets  Int32Array(steps + 1): step t is indices[offsets[t], offsets[t + 1]); its length is
- *           batchSize except for a `shrink` batch; every length is a multiple of worldSize;
+ *           batchSize except under `shrink` and `balanced`; every length is a multiple of worldSize;
  *  stepGroups / stepLevels  Int32Array(steps): step t's samples all belong to group
  *           stepGroups[t] of stage stepLevels[t] (level 0 = the whole dataset, under uniform).
  *  With W data-parallel ranks, rank r takes the r-th of W equal slices of each step
@@ -38,7 +46,8 @@ import { interleaveBatches } from "./interleave.js";
 import { deriveSeed, Rng, shuffleRange } from "./rng.js";
 
 export type SamplingPolicy = "uniform" | "mcl";
-export type SmallGroupPolicy = "drop" | "merge-to-parent" | "shrink";
+export const SMALL_GROUP_POLICIES = ["drop", "merge-to-parent", "shrink", "balanced"] as const;
+export type SmallGroupPolicy = (typeof SMALL_GROUP_POLICIES)[number];
 
 export interface PlanOptions {
   /** Global batch size B (all ranks together). */
@@ -53,7 +62,10 @@ export interface PlanOptions {
   readonly stage?: number;
   /** Data-parallel ranks W; batchSize must be a multiple of it. Default 1. */
   readonly worldSize?: number;
-  /** Under `shrink`, a smaller batch below this size is dropped. Default min(2, batchSize). */
+  /**
+   * Under `shrink`, a smaller batch below this size is dropped; under `balanced`, a group below it
+   * joins its parent's pool. Default min(2, batchSize).
+   */
   readonly minBatchSize?: number;
 }
 
@@ -63,11 +75,11 @@ export interface LeftOutByReason {
   readonly smallGroup: number;
   /** drop (and uniform): the last partial batch of a group. */
   readonly remainder: number;
-  /** merge-to-parent: still short of a batch after merging up to a stage-1 cluster. */
+  /** merge-to-parent (balanced): still short of a batch (of minBatchSize) after merging up to a stage-1 cluster. */
   readonly rootResidual: number;
-  /** shrink: a smaller batch under minBatchSize (or under one sample per rank). */
+  /** shrink: a smaller batch under minBatchSize (or under one sample per rank); balanced under uniform: N is. */
   readonly belowMinBatch: number;
-  /** shrink: cut so that a smaller batch divides evenly among the ranks. */
+  /** shrink, balanced: cut so that a smaller batch (a group) divides evenly among the ranks. */
   readonly shardRemainder: number;
 }
 
@@ -81,13 +93,16 @@ export interface PlanAccounting {
   readonly leftOutByReason: LeftOutByReason;
   /** Global steps in the epoch (the same on every rank). */
   readonly steps: number;
-  /** Steps whose batch is smaller than batchSize (shrink only). */
+  /** Steps whose batch is smaller than batchSize (shrink and balanced only). */
   readonly shrunkSteps: number;
   /** Groups at the planning stage (1 under uniform). */
   readonly groups: number;
-  /** merge-to-parent: groups smaller than a batch whose samples all went to their parent. */
+  /**
+   * merge-to-parent: groups smaller than a batch, balanced: groups under minBatchSize, whose samples
+   * all went to their parent (left out as `rootResidual` at stage 2, whose groups have none).
+   */
   readonly mergedGroups: number;
-  /** merge-to-parent: samples planned in a batch of an earlier stage's group. */
+  /** merge-to-parent, balanced: samples planned in a batch of an earlier stage's group. */
   readonly mergedSamples: number;
   /** Steps whose group (and stage) equals the previous step's. */
   readonly consecutiveRepeats: number;
@@ -125,7 +140,7 @@ export function planMcl(hierarchy: GroupHierarchy, options: PlanOptions): BatchP
   if (leaf === undefined) {
     throw new PlanError("INVALID_ARGUMENT", "hierarchy.levels: expected at least one stage, got none");
   }
-  if (settings.smallGroups === "merge-to-parent") validateLevels(levels);
+  if (settings.smallGroups === "merge-to-parent" || settings.smallGroups === "balanced") validateLevels(levels);
   const { order, starts } = bucketByGroup(hierarchy.labels, leaf.numGroups);
   return buildPlan("mcl", order, starts, levels, settings);
 }
@@ -152,10 +167,10 @@ function resolveOptions(options: PlanOptions): Settings {
   if (!Number.isSafeInteger(seed)) {
     throw new PlanError("INVALID_ARGUMENT", `seed: expected a safe integer, got ${seed}`);
   }
-  if (!["drop", "merge-to-parent", "shrink"].includes(options.smallGroups)) {
+  if (!SMALL_GROUP_POLICIES.includes(options.smallGroups)) {
     throw new PlanError(
       "INVALID_ARGUMENT",
-      `smallGroups: expected "drop", "merge-to-parent" or "shrink", got ${JSON.stringify(options.smallGroups)}`,
+      `smallGroups: expected one of ${SMALL_GROUP_POLICIES.map((p) => JSON.stringify(p)).join(", ")}, got ${JSON.stringify(options.smallGroups)}`,
     );
   }
   if (batchSize % worldSize !== 0) {
@@ -233,31 +248,52 @@ function bucketByGroup(labels: Int32Array, numGroups: number): { order: Int32Arr
   return { order, starts };
 }
 
-/** Growable struct-of-arrays list of units: a unit is one group's batches at one stage. */
+/**
+ * Growable struct-of-arrays list of units: a unit is one group's batches at one stage. Its first
+ * `first` batches hold `firstSize` samples each, the rest `restSize`.
+ */
 class Units {
   count = 0;
-  full: Int32Array = new Int32Array(64);
-  lastSize: Int32Array = new Int32Array(64);
+  batches: Int32Array = new Int32Array(64);
+  first: Int32Array = new Int32Array(64);
+  firstSize: Int32Array = new Int32Array(64);
+  restSize: Int32Array = new Int32Array(64);
   group: Int32Array = new Int32Array(64);
   level: Int32Array = new Int32Array(64);
 
-  add(full: number, lastSize: number, group: number, level: number): number {
-    if (this.count === this.full.length) {
-      this.full = grow(this.full);
-      this.lastSize = grow(this.lastSize);
+  add(batches: number, first: number, firstSize: number, restSize: number, group: number, level: number): number {
+    if (this.count === this.batches.length) {
+      this.batches = grow(this.batches);
+      this.first = grow(this.first);
+      this.firstSize = grow(this.firstSize);
+      this.restSize = grow(this.restSize);
       this.group = grow(this.group);
       this.level = grow(this.level);
     }
     const u = this.count++;
-    this.full[u] = full;
-    this.lastSize[u] = lastSize;
+    this.batches[u] = batches;
+    this.first[u] = first;
+    this.firstSize[u] = firstSize;
+    this.restSize[u] = restSize;
     this.group[u] = group;
     this.level[u] = level;
     return u;
   }
 
-  batches(u: number): number {
-    return this.full[u]! + (this.lastSize[u]! > 0 ? 1 : 0);
+  /** Samples in batch b of unit u. */
+  size(u: number, b: number): number {
+    return b < this.first[u]! ? this.firstSize[u]! : this.restSize[u]!;
+  }
+
+  /** Where batch b of unit u starts among the unit's samples. */
+  start(u: number, b: number): number {
+    const first = this.first[u]!;
+    return b < first ? b * this.firstSize[u]! : first * this.firstSize[u]! + (b - first) * this.restSize[u]!;
+  }
+
+  /** Samples in all batches of unit u. */
+  samples(u: number): number {
+    return this.start(u, this.batches[u]!);
   }
 }
 
@@ -274,7 +310,6 @@ interface Tally {
   belowMinBatch: number;
   shardRemainder: number;
   mergedGroups: number;
-  mergedSamples: number;
 }
 
 /**
@@ -291,16 +326,8 @@ function buildPlan(
   const { batchSize, smallGroups } = settings;
   const numLeafGroups = starts.length - 1;
   const leafLevel = levels === null ? 0 : levels.length;
-  const merge = smallGroups === "merge-to-parent" && levels !== null;
-  const tally: Tally = {
-    smallGroup: 0,
-    remainder: 0,
-    rootResidual: 0,
-    belowMinBatch: 0,
-    shardRemainder: 0,
-    mergedGroups: 0,
-    mergedSamples: 0,
-  };
+  const pooled = levels !== null && (smallGroups === "merge-to-parent" || smallGroups === "balanced");
+  const tally: Tally = { smallGroup: 0, remainder: 0, rootResidual: 0, belowMinBatch: 0, shardRemainder: 0, mergedGroups: 0 };
 
   // Phase A: how many batches every unit gets, from group sizes alone.
   const units = new Units();
@@ -308,29 +335,24 @@ function buildPlan(
   const leafTail = new Int32Array(numLeafGroups);
   for (let g = 0; g < numLeafGroups; g++) {
     const size = starts[g + 1]! - starts[g]!;
-    const full = Math.floor(size / batchSize);
-    const rest = size - full * batchSize;
-    let lastSize = 0;
-    if (merge) {
-      leafTail[g] = rest;
-      if (full === 0) tally.mergedGroups++;
-    } else if (smallGroups === "shrink") {
-      lastSize = shrunkBatchSize(rest, settings, tally);
-    } else if (full === 0 && policy === "mcl") {
-      tally.smallGroup += rest;
+    if (pooled) {
+      const before = units.count;
+      leafTail[g] = cutGroup(size, g, leafLevel, units, settings, tally);
+      if (units.count > before) leafUnit[g] = before;
+      if (leafTail[g] === size && size > 0) tally.mergedGroups++;
     } else {
-      tally.remainder += rest;
+      leafUnit[g] = cutAlone(size, g, leafLevel, policy, units, settings, tally);
     }
-    if (full > 0 || lastSize > 0) leafUnit[g] = units.add(full, lastSize, g, leafLevel);
   }
-  const pools = merge ? planPools(levels!, leafTail, units, tally, batchSize) : null;
+  const pools = pooled ? planPools(levels!, leafTail, units, tally, settings) : null;
 
   // Interleave the units' batches into steps and lay out the offsets.
-  const batchCounts = new Int32Array(units.count);
+  const batchCounts = units.batches.slice(0, units.count);
   const firstBatch = new Int32Array(units.count + 1);
+  let mergedSamples = 0;
   for (let u = 0; u < units.count; u++) {
-    batchCounts[u] = units.batches(u);
     firstBatch[u + 1] = firstBatch[u]! + batchCounts[u]!;
+    if (units.level[u] !== leafLevel) mergedSamples += units.samples(u);
   }
   const stepUnits = interleaveBatches(batchCounts, settings.orderRng);
   const steps = stepUnits.length;
@@ -345,7 +367,7 @@ function buildPlan(
     const u = stepUnits[t]!;
     const b = nextBatch[u]!++;
     stepOfBatch[firstBatch[u]! + b] = t;
-    const size = b < units.full[u]! ? batchSize : units.lastSize[u]!;
+    const size = units.size(u, b);
     if (size < batchSize) shrunkSteps++;
     offsets[t + 1] = offsets[t]! + size;
     stepGroups[t] = units.group[u]!;
@@ -359,7 +381,7 @@ function buildPlan(
     const count = batchCounts[u]!;
     for (let b = 0; b < count; b++) {
       const t = stepOfBatch[firstBatch[u]! + b]!;
-      const from = start + b * batchSize;
+      const from = start + units.start(u, b);
       indices.set(source.subarray(from, from + offsets[t + 1]! - offsets[t]!), offsets[t]!);
     }
   };
@@ -400,10 +422,68 @@ function buildPlan(
       shrunkSteps,
       groups: numLeafGroups,
       mergedGroups: tally.mergedGroups,
-      mergedSamples: tally.mergedSamples,
+      mergedSamples,
       consecutiveRepeats,
     },
   };
+}
+
+/**
+ * drop, shrink, uniform, and balanced without a hierarchy: the batches of a group that has no
+ * parent to pass its leftover to; returns the unit (-1 for none) and counts what is left out.
+ */
+function cutAlone(
+  size: number,
+  group: number,
+  level: number,
+  policy: SamplingPolicy,
+  units: Units,
+  settings: Settings,
+  tally: Tally,
+): number {
+  const { batchSize, smallGroups } = settings;
+  if (smallGroups === "balanced") {
+    const before = units.count;
+    const tail = cutEvenly(size, group, level, units, settings, tally);
+    tally.belowMinBatch += tail;
+    return units.count > before ? before : -1;
+  }
+  const full = Math.floor(size / batchSize);
+  const rest = size - full * batchSize;
+  let lastSize = 0;
+  if (smallGroups === "shrink") lastSize = shrunkBatchSize(rest, settings, tally);
+  else if (full === 0 && policy === "mcl") tally.smallGroup += rest;
+  else tally.remainder += rest;
+  if (full === 0 && lastSize === 0) return -1;
+  return units.add(full + (lastSize > 0 ? 1 : 0), full, batchSize, lastSize, group, level);
+}
+
+/**
+ * merge-to-parent and balanced: the batches of a group (or pool) of `size` samples of `group` at
+ * `level`; returns how many of its samples go on to its parent's pool.
+ */
+function cutGroup(size: number, group: number, level: number, units: Units, settings: Settings, tally: Tally): number {
+  if (settings.smallGroups === "balanced") return cutEvenly(size, group, level, units, settings, tally);
+  const full = Math.floor(size / settings.batchSize);
+  if (full > 0) units.add(full, full, settings.batchSize, 0, group, level);
+  return size - full * settings.batchSize;
+}
+
+/**
+ * balanced: the fewest batches of at most batchSize over the group's samples, cut to a multiple of
+ * the world size (counted as `shardRemainder`), each a multiple of it and sizes at most one rank's
+ * share apart. Returns the group's size when it is under minBatchSize (nothing planned), else 0.
+ */
+function cutEvenly(size: number, group: number, level: number, units: Units, settings: Settings, tally: Tally): number {
+  const { worldSize, batchSize, minBatchSize } = settings;
+  const slices = Math.floor(size / worldSize);
+  if (slices === 0 || slices * worldSize < minBatchSize) return size;
+  const batches = Math.ceil(slices / (batchSize / worldSize));
+  const small = Math.floor(slices / batches);
+  const large = slices - small * batches; // batches that take one slice more
+  units.add(batches, large, (small + 1) * worldSize, small * worldSize, group, level);
+  tally.shardRemainder += size - slices * worldSize;
+  return 0;
 }
 
 /** shrink: the size of the smaller batch made of `rest` samples (0 = none), counting the cut. */
@@ -429,13 +509,13 @@ interface Pools {
   readonly capacity: number;
 }
 
-/** merge-to-parent, phase A: bottom-up pool sizes and the full batches each pool yields. */
+/** merge-to-parent and balanced, phase A: bottom-up pool sizes and the batches each pool yields. */
 function planPools(
   levels: readonly GroupLevel[],
   leafTail: Int32Array,
   units: Units,
   tally: Tally,
-  batchSize: number,
+  settings: Settings,
 ): Pools {
   const depth = levels.length;
   const poolSize: Int32Array[] = [];
@@ -460,12 +540,9 @@ function planPools(
     }
     for (let q = 0; q < pool.length; q++) {
       starts[q + 1]! += starts[q]!;
-      const full = Math.floor(pool[q]! / batchSize);
-      tail[l - 1]![q] = pool[q]! - full * batchSize;
-      if (full > 0) {
-        unit[l - 1]![q] = units.add(full, 0, q, l);
-        tally.mergedSamples += full * batchSize;
-      }
+      const before = units.count;
+      tail[l - 1]![q] = cutGroup(pool[q]!, q, l, units, settings, tally);
+      if (units.count > before) unit[l - 1]![q] = before;
     }
   }
   // A stage-1 cluster's leftover has nowhere to go.
@@ -489,10 +566,12 @@ function planPools(
 }
 
 /**
- * merge-to-parent, phase B: depth-first over the hierarchy. Each leaf is shuffled and gives its
- * full batches; its tail is pushed on a stack of pools. When all children of a group are done,
- * the group's pool (on top of the stack) is shuffled, gives its full batches, and only its
- * leftover stays on the stack for the level above.
+ * merge-to-parent and balanced, phase B: depth-first over the hierarchy. Each leaf is shuffled and
+ * gives its batches; its tail (the samples after them) is pushed on a stack of pools. When all
+ * children of a group are done, the group's pool (on top of the stack) is shuffled, gives its
+ * batches, and only its tail stays on the stack for the level above. Under balanced a tail is all
+ * of a group or nothing, and what lies between the batches and the tail (the world-size cut) is
+ * left out.
  */
 function fillMergedBatches(
   levels: readonly GroupLevel[],

@@ -239,7 +239,7 @@ function requireBatches(plan: BatchPlan, stage: number, config: MclConfig): void
     "PLAN_INFEASIBLE",
     `stage ${stage}: no group fills a batch of batchSize ${config.batchSize} under sampling.smallGroups ` +
       `'${config.sampling.smallGroups}', so the epoch would train on nothing; lower batchSize or clusters, ` +
-      `use more samples, or set sampling.smallGroups to 'shrink'`,
+      `use more samples, or set sampling.smallGroups to 'balanced' (or 'shrink') with a low sampling.minBatchSize`,
   );
 }
 

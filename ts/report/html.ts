@@ -3,7 +3,8 @@
  * table and the run's facts. No script, no external font, stylesheet or image: it opens offline.
  */
 
-import { type Accuracies, baselineLabel, formatPercent, summaryRows } from "../sdk/summary.js";
+import { LEFT_OUT_WARNING_FRACTION } from "../sdk/left-out.js";
+import { type Accuracies, baselineLabel, formatPercent, type Sampling, summaryRows } from "../sdk/summary.js";
 import type { ReportData } from "./report-data.js";
 
 export interface ChartSvgs {
@@ -24,6 +25,7 @@ dl { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dt { color: #666; }
 dd { margin: 0; }
 figure { margin: 1rem 0; }
+.warning { color: #8a4b00; background: #fff4e0; padding: 0.4rem 0.7rem; border-left: 3px solid #e09000; }
 figure svg { max-width: 100%; height: auto; }
 `;
 
@@ -53,6 +55,7 @@ ${clipTables(data)}
 <h2>Composite groups</h2>
 <figure>${inline(charts.groupSizes)}</figure>
 ${groupTable(data)}
+${samplingTable(data)}
 <h2>Loss</h2>
 <figure>${inline(charts.loss)}</figure>
 </body>
@@ -117,6 +120,34 @@ function groupTable(data: ReportData): string {
     ["after stage", "K", "groups", "smallest", "median", "largest", "empty clusters"],
     data.groups.map((g) => [g.stage, g.k, g.stats.numGroups, g.stats.smallest, g.stats.median, g.stats.largest, g.stats.emptyClusters].map(String)),
     "Composite groups: the intersection of every clustering so far.",
+  );
+}
+
+/** The samples each track's epochs left out; a track above the warning threshold is flagged with the setting to change. */
+function samplingTable(data: ReportData): string {
+  if (data.sampling.length === 0) return "";
+  const over = data.sampling.filter((t) => t.sampling.leftOutFraction > LEFT_OUT_WARNING_FRACTION).map((t) => t.track);
+  const reasons = Object.keys(data.sampling[0]!.sampling.leftOutByReason) as (keyof Sampling["leftOutByReason"])[];
+  const threshold = formatPercent(LEFT_OUT_WARNING_FRACTION);
+  const warning =
+    over.length === 0
+      ? ""
+      : `<p class="warning">${escape(over.join(", "))} left out more than ${threshold} of the samples every epoch: they trained in no batch. ` +
+        `The setting that decides it is <code>sampling.smallGroups</code> (${escape(data.facts.sampling)}); ` +
+        `<code>balanced</code> and <code>shrink</code> train the groups smaller than a batch too.</p>`;
+  return (
+    warning +
+    table(
+      ["track", "trained", "left out", "share", ...reasons],
+      data.sampling.map(({ track, sampling }) => [
+        track,
+        String(sampling.planned),
+        String(sampling.leftOut),
+        formatPercent(sampling.leftOutFraction),
+        ...reasons.map((r) => String(sampling.leftOutByReason[r])),
+      ]),
+      "Samples each epoch trained on and left out under the small-group policy, by reason (the same every epoch of a track).",
+    )
   );
 }
 

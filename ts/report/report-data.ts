@@ -2,15 +2,17 @@
  * What a run directory holds for its report, read without a worker and without recomputing
  * anything: the probe accuracies (summary.json, or the per-stage probe caches of a run still
  * going), the composite group sizes of every clustering (stage-<s>/sizes.i32, one int32 per group,
- * so a 12 M-sample run costs one typed array per stage), the epoch losses (losses.json) and the
- * run's facts from its manifest.
+ * so a 12 M-sample run costs one typed array per stage), the epoch losses (losses.json), the
+ * samples each stage's epochs left out (summary.json, or the plan accounting the manifest records
+ * with each clustering) and the run's facts from its manifest.
  */
 
 import { join } from "node:path";
 import type { GroupStats } from "../control/cluster-book.js";
 import { RunStore } from "../control/run-store.js";
 import { scheduleFromConfig } from "../control/stage-scheduler.js";
-import { type Accuracies, readProbeFile, readSummary, type Summary } from "../sdk/summary.js";
+import { recordedSampling } from "../sdk/left-out.js";
+import { type Accuracies, baselineLabel, readProbeFile, readSummary, type Sampling, type Summary } from "../sdk/summary.js";
 import { type LossHistory, readLossHistory } from "./loss-history.js";
 
 /** Groups whose size lies in [lower, upper]: a power-of-two bin. */
@@ -30,6 +32,13 @@ export interface StageGroups {
   readonly stats: GroupStats;
   /** Contiguous power-of-two bins from the smallest group's to the largest group's. */
   readonly bins: readonly SizeBin[];
+}
+
+/** What every epoch of a track (a stage, the baseline) trained on. */
+export interface TrackSampling {
+  /** The row label: "stage 2", "baseline (9 epochs)". */
+  readonly track: string;
+  readonly sampling: Sampling;
 }
 
 export interface RunFacts {
@@ -67,6 +76,8 @@ export interface ReportData {
   readonly groups: readonly StageGroups[];
   /** null for a run directory without losses.json. */
   readonly losses: LossHistory | null;
+  /** Every track whose left-out samples are known so far, in table order. */
+  readonly sampling: readonly TrackSampling[];
 }
 
 /**
@@ -99,6 +110,20 @@ export async function readReportData(runDir: string): Promise<ReportData> {
     groups.push({ stage: record.stage, k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
   }
 
+  const sampling: TrackSampling[] = [];
+  if (summary !== null) {
+    for (const s of summary.stages) if (s.sampling !== undefined) sampling.push({ track: `stage ${s.stage}`, sampling: s.sampling });
+    const baseline = summary.baseline;
+    if (baseline?.sampling !== undefined) sampling.push({ track: baselineLabel(baseline.epochs), sampling: baseline.sampling });
+  } else {
+    // Before the summary, the MCL stages whose groups are planned (a CLIP run numbers its stages from 0).
+    const first = schedule.stageZero === true ? 0 : 1;
+    for (let stage = 2; stage <= schedule.stages; stage++) {
+      const recorded = recordedSampling(manifest, stage);
+      if (recorded !== null) sampling.push({ track: `stage ${stage - 1 + first}`, sampling: recorded });
+    }
+  }
+
   const { state } = manifest;
   return {
     facts: {
@@ -129,6 +154,7 @@ export async function readReportData(runDir: string): Promise<ReportData> {
     summary,
     groups,
     losses: await readLossHistory(runDir),
+    sampling,
   };
 }
 

@@ -49,6 +49,10 @@ export type MclEvent =
       readonly seconds: number;
       /** Samples in the epoch's plan (what the sampling policy left in). */
       readonly samples: number;
+      /** Samples of the dataset the epoch's plan left out (the same every epoch of a stage: ts/sdk/left-out.ts). */
+      readonly leftOut: number;
+      /** leftOut over the dataset's samples. */
+      readonly leftOutFraction: number;
     }
   /** A stage's (or the baseline's) training is complete. */
   | { readonly type: "stage-end"; readonly stage: Track }
@@ -87,8 +91,10 @@ export type MclEvent =
  * has fewer distinct rows than k (e.g. a collapsed encoder); the next stage has fewer groups.
  * CHECKPOINT_DAMAGED: a resumed run found a checkpoint that differs from its recorded checksum;
  * the run went back to the newest intact checkpoint of that track (or its start) and retrains from there.
+ * SAMPLES_LEFT_OUT: every epoch of the stage (or the baseline) leaves out more than
+ * LEFT_OUT_WARNING_FRACTION of the samples under the small-group policy (ts/sdk/left-out.ts).
  */
-export type WarningCode = "KMEANS_EMPTY_CLUSTERS" | "CHECKPOINT_DAMAGED";
+export type WarningCode = "KMEANS_EMPTY_CLUSTERS" | "CHECKPOINT_DAMAGED" | "SAMPLES_LEFT_OUT";
 
 export interface ClusterStats {
   /** k-means objective and convergence, and its clusters left without a sample (null when the clustering was done in an earlier session). */

@@ -30,11 +30,13 @@ import type { Tensor } from "../wire/index.js";
 import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
 import { errorCode, MclError } from "./errors.js";
+import { exportEncoders, type ExportOptions, type ExportResult } from "./export.js";
 import { EventLog, type MclEvent, type Track } from "./events.js";
 import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
-import { type Accuracies, type ProbeScores, readSummary, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
+import { type Accuracies, type ProbeScores, readSummary, type Sampling, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
+import { trackSampling } from "./left-out.js";
 import { checkDatasetFit, checkDevice, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
 import { type ImageSource, recoverCheckpoints, WorkerExecutor } from "./worker-executor.js";
@@ -173,6 +175,20 @@ export class MclRun {
   }
 
   /**
+   * Writes a finished run's encoder to a file (exportRun, docs/usage.md "Taking the model out"): a
+   * stage's weights in the names torchvision, timm or open_clip load (`{ stage }`), or the
+   * integrated encoder as one TorchScript module that gives embed()'s output (`{ integrated: true }`).
+   */
+  async export(options: ExportOptions = {}): Promise<ExportResult> {
+    this.#ready("export");
+    if (this.#store?.manifest.state.phase !== "done") {
+      throw new MclError("INVALID_STATE", "export: the run has not finished training; wait for result() first");
+    }
+    const jobs = new WorkerJobs(this.#worker!.client);
+    return exportEncoders(jobs, this.#store, this.#data!, options, this.#abort.signal);
+  }
+
+  /**
    * Stops the run if it is still going (jobs in flight are cancelled, the run directory is left
    * at its last commit, resumable), then releases the worker (a launched one is shut down).
    * Call it when done with a finished run too. Idempotent.
@@ -293,7 +309,8 @@ export class MclRun {
       // Stages 1…S-1 reported theirs when they were clustered in this session.
       if (stage === schedule.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
       const extra = await executor.trackScores(stage);
-      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...extra });
+      const sampling = this.#sampling(stage);
+      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...extra, ...sampling });
     }
     const spec = resolveIntegrationSpec(config.integration, schedule.stages);
     const integrated = await executor.integrated(spec);
@@ -304,7 +321,7 @@ export class MclRun {
       const probe = await executor.probe(await executor.embedding("baseline"));
       this.#log.push({ type: "probe", stage: "baseline", probe });
       const extra = await executor.trackScores("baseline");
-      baseline = { epochs: schedule.baselineEpochs, ...summaryScores(probe), ...extra };
+      baseline = { epochs: schedule.baselineEpochs, ...summaryScores(probe), ...extra, ...this.#sampling("baseline") };
     }
     const summary: Summary = {
       format: SUMMARY_FORMAT,
@@ -339,6 +356,12 @@ export class MclRun {
     if (record === null) return;
     this.#losses.record(track, epoch, record.loss, record.lr);
     await this.#losses.flush();
+  }
+
+  /** summary.json's `sampling` of a track: what every epoch of it trained on (none when unknown). */
+  #sampling(track: Track): { sampling?: Sampling } {
+    const sampling = trackSampling(this.#store!.manifest, track, this.#worker!.worldSize);
+    return sampling === null ? {} : { sampling };
   }
 
   #reported(stage: number): boolean {

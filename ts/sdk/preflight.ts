@@ -141,7 +141,7 @@ function batchProblems(config: MclConfig, samples: number, worldSize: number): s
     epoch: 0,
   });
   if (plan.offsets.length > 1) return [];
-  const fix = sampling.smallGroups === "shrink" ? `at most ${samples}, or lower sampling.minBatchSize` : `at most ${samples}`;
+  const fix = sampling.smallGroups === "shrink" || sampling.smallGroups === "balanced" ? `at most ${samples}, or lower sampling.minBatchSize` : `at most ${samples}`;
   return [
     `batchSize: a batch of ${batchSize} does not fit in the ${samples} samples of ${config.dataset} ` +
       `(sampling.smallGroups '${sampling.smallGroups}'), so no epoch would train on anything; set it to ${fix}`,

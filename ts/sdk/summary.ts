@@ -8,7 +8,9 @@
  *     "seconds": 212.4, ... }
  *
  * `probe` holds linear-probe accuracies in [0, 1] (held-out split of the training set), `knn`
- * the kNN accuracies on the same split. A CLIP run numbers its stages from 0 (the initial model)
+ * the kNN accuracies on the same split. `sampling` says how many samples every epoch of a stage
+ * (or of the baseline) trained on and how many the small-group policy left out, and why
+ * (ts/sdk/left-out.ts). A CLIP run numbers its stages from 0 (the initial model)
  * and adds to each representation `zeroShot` (accuracy per attribute), `mmvp` (pair score per
  * category, from the training set's captions) and, when configured, `mmvpVlm` (the published
  * benchmark, per category); its probes are of the image embeddings.
@@ -37,6 +39,25 @@ const probeScoresSchema = z.strictObject({
 /** One representation's probe results. */
 export type ProbeScores = z.output<typeof probeScoresSchema>;
 
+const samplingSchema = z.strictObject({
+  /** Samples in every epoch's batches. */
+  planned: z.int().min(0),
+  /** Samples of the dataset in none of them. */
+  leftOut: z.int().min(0),
+  /** leftOut / the dataset's samples. */
+  leftOutFraction: z.number().min(0).max(1),
+  /** leftOut by reason (ts/control/batch-planner.ts, LeftOutByReason). */
+  leftOutByReason: z.strictObject({
+    smallGroup: z.int().min(0),
+    remainder: z.int().min(0),
+    rootResidual: z.int().min(0),
+    belowMinBatch: z.int().min(0),
+    shardRemainder: z.int().min(0),
+  }),
+});
+/** What every epoch of a track trained on. */
+export type Sampling = z.output<typeof samplingSchema>;
+
 const resultSchema = z.strictObject({
   probe: accuracies,
   knn: accuracies.optional(),
@@ -52,7 +73,7 @@ export const summarySchema = z.strictObject({
   encoder: z.string(),
   attributes: z.array(z.string()),
   /** Stage 0 (with 0 epochs when it is the initial model as it is) only in a CLIP run. */
-  stages: z.array(resultSchema.extend({ stage: z.int().min(0), epochs: z.int().min(0) })),
+  stages: z.array(resultSchema.extend({ stage: z.int().min(0), epochs: z.int().min(0), sampling: samplingSchema.optional() })),
   integrated: resultSchema.extend({
     spec: z.strictObject({
       stages: z.array(z.int().min(0)),
@@ -60,7 +81,7 @@ export const summarySchema = z.strictObject({
       normalize: z.string(),
     }),
   }),
-  baseline: resultSchema.extend({ epochs: z.int().min(1) }).optional(),
+  baseline: resultSchema.extend({ epochs: z.int().min(1), sampling: samplingSchema.optional() }).optional(),
   /** Wall-clock seconds of the session that completed the run (a resumed run counts only that session). */
   seconds: z.number().min(0),
   resumed: z.boolean(),
@@ -140,21 +161,28 @@ export function readSummary(runDir: string): Promise<Summary | null> {
 }
 
 /**
- * The per-attribute linear-probe table, one row per representation:
+ * The per-attribute linear-probe table, one row per representation, and the share of the samples
+ * every epoch of a track left out when the summary records it:
  *
- *   representation      shape   color  texture
- *   stage 1             41.2%   97.8%    38.0%
+ *   representation      shape   color  texture  left out
+ *   stage 1             41.2%   97.8%    38.0%      0.0%
  *   ...
  */
 export function formatProbeTable(summary: Summary): string {
   const rows = summaryRows(summary);
   const attributes = summary.attributes;
+  const leftOut = new Map<RepresentationResult, number>();
+  for (const track of [...summary.stages, summary.baseline]) {
+    if (track?.sampling !== undefined) leftOut.set(track, track.sampling.leftOutFraction);
+  }
+  const columns = leftOut.size > 0 ? [...attributes, "left out"] : attributes;
   const first = Math.max("representation".length, ...rows.map(([name]) => name.length));
-  const widths = attributes.map((a) => Math.max(a.length, 6));
+  const widths = columns.map((a) => Math.max(a.length, 6));
   const line = (name: string, cells: string[]) =>
     [name.padEnd(first), ...cells.map((c, i) => c.padStart(widths[i]!))].join("  ");
-  return [
-    line("representation", attributes),
-    ...rows.map(([name, result]) => line(name, attributes.map((a) => formatPercent(result.probe[a])))),
-  ].join("\n");
+  const cells = (result: RepresentationResult) => {
+    const accuracies = attributes.map((a) => formatPercent(result.probe[a]));
+    return leftOut.size > 0 ? [...accuracies, formatPercent(leftOut.get(result))] : accuracies;
+  };
+  return [line("representation", columns), ...rows.map(([name, result]) => line(name, cells(result)))].join("\n");
 }

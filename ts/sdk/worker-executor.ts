@@ -53,6 +53,7 @@ import type {
 } from "../worker/index.js";
 import { MclError } from "./errors.js";
 import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
+import { leftOutWarning, samplingOf } from "./left-out.js";
 import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "./summary.js";
 import { augmentOf, loaderOptionsOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
 
@@ -274,6 +275,8 @@ export class WorkerExecutor implements StageExecutor {
     if (!this.#started.has(track)) {
       this.#started.add(track);
       this.log.push({ type: "stage-start", stage: track, epochs, fromEpoch: epoch });
+      const warning = leftOutWarning(track, plan.accounting, this.config);
+      if (warning !== null) this.log.push(warning);
     }
     // The learning rate of a step is a function of its index within the stage, which the worker
     // gets as first_step. Every epoch of a stage has as many steps as the first: the batch planner
@@ -339,6 +342,8 @@ export class WorkerExecutor implements StageExecutor {
       samplesPerSec: result.samples_per_s,
       seconds: result.seconds,
       samples: result.samples,
+      leftOut: plan.accounting.leftOut,
+      leftOutFraction: samplingOf(plan.accounting).leftOutFraction,
     });
     // A stage ends when its last checkpoint is on disk.
     if (epoch + 1 === epochs) durable.then(() => this.log.push({ type: "stage-end", stage: track }), () => {});

@@ -1,7 +1,19 @@
-// The quality benchmark's core on tiny settings: two seeds of a 2-stage run through the SDK give
-// a report whose means, standard deviations and gains are those of the per-seed accuracies.
+// The quality benchmark's core on tiny settings: two seeds of a 2-stage run through the SDK, under
+// a small-group policy, give a report whose means, standard deviations and gains are those of the
+// per-seed accuracies, with the share of the samples each stage left out.
 import { describe, expect, it } from "vitest";
-import { QUALITY_CASES, quick, runQuality, stat, type SeedResult } from "../../../bench/quality.js";
+import {
+  DEFAULT_POLICIES,
+  formatQualityTable,
+  parsePolicies,
+  policyLabel,
+  QUALITY_CASES,
+  quick,
+  runQuality,
+  stat,
+  summarizeSeeds,
+  type SeedResult,
+} from "../../../bench/quality.js";
 
 // The bench's --quick settings, smaller still: 96 images, batches of 16, two attributes probed.
 const trifeature = QUALITY_CASES.find((c) => c.name === "trifeature")!;
@@ -24,15 +36,58 @@ describe("stat", () => {
   });
 });
 
+describe("policies", () => {
+  it("parse from --policies and print back the same", () => {
+    expect(parsePolicies("drop,shrink:8,balanced:32")).toEqual([
+      { smallGroups: "drop" },
+      { smallGroups: "shrink", minBatchSize: 8 },
+      { smallGroups: "balanced", minBatchSize: 32 },
+    ]);
+    expect(parsePolicies(DEFAULT_POLICIES.map(policyLabel).join(","))).toEqual(DEFAULT_POLICIES);
+    expect(() => parsePolicies("shrnk:8")).toThrow(/--policies: expected sampling.smallGroups values .* got "shrnk:8"/);
+    expect(() => parsePolicies("shrink:1")).toThrow(/an integer >= 2/);
+  });
+
+  it("make one table row per policy, with the left-out share of each stage", () => {
+    const result = (seed: number, digit: number): SeedResult => ({
+      seed,
+      seconds: 100,
+      probe: { "stage 1": { digit: 0.5 }, "stage 2": { digit: digit }, integrated: { digit: digit + 0.1 }, baseline: { digit: 0.6 } },
+      leftOut: { "stage 1": 0, "stage 2": 0.25, baseline: 0 },
+    });
+    const config = (smallGroups: "drop" | "balanced") => ({ name: "d", sampling: { smallGroups, minBatchSize: 8 } });
+    const table = formatQualityTable([
+      summarizeSeeds("d", config("drop"), [result(0, 0.6), result(1, 0.62)]),
+      summarizeSeeds("d", config("balanced"), [result(0, 0.8), result(1, 0.9)]),
+    ]);
+    const lines = table.split("\n");
+    expect(lines[0]).toBe("d (seeds 0, 1)");
+    expect(lines[2]).toBe(
+      "| policy | digit: stage 1 | digit: stage 2 | digit: integrated | digit: baseline | digit: integrated − baseline per seed | left out, stage 1 | left out, stage 2 | seconds per run |",
+    );
+    expect(lines[5]).toBe("| `balanced:8` | 50.0 ± 0.0 | 85.0 ± 7.1 | 95.0 ± 7.1 | 60.0 ± 0.0 | +30.0 / +40.0 | 0.0 % | 25.0 % | 100 |");
+  });
+});
+
 describe("runQuality", () => {
   it("aggregates per-seed probe accuracies of real runs", { timeout: 600_000 }, async () => {
     const seen: SeedResult[] = [];
     const [report] = await runQuality([{ name: "tiny", config: tiny }], {
       seeds: [0, 1],
       jobs: 2,
-      onRun: (_, result) => seen.push(result),
+      policies: [{ smallGroups: "drop" }],
+      onRun: (_, policy, result) => {
+        expect(policy).toBe("drop");
+        seen.push(result);
+      },
     });
     expect(report!.name).toBe("tiny");
+    expect(report!.policy).toBe("drop");
+    // 96 samples in batches of 16: stage 1 and the baseline leave out nothing; stage 2 what drop leaves.
+    expect(Object.keys(report!.leftOut)).toEqual(["stage 1", "stage 2", "baseline"]);
+    expect(report!.leftOut["stage 1"]!.values).toEqual([0, 0]);
+    const perSeed = [...seen].sort((x, y) => x.seed - y.seed).map((r) => Math.round(r.leftOut["stage 2"]! * 1e4) / 1e4);
+    expect(report!.leftOut["stage 2"]!.values).toEqual(perSeed);
     expect(report!.seeds).toEqual([0, 1]);
     expect(report!.representations).toEqual(["stage 1", "stage 2", "integrated", "baseline"]);
     expect([...report!.attributes].sort()).toEqual(["color", "shape"]);

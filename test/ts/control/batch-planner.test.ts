@@ -11,7 +11,7 @@ import { ClusterBook } from "../../../ts/control/cluster-book.js";
 import { PlanError } from "../../../ts/control/errors.js";
 import { shardPlan } from "../../../ts/control/shard.js";
 
-const policies: SmallGroupPolicy[] = ["drop", "merge-to-parent", "shrink"];
+const policies: SmallGroupPolicy[] = ["drop", "merge-to-parent", "shrink", "balanced"];
 
 /** A random run (clusterings over a few stages) and random planning options. */
 const arbitraryCase = fc
@@ -82,7 +82,9 @@ function checkLayout(plan: BatchPlan, n: number): string[] {
   const reasons = Object.values(a.leftOutByReason).reduce((x, y) => x + y, 0);
   if (reasons !== a.leftOut) problems.push(`reasons sum to ${reasons}, leftOut is ${a.leftOut}`);
   if (a.steps !== steps || a.shrunkSteps !== shrunk) problems.push("step counts wrong");
-  if (plan.smallGroups !== "shrink" && shrunk > 0) problems.push("smaller batch outside shrink");
+  if (plan.smallGroups !== "shrink" && plan.smallGroups !== "balanced" && shrunk > 0) {
+    problems.push(`smaller batch under ${plan.smallGroups}`);
+  }
   let repeats = 0;
   for (let t = 1; t < steps; t++) {
     if (plan.stepGroups[t] === plan.stepGroups[t - 1] && plan.stepLevels[t] === plan.stepLevels[t - 1]) repeats++;
@@ -98,6 +100,67 @@ function perGroup(plan: BatchPlan, labels: Int32Array, numGroups: number): { pla
   for (const g of labels) size[g]!++;
   for (const i of plan.indices) planned[labels[i]!]!++;
   return { planned, size };
+}
+
+/**
+ * What `balanced` must plan, worked out group by group from the book: a group (or pool) of at
+ * least minBatchSize samples, cut to a multiple of W, trains as its own batches; a smaller one
+ * goes whole to its parent's pool; a stage-1 cluster's pool under minBatchSize is left out.
+ */
+function balancedReference(book: ClusterBook, options: PlanOptions) {
+  const W = options.worldSize ?? 1;
+  const min = options.minBatchSize ?? 2;
+  const r = { shardRemainder: 0, rootResidual: 0 };
+  let mergedGroups = 0;
+  let mergedSamples = 0;
+  let up = Array.from(book.stage(book.numStages).sizes);
+  up = up.map((size) => {
+    const kept = size - (size % W);
+    if (kept >= min && kept > 0) {
+      r.shardRemainder += size % W;
+      return 0;
+    }
+    mergedGroups++;
+    return size;
+  });
+  for (let level = book.numStages - 1; level >= 1; level--) {
+    const parents = book.stage(level + 1).parents;
+    const pool = new Array<number>(book.stage(level).numGroups).fill(0);
+    up.forEach((n, child) => (pool[parents[child]!]! += n));
+    up = pool.map((size) => {
+      const kept = size - (size % W);
+      if (kept >= min && kept > 0) {
+        r.shardRemainder += size % W;
+        mergedSamples += kept;
+        return 0;
+      }
+      return size;
+    });
+  }
+  r.rootResidual = up.reduce((a, b) => a + b, 0);
+  return {
+    leftOutByReason: { smallGroup: 0, remainder: 0, belowMinBatch: 0, ...r },
+    mergedGroups,
+    mergedSamples,
+  };
+}
+
+/** balanced: a unit's batches are at most W apart, and none is small unless the rule allows it. */
+function checkBalancedSizes(plan: BatchPlan, options: PlanOptions): string[] {
+  const W = plan.worldSize;
+  const floor = Math.min(options.minBatchSize ?? 2, Math.floor(plan.batchSize / (2 * W)) * W);
+  const sizes = new Map<string, number[]>();
+  const problems: string[] = [];
+  for (let t = 0; t < plan.accounting.steps; t++) {
+    const length = plan.offsets[t + 1]! - plan.offsets[t]!;
+    if (length < floor) problems.push(`step ${t} holds ${length} < ${floor}`);
+    const key = `${plan.stepLevels[t]}:${plan.stepGroups[t]}`;
+    sizes.set(key, [...(sizes.get(key) ?? []), length]);
+  }
+  for (const [key, list] of sizes) {
+    if (Math.max(...list) - Math.min(...list) > W) problems.push(`group ${key} has batches of ${list.join(", ")}`);
+  }
+  return problems;
 }
 
 describe("planMcl", () => {
@@ -120,7 +183,8 @@ describe("planMcl", () => {
           for (let j = plan.offsets[t]!; j < plan.offsets[t + 1]!; j++) {
             if (labels[plan.indices[j]!] !== plan.stepGroups[t]) mixed.push(t);
           }
-          if (options.smallGroups !== "merge-to-parent" && level !== book.numStages) mixed.push(t);
+          const pooled = options.smallGroups === "merge-to-parent" || options.smallGroups === "balanced";
+          if (!pooled && level !== book.numStages) mixed.push(t);
         }
         expect(mixed).toEqual([]);
 
@@ -148,6 +212,9 @@ describe("planMcl", () => {
             expect(planned[g]).toBe(s - rest + kept);
           });
           expect(r).toEqual({ smallGroup: 0, remainder: 0, rootResidual: 0, belowMinBatch: below, shardRemainder: shard });
+        } else if (options.smallGroups === "balanced") {
+          expect(plan.accounting).toMatchObject(balancedReference(book, options));
+          expect(checkBalancedSizes(plan, options)).toEqual([]);
         } else {
           // merge-to-parent: a stage-1 cluster loses fewer than a batch, and that is all that is lost.
           const root = book.stage(1);
@@ -243,6 +310,30 @@ describe("planMcl", () => {
     expect(dropped.accounting.leftOutByReason).toMatchObject({ smallGroup: 3, remainder: 2 });
   });
 
+  test("balanced: groups cut into equal batches, small siblings pooled under their parent", () => {
+    // Stage 1: clusters A (samples 0-9) and B (10-19). Stage 2 splits A into 7 + 2 + 1, leaves B whole.
+    const book = new ClusterBook(20);
+    book.addStage(Int32Array.from({ length: 20 }, (_, i) => (i < 10 ? 0 : 1)), 2);
+    book.addStage(Int32Array.from({ length: 20 }, (_, i) => (i < 7 ? 0 : i < 9 ? 1 : i < 10 ? 2 : 0)), 3);
+    const options: PlanOptions = { batchSize: 4, smallGroups: "balanced", minBatchSize: 3, seed: 3, epoch: 0 };
+    const plan = planMcl(book.hierarchy(), options);
+    // A-0 (7): 4 + 3; A-1 and A-2 (2 + 1) pool into one batch of A; B-0 (group 3, 10): 4 + 3 + 3.
+    expect(plan.accounting.planned).toBe(20);
+    expect(plan.accounting).toMatchObject({ steps: 6, shrunkSteps: 4, mergedGroups: 2, mergedSamples: 3 });
+    const batches = Array.from({ length: 6 }, (_, t) => {
+      const samples = Array.from(plan.indices.subarray(plan.offsets[t]!, plan.offsets[t + 1]!)).sort((a, b) => a - b);
+      return `${plan.stepLevels[t]}:${plan.stepGroups[t]}:${samples.length}`;
+    });
+    expect(batches.sort()).toEqual(["1:0:3", "2:0:3", "2:0:4", "2:3:3", "2:3:3", "2:3:4"]);
+    const t = plan.stepLevels.indexOf(1);
+    expect(Array.from(plan.indices.subarray(plan.offsets[t]!, plan.offsets[t + 1]!)).sort()).toEqual([7, 8, 9]);
+
+    // With batches of at least 4, the pool of 3 is short of one: it is all that is left out.
+    const strict = planMcl(book.hierarchy(), { ...options, minBatchSize: 4 });
+    expect(strict.accounting.leftOutByReason).toMatchObject({ rootResidual: 3 });
+    expect(strict.accounting.leftOut).toBe(3);
+  });
+
   test("errors name the field and the fix", () => {
     const book = new ClusterBook(4);
     book.addStage(Int32Array.from([0, 0, 1, 1]), 2);
@@ -278,6 +369,11 @@ describe("planUniform", () => {
           const rest = n % batchSize;
           if (smallGroups === "shrink") {
             expect(plan.accounting.planned).toBe(rest >= 2 ? n : n - rest);
+          } else if (smallGroups === "balanced") {
+            // One group of n, cut evenly into ceil(n / batchSize) batches (W = 1).
+            const min = Math.min(2, batchSize);
+            expect(plan.accounting.planned).toBe(n >= min ? n : 0);
+            expect(plan.accounting.steps).toBe(n >= min ? Math.ceil(n / batchSize) : 0);
           } else {
             expect(plan.accounting.leftOutByReason.remainder).toBe(rest);
           }

@@ -4,8 +4,10 @@ import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../../ts/config/load-config.js";
 import { driveRun, type StageExecutor } from "../../../ts/control/run-driver.js";
+import type { SmallGroupPolicy } from "../../../ts/control/batch-planner.js";
 import { RunStore } from "../../../ts/control/run-store.js";
 import { initialState, scheduleFromConfig } from "../../../ts/control/stage-scheduler.js";
+import { trackSampling } from "../../../ts/sdk/left-out.js";
 import { type Summary, SUMMARY_FORMAT, writeSummary } from "../../../ts/sdk/summary.js";
 import { BASELINE_DASH } from "../../../ts/report/charts.js";
 import { LOSS_FILE, LossRecorder, readLossHistory, withEpochLoss } from "../../../ts/report/loss-history.js";
@@ -21,9 +23,10 @@ const CLUSTERINGS: Record<number, number[]> = {
 const ATTRIBUTES = ["shape", "color", "texture"];
 
 /** Drives a 3-stage run (K = 2, 3) with a stand-in for the worker that records losses as the SDK does. */
-async function syntheticRun(options: { finished: boolean; losses: boolean }): Promise<string> {
+async function syntheticRun(options: { finished: boolean; losses: boolean; smallGroups?: SmallGroupPolicy }): Promise<string> {
   const dir = join(await mkdtemp(join(tmpdir(), "mcl-report-")), "tiny");
-  const config = parseConfig({ name: "tiny", stages: 3, clusters: [2, 3], epochsPerStage: [1, 2, 1], batchSize: 4, seed: 3 });
+  const sampling = { smallGroups: options.smallGroups ?? "merge-to-parent" };
+  const config = parseConfig({ name: "tiny", stages: 3, clusters: [2, 3], epochsPerStage: [1, 2, 1], batchSize: 4, seed: 3, sampling });
   const store = await RunStore.create(dir, { config, versions: { package: "0.1.0", protocol: 1 }, state: initialState(scheduleFromConfig(config)) });
   const recorder = new LossRecorder(dir);
   const record = (track: number | "baseline", epoch: number) => {
@@ -45,7 +48,7 @@ async function syntheticRun(options: { finished: boolean; losses: boolean }): Pr
   };
   await driveRun(store, executor, { numSamples: N });
   await recorder.flush();
-  if (options.finished) await writeSummary(dir, summary());
+  if (options.finished) await writeSummary(dir, summary(store));
   else {
     await mkdir(join(dir, "probes"));
     await writeFile(join(dir, "probes", "stage-1.json"), JSON.stringify({ linear: { shape: 0.3, color: 1 } }));
@@ -53,17 +56,19 @@ async function syntheticRun(options: { finished: boolean; losses: boolean }): Pr
   return dir;
 }
 
-function summary(): Summary {
+/** The summary of the run in `store`, with the samples each track left out as the SDK records them. */
+function summary(store: RunStore): Summary {
   const probe = (shift: number) => ({ shape: 0.3 + shift, color: 0.99, texture: 0.35 + 2 * shift });
+  const sampling = (track: number | "baseline") => ({ sampling: trackSampling(store.manifest, track, 1)! });
   return {
     format: SUMMARY_FORMAT,
     name: "tiny",
     dataset: { uri: "synthetic:trifeature", samples: N },
     encoder: "small-cnn",
     attributes: ATTRIBUTES,
-    stages: [1, 2, 3].map((stage) => ({ stage, epochs: [1, 2, 1][stage - 1]!, probe: probe(stage / 20) })),
+    stages: [1, 2, 3].map((stage) => ({ stage, epochs: [1, 2, 1][stage - 1]!, probe: probe(stage / 20), ...sampling(stage) })),
     integrated: { probe: probe(0.2), spec: { stages: [1, 2, 3], weights: [1, 1, 1], normalize: "per-stage-l2" } },
-    baseline: { probe: probe(0.1), epochs: 4 },
+    baseline: { probe: probe(0.1), epochs: 4, ...sampling("baseline") },
     seconds: 12.5,
     resumed: false,
     finishedAt: new Date().toISOString(),
@@ -175,6 +180,27 @@ describe("report rendering", () => {
     expect(charts.loss).toContain("no loss history");
     expect((specs.accuracy as { layer: unknown[] }).layer).toHaveLength(1);
     expect(html).toContain("<td>stage 1</td><td>30.0%</td><td>100.0%</td>");
+  });
+
+  test("the samples each track left out: a table by reason, and a warning that names the setting above the threshold", async () => {
+    // Composite groups after stage 2 are 1, 3, 8, 5 and 3: in batches of 4, merge-to-parent trains
+    // them all; drop leaves out the groups of 1 and 3 and the 5's remainder, 8 of 20.
+    const merged = await renderReport(await syntheticRun({ finished: true, losses: false }));
+    expect(merged.html).toContain("<td>stage 3</td><td>20</td><td>0</td><td>0.0%</td>");
+    expect(merged.html).toContain("<td>baseline (4 epochs)</td><td>20</td><td>0</td>");
+    expect(merged.html).not.toContain('class="warning"');
+
+    const dropped = await syntheticRun({ finished: true, losses: false, smallGroups: "drop" });
+    const { html } = await renderReport(dropped);
+    expect(html).toContain("<td>stage 3</td><td>12</td><td>8</td><td>40.0%</td><td>7</td><td>1</td>");
+    expect(html).toMatch(/<p class="warning">stage 3 left out more than 10.0% of the samples every epoch.*sampling.smallGroups/);
+
+    // Before summary.json, the MCL stages come from the plan accounting recorded with each clustering.
+    const running = await readReportData(await syntheticRun({ finished: false, losses: false, smallGroups: "drop" }));
+    expect(running.sampling.map((t) => [t.track, t.sampling.leftOut])).toEqual([
+      ["stage 2", 0],
+      ["stage 3", 8],
+    ]);
   });
 
   test("writeReport writes report.html and the accuracy SVG into the run directory", async () => {

@@ -6,7 +6,7 @@ import { EventLog, type MclEvent } from "../../../ts/sdk/events.js";
 
 const stageStart: MclEvent = { type: "stage-start", stage: 1, epochs: 2, fromEpoch: 0 };
 const progress: MclEvent = { type: "train-progress", stage: 1, epoch: 0, step: 3, steps: 6, loss: 2.5, lr: 1e-3, samplesPerSec: 410 };
-const epoch: MclEvent = { type: "epoch", stage: 1, epoch: 0, epochs: 2, loss: 2.25, samplesPerSec: 400, seconds: 3.5, samples: 1024 };
+const epoch: MclEvent = { type: "epoch", stage: 1, epoch: 0, epochs: 2, loss: 2.25, samplesPerSec: 400, seconds: 3.5, samples: 1024, leftOut: 0, leftOutFraction: 0 };
 
 async function collect(iterable: AsyncIterable<MclEvent>): Promise<MclEvent[]> {
   const out: MclEvent[] = [];

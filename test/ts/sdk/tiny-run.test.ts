@@ -47,6 +47,11 @@ describe("Mcl.start", () => {
       }
     }
     expect(summary.baseline!.epochs).toBe(2);
+    // summary.json and every epoch event say how many of the 256 samples each track left out.
+    for (const track of [...summary.stages, summary.baseline!]) expect(track.sampling!.planned + track.sampling!.leftOut).toBe(256);
+    const leftOut = events.flatMap((e) => (e.type === "epoch" ? [[e.stage, e.leftOut]] : []));
+    const recorded = (stage: number | "baseline") => (stage === "baseline" ? summary.baseline! : summary.stages[stage - 1]!).sampling!.leftOut;
+    expect(leftOut).toEqual(leftOut.map(([stage]) => [stage, recorded(stage as number | "baseline")]));
     expect(summary.seconds).toBeGreaterThan(0);
 
     // A late consumer still sees the whole session.
