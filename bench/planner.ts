@@ -1,5 +1,5 @@
 /**
- * Planner benchmark (issue 3): composite labels for 3 stages and one epoch's MCL batch plan at
+ * Planner benchmark: composite labels for 3 stages and one epoch's MCL batch plan at
  * CC12M scale (N = 12,000,000, K = 10, batch 1000). Run with `npm run bench:planner`
  * (node --expose-gc). Writes bench/results/planner.json atomically and prints it as the last
  * line. Goals on the 2-core dev machine: seconds <= 2, bytes_per_sample <= 16.

@@ -1,5 +1,5 @@
 /**
- * Transport benchmark (issue 2, item 10): our protocol through the real worker against raw
+ * Transport benchmark: our protocol through the real worker against raw
  * ZeroMQ ping-pong between the same two runtimes (zeromq.js DEALER <-> pyzmq ROUTER,
  * bench/transport_peer.py), in the same run. Run with `npm run bench:transport`; it writes
  * bench/results/transport.json atomically and prints it as its last line.
