@@ -51,7 +51,7 @@ def with_article(color_name: str) -> str:
 
 
 def sample_colors(
-    n: int, palette: int, generator: torch.Generator, vivid: bool = False
+    n: int, palette: int, generator: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Foreground RGB [n, 3], background RGB [n, 3] and foreground hue [n] for n instances.
 
@@ -61,11 +61,6 @@ def sample_colors(
     suppresses the other features. palette = k > 0: the foreground hue is one of k evenly spaced
     hues at fixed saturation and value on a black background (few colour values: little
     suppression), for comparison.
-
-    vivid: the background is saturated instead (saturation in [0.55, 1], value in [0.3, 0.55]),
-    its hue a random quarter to three quarters of the circle away from the foreground's. Colour
-    jitter shifts every pixel's hue alike and grayscale keeps the two values apart, so the pair
-    of colours still tells instances apart after the augmentations: suppression survives them.
     """
     u = torch.rand(n, 6, generator=generator, dtype=torch.float64)
     if palette == 0:
@@ -75,9 +70,6 @@ def sample_colors(
         hue = torch.floor(u[:, 0] * palette) / palette
         fg_hsv = torch.stack((hue, torch.full_like(hue, 0.9), torch.full_like(hue, 0.9)), dim=1)
         bg_hsv = torch.zeros_like(fg_hsv)
-    if vivid:
-        bg_hue = torch.remainder(fg_hsv[:, 0] + 0.25 + 0.5 * u[:, 3], 1.0)
-        bg_hsv = torch.stack((bg_hue, 0.55 + 0.45 * u[:, 4], 0.3 + 0.25 * u[:, 5]), dim=1)
     fg = hsv_to_rgb(fg_hsv.view(n, 3, 1, 1)).view(n, 3)
     bg = hsv_to_rgb(bg_hsv.view(n, 3, 1, 1)).view(n, 3)
     return fg.float(), bg.float(), fg_hsv[:, 0].float()

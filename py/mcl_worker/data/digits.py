@@ -5,8 +5,6 @@ Each scan appears `repeat` times (sample i is scan i mod 1797), every time with 
 shift and its own colours: with `colors=0` a continuous foreground colour on a continuous dark
 background per instance, so colour nearly identifies an instance within a batch (the regime in
 which the digit is suppressed); `colors=k` draws the foreground from k hues on black instead.
-`vivid=1` paints the background a saturated colour of another hue, so that the pair of colours
-still identifies an instance after colour jitter and grayscale (color.sample_colors).
 Attributes: "digit" (10 classes) and "color" (the foreground hue in 8 named bins).
 """
 
@@ -27,7 +25,6 @@ PARAMS = {
     "repeat": Param(int, 3, 1, 1000, "coloured copies of each scan, default 3 (5,391 images)"),
     "shift": Param(float, 0.1, 0.0, 0.5, "largest shift as a fraction of the side, default 0.1"),
     "colors": Param(int, 0, 0, 64, "0 = a continuous colour per instance (default), k = k hues"),
-    "vivid": Param(int, 0, 0, 1, "1 = a saturated background of another hue, default 0 (dark)"),
 }
 
 _DIGIT_SCALE = 0.8  # side of the digit's 8×8 box as a fraction of the image side
@@ -42,7 +39,6 @@ def open_digits(uri: DatasetUri) -> ArrayDataset:
         repeat=int(params["repeat"]),
         shift=float(params["shift"]),
         colors=int(params["colors"]),
-        vivid=bool(params["vivid"]),
     )
     attributes = {
         "digit": AttributeInfo("digit", digit, tuple(str(d) for d in range(10))),
@@ -55,14 +51,14 @@ def open_digits(uri: DatasetUri) -> ArrayDataset:
 
 
 def render_digits(
-    size: int, seed: int, repeat: int, shift: float, colors: int, vivid: bool = False
+    size: int, seed: int, repeat: int, shift: float, colors: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """uint8 images [1797·repeat, size, size, 3], int64 digit and colour labels."""
     scans = load_digits()
     ink = torch.from_numpy(scans.images).float().div(16.0).unsqueeze(1)  # [1797, 1, 8, 8]
     n = ink.shape[0] * repeat
     generator = torch.Generator().manual_seed(seed)
-    fg, bg, hue = sample_colors(n, colors, generator, vivid)
+    fg, bg, hue = sample_colors(n, colors, generator)
     offset = (torch.rand(n, 2, generator=generator) * 2.0 - 1.0) * (2.0 * shift)
     out = np.empty((n, size, size, 3), dtype=np.uint8)
     for start in range(0, n, _CHUNK):

@@ -1,10 +1,8 @@
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits
 
 from mcl_worker.data import DatasetUriError, open_dataset
-from mcl_worker.data.color import rgb_to_hsv
 
 
 @pytest.fixture(scope="module")
@@ -43,24 +41,6 @@ def test_deterministic_under_seed():
     b = open_dataset("digits:colored?repeat=1&seed=5")
     c = open_dataset("digits:colored?repeat=1&seed=6")
     assert np.array_equal(a.images, b.images) and not np.array_equal(a.images, c.images)
-
-
-def test_vivid_background_keeps_a_hue_apart_from_the_foreground():
-    uri = "digits:colored?repeat=1&size=16&shift=0&seed=3"
-    plain = open_dataset(uri)
-    assert np.array_equal(plain.images, open_dataset(f"{uri}&vivid=0").images)
-    vivid = open_dataset(f"{uri}&vivid=1")
-    assert np.array_equal(vivid.attributes["color"].labels, plain.attributes["color"].labels)
-    corner = torch.from_numpy(vivid.images[:, 0, 0].astype(np.float32) / 255).view(-1, 3, 1, 1)
-    dark = torch.from_numpy(plain.images[:, 0, 0].astype(np.float32) / 255).view(-1, 3, 1, 1)
-    bg, dark_bg = rgb_to_hsv(corner).view(-1, 3), rgb_to_hsv(dark).view(-1, 3)
-    # Saturated, where the default background is not.
-    assert bg[:, 1].min() > 0.5 and dark_bg[:, 1].mean() < 0.35
-    # The background's hue is a quarter to three quarters of a turn from the foreground's
-    # (the colour attribute's bin centre is within 1/16 turn of the foreground hue).
-    fg_hue = vivid.attributes["color"].labels / 8
-    apart = np.remainder(bg[:, 0].numpy() - fg_hue, 1.0)
-    assert apart.min() > 0.25 - 1 / 16 - 0.01 and apart.max() < 0.75 + 1 / 16 + 0.01
 
 
 def test_bad_params():
