@@ -2,10 +2,10 @@
  * Planner benchmark: composite labels for 3 stages and one epoch's MCL batch plan at
  * CC12M scale (N = 12,000,000, K = 10, batch 1000). Run with `npm run bench:planner`
  * (node --expose-gc). Writes bench/results/planner.json atomically and prints it as the last
- * line. Goals on the 2-core dev machine: seconds <= 2, bytes_per_sample <= 16.
+ * line. Goals on a 2-core machine: seconds <= 2, bytes_per_sample <= 16.
  *
  * seconds: wall time of composing the 3 stages' labels + planning one epoch (merge-to-parent, the policy
- * with the most work); cpu_seconds: the CPU time of the same work (the dev machine is shared, so
+ * with the most work); cpu_seconds: the CPU time of the same work (on a shared machine,
  * wall time includes waiting for a core). load_average: the 1-minute load when the run ended.
  * bytes_per_sample: memory still held afterwards (plan, per-group arrays)
  * beyond the label arrays (the 3 assignment inputs and the 3 composite label arrays), measured

@@ -4,9 +4,8 @@ import { type Header, type MessageKind, MESSAGE_KINDS, isWellFormedHeader } from
  * The header in its canonical form, written and read byte by byte. Every message has a header,
  * and on the small messages that are most of the traffic (ping, heartbeat, cancel, progress) a
  * general msgpack writer and reader cost more than everything else the client does with them:
- * measured in the live client, as bench/transport.ts runs it, decoding took ~17 µs and encoding
- * ~15 µs of a ~350 µs round trip, because the first message after a wait meets cold caches and
- * the general code touches far more of them than these few lines do.
+ * the first message after a wait meets cold caches, and the general code touches far more of them
+ * than these few lines do.
  *
  * Canonical means what both codecs write: a fixmap of v, id, kind, type in that order, integers
  * in their smallest unsigned form, strings as fixstr (the reader also takes an id in a wider

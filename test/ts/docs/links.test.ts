@@ -1,5 +1,6 @@
 // Every link in the repository's Markdown stays inside the repository and resolves: a relative
-// link names a file or folder that exists, and an anchor names a heading of its target.
+// link names a file or folder that exists, and an anchor names a heading of its target. The
+// method is cited as docs/method.md, never as a file outside the repository.
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +15,17 @@ function markdownFiles(dir: string, out: string[] = []): string[] {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) markdownFiles(path, out);
     else if (entry.name.endsWith(".md")) out.push(path);
+  }
+  return out;
+}
+
+/** The repository's own source and document files under `dir`. */
+function textFiles(dir: string, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name.startsWith(".") || entry.name === "__pycache__" || SKIPPED.has(entry.name) || entry.name.endsWith(".egg-info")) continue;
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) textFiles(path, out);
+    else if (/\.(ts|mts|mjs|js|py|md|json|txt)$/.test(entry.name)) out.push(path);
   }
   return out;
 }
@@ -92,13 +104,24 @@ function readInRepository(path: string): string | null {
 describe("links in the repository's Markdown", () => {
   const files = markdownFiles(root).map((path) => relative(root, path));
 
-  it("covers the README, docs/ and bench/README.md", () => {
-    expect(files).toEqual(expect.arrayContaining(["README.md", "bench/README.md", "docs/method.md", "docs/configuration.md"]));
+  it("covers the README, docs/, bench/README.md and proto/", () => {
+    expect(files).toEqual(
+      expect.arrayContaining(["README.md", "bench/README.md", "docs/method.md", "docs/configuration.md", "proto/PROTOCOL.md"]),
+    );
   });
 
   it("resolve inside the repository, to existing files and headings", () => {
     const problems = files.flatMap((file) => linkProblems(file, readFileSync(join(root, file), "utf8"), readInRepository));
     expect(problems).toEqual([]);
+  });
+
+  it("cite the method as docs/method.md, in documents and source alike: the repository has no MCL.md", () => {
+    const sources = ["ts", "py", "bench", "scripts", "examples", "proto"].flatMap((dir) => textFiles(join(root, dir)));
+    const citing = [...new Set([...files.map((file) => join(root, file)), ...sources])]
+      .filter((path) => /\bMCL\.md\b/.test(readFileSync(path, "utf8")))
+      .map((path) => relative(root, path));
+    expect(citing).toEqual([]);
+    expect(existsSync(join(root, "MCL.md"))).toBe(false);
   });
 
   it("are found and checked as GitHub renders them", () => {
