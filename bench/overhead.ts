@@ -40,7 +40,7 @@ import { writeFileAtomic, bytesOf } from "../ts/control/atomic-file.js";
 import { planMcl, type BatchPlan } from "../ts/control/batch-planner.js";
 import { ClusterBook } from "../ts/control/cluster-book.js";
 import { deriveSeed } from "../ts/control/rng.js";
-import { RunStore } from "../ts/control/run-store.js";
+import { RunStore } from "../ts/run/run-store.js";
 import { parseConfig } from "../ts/config/load-config.js";
 import type { MclConfig } from "../ts/config/mcl-config.js";
 import { preprocessOf } from "../ts/config/preprocess.js";

@@ -12,8 +12,9 @@
  * plans, k-means).
  *
  * Datasets: synthetic:trifeature with the demo's settings (ts/sdk/demo-config.ts);
- * digits:colored with a continuous colour per instance, the regime in which the prototype saw
- * the digit suppressed (docs/method.md, "The demo's data"), with colour jitter off; and
+ * digits:colored with a continuous colour per instance, in which colour nearly identifies an
+ * instance within a batch and so suppresses the digit (docs/method.md, "The demo's data"), with
+ * colour jitter off; and
  * digits-jitter, the same images with every augmentation at its default (colour jitter and
  * grayscale on) and K = 16, where colour still nearly identifies an instance within a batch after
  * the augmentations, so suppression survives them.
@@ -42,7 +43,7 @@ import { SMALL_GROUP_POLICIES, type MclConfigInput } from "../ts/config/mcl-conf
 import type { SmallGroupPolicy } from "../ts/control/batch-planner.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
-import type { Accuracies, Summary } from "../ts/sdk/summary.js";
+import type { Accuracies, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
 
 /** A dataset and the run settings it is benchmarked with; `config(seed)` is one run's config. */
@@ -310,8 +311,8 @@ function trifeature(seed: number): MclConfigInput {
 }
 
 /**
- * Coloured digits, a continuous colour per instance (colors=0): the prototype's "many colours"
- * row (3 stages of 3 epochs, previous-stage init, τ = 0.2, batch 256, no colour jitter).
+ * Coloured digits, a continuous colour per instance (colors=0): 3 stages of 3 epochs,
+ * previous-stage init, τ = 0.2, batch 256, no colour jitter.
  */
 function digits(seed: number): MclConfigInput {
   return {

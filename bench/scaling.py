@@ -50,16 +50,16 @@ def parse_args() -> argparse.Namespace:
 def run_rank(settings: dict[str, Any]) -> int:
     torch.set_num_threads(settings["threads"])
     from mcl_worker import distributed
-    from mcl_worker.jobs import JobContext, WorkerConfig, WorkerState, lookup
+    from mcl_worker.jobs import JobContext, WorkerConfig, WorkerState, collective, lookup, run_job
 
     if distributed.launched() and distributed.init() > 0:
-        return distributed.follow(WorkerState())
+        return collective.follow(WorkerState())
     state = WorkerState()
 
     def call(job_type: str, body: dict[str, Any]) -> dict[str, Any]:
         spec = lookup(job_type)
         assert spec is not None
-        return spec.run(body, JobContext(1, job_type, state, WorkerConfig(max_message_bytes=1 << 30, jobs=1), lambda p: None))
+        return run_job(spec, body, JobContext(1, job_type, state, WorkerConfig(max_message_bytes=1 << 30, jobs=1), lambda p: None))
 
     batch, steps, size = settings["batch"], settings["steps"], settings["image_size"]
     n = batch * steps
@@ -79,7 +79,7 @@ def run_rank(settings: dict[str, Any]) -> int:
     started = time.perf_counter()
     result = train(steps)
     seconds = time.perf_counter() - started
-    distributed.shutdown()
+    collective.shutdown()
     print(json.dumps({"samples_per_s": result["samples"] / seconds, "loss": result["last_loss"]}), flush=True)
     return 0
 

@@ -8,12 +8,12 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { torchSource, torchSpec } from "./torch-source.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const venv = join(root, ".venv");
 const venvPython = join(venv, "bin", "python");
-// torch first and pinned: the local CPU build; a looser spec would pull gigabytes of CUDA wheels.
-const torchSpec = process.env.MCL_TORCH_SPEC ?? "torch==2.13.0";
+// torch first: its spec and index come from torch-source.mjs, shared with `mcl setup`.
 // A wheel index for torch, e.g. https://download.pytorch.org/whl/cu128 for its CUDA 12.8 build.
 const torchIndex = process.env.MCL_TORCH_INDEX_URL ?? "";
 const basePython = process.env.MCL_PYTHON ?? "python3";
@@ -61,15 +61,18 @@ function npmPackages() {
 function pythonWorker() {
   if (!existsSync(venvPython)) run(basePython, ["-m", "venv", venv]);
   const stamp = join(venv, ".mcl-bootstrap");
-  const torchSource = `${torchSpec} ${torchIndex}`;
-  const inputs = `${torchSource}\n${digest("pyproject.toml")}`;
+  // What was asked for, not what a GPU suggested: a torch already installed stays unless a setting changes.
+  const torchAsked = `${torchSpec()} ${torchIndex}`;
+  const inputs = `${torchAsked}\n${digest("pyproject.toml")}`;
   if (stampMatches(stamp, inputs) && succeeds(venvPython, ["-c", "import torch, mcl_worker"])) return;
   // A changed MCL_TORCH_SPEC reinstalls torch (pip keeps a match); a changed index replaces the
   // build in place, since a CPU and a CUDA wheel may carry the same version.
-  const previousTorchSource = existsSync(stamp) ? readFileSync(stamp, "utf8").split("\n")[0] : undefined;
-  if (previousTorchSource !== torchSource || !succeeds(venvPython, ["-c", "import torch"])) {
-    const fromIndex = torchIndex === "" ? [] : ["--index-url", torchIndex, "--force-reinstall"];
-    run(venvPython, ["-m", "pip", "install", "--quiet", ...fromIndex, torchSpec]);
+  const previousTorchAsked = existsSync(stamp) ? readFileSync(stamp, "utf8").split("\n")[0] : undefined;
+  if (previousTorchAsked !== torchAsked || !succeeds(venvPython, ["-c", "import torch"])) {
+    const torch = torchSource();
+    console.log(`[bootstrap] torch: ${torch.spec} (${torch.why})`);
+    const replace = torchIndex === "" ? [] : ["--force-reinstall"];
+    run(venvPython, ["-m", "pip", "install", "--quiet", ...torch.pipArgs, ...replace, torch.spec]);
   }
   run(venvPython, ["-m", "pip", "install", "--quiet", "-e", ".[test]"]);
   writeFileSync(stamp, inputs);

@@ -1,5 +1,8 @@
 // The package's public API: the SDK, the run config, the control plane's types, the worker
 // transport and every error class (each has a `code`).
+// Node's types are part of this API (Buffer, NodeJS.ProcessEnv, EventEmitter): the reference keeps
+// them in the emitted index.d.ts, so a consumer compiles whatever its `types` setting says.
+/// <reference types="node" preserve="true" />
 
 // SDK
 export { Mcl, type RunOptions } from "./sdk/mcl.js";
@@ -14,14 +17,8 @@ export {
 } from "./sdk/export.js";
 export { configHash } from "./sdk/export-plan.js";
 export { type StageClusters, readClusters } from "./sdk/run-clusters.js";
-export {
-  type ClusterStats,
-  type MclEvent,
-  type MclEventType,
-  type ProbeSubject,
-  type Track,
-  type WarningCode,
-} from "./sdk/events.js";
+export { type ClusterStats, type MclEvent, type MclEventType, type ProbeSubject, type WarningCode } from "./sdk/events.js";
+export { type Track } from "./run/track.js";
 export {
   type Accuracies,
   type ProbeScores,
@@ -31,10 +28,11 @@ export {
   formatProbeTable,
   readSummary,
   summarySchema,
-} from "./sdk/summary.js";
-export { LEFT_OUT_WARNING_FRACTION } from "./sdk/left-out.js";
-export { type WorkerConnection, type WorkerOptions, openWorker } from "./sdk/worker-connection.js";
-export { MclError, type MclErrorCode } from "./sdk/errors.js";
+} from "./run/summary.js";
+export { LEFT_OUT_WARNING_FRACTION } from "./run/sampling.js";
+export { type WorkerConnection, openWorker } from "./sdk/worker-connection.js";
+export { type WorkerOptions } from "./transport/worker-options.js";
+export { MclError, type MclErrorCode } from "./run/errors.js";
 export { DEMO_CONFIG } from "./sdk/demo-config.js";
 export { CLIP_DEMO_CONFIG } from "./sdk/clip-demo-config.js";
 export { type ClipScores, ClipExecutor, requireCaptions } from "./sdk/clip-executor.js";
@@ -44,8 +42,13 @@ export { formatClipTables } from "./sdk/clip-summary.js";
 export { ACCURACY_SVG_FILE, REPORT_FILE, type Report, renderReport, writeReport } from "./report/report.js";
 export { type EpochLr, LOSS_FILE, type LossHistory, readLossHistory } from "./report/loss-history.js";
 
+// Experiment logs: metrics.jsonl and TensorBoard event files (docs/experiment-logs.md)
+export { METRICS_FILE } from "./sdk/metrics-log.js";
+export { type MetricRecord } from "./sdk/metric-records.js";
+export { TENSORBOARD_FOLDER } from "./sdk/experiment-logs.js";
+
 // Python plugins (py:<module>:<attr>) and the checks they pass before a run starts
-export { PLUGIN_REF, type PluginKind, type PluginRef, isPluginRef, parsePluginRef } from "./plugins/plugin-ref.js";
+export { PLUGIN_REF, type PluginKind, type PluginRef, isPluginRef, parsePluginRef } from "./config/plugin-ref.js";
 export {
   type PluginCheck,
   PluginCheckError,
@@ -85,10 +88,11 @@ export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
 // Control plane (pure): the pieces a custom driver or executor builds on
 export { type BatchPlan, type PlanAccounting, type PlanOptions, planMcl, planUniform } from "./control/batch-planner.js";
 export { ClusterBook, type GroupStats } from "./control/cluster-book.js";
-export { type IntegrationSpec, type Normalization, integrate, resolveIntegrationSpec } from "./control/integration.js";
-export { type DriveOptions, type EpochCheckpoint, type StageExecutor, driveRun } from "./control/run-driver.js";
-export { type RunManifest, RunStore } from "./control/run-store.js";
-export { type Action, type SchedulerState, type StageSchedule, scheduleFromConfig } from "./control/stage-scheduler.js";
+export { type IntegrationSpec, type Normalization, resolveIntegrationSpec } from "./control/integration.js";
+export { type DriveOptions, type EpochCheckpoint, type StageExecutor, driveRun } from "./run/run-driver.js";
+export { type RunManifest, RunStore } from "./run/run-store.js";
+export { type Action, type SchedulerState, type StageSchedule } from "./control/stage-scheduler.js";
+export { scheduleFromConfig } from "./config/stage-schedule.js";
 export {
   ClusterBookError,
   ControlError,
@@ -107,13 +111,17 @@ export {
   JobTimeoutError,
   type LaunchOptions,
   RemoteJobError,
+  type SetUpOptions,
+  type SetUpResult,
   WorkerClient,
   WorkerError,
   WorkerHandle,
   WorkerLostError,
+  WorkerSetupError,
   WorkerStartError,
   connectWorker,
   launchWorker,
+  setUpWorkerEnvironment,
 } from "./transport/index.js";
 export { WorkerJobs } from "./worker/index.js";
 export { type Tensor, WireError, tensor } from "./wire/index.js";

@@ -1,7 +1,7 @@
 /**
  * The wire fuzzer: mutated and random messages to real workers, an unsigned one and one with a
  * key, side by side, every reply accounted for. `npm run fuzz` (bench/fuzz.ts) runs a million;
- * test/ts/wire/fuzz.test.ts a smaller count.
+ * test/ts/wire/fuzz.unit.test.ts a smaller count.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

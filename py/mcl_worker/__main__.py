@@ -6,7 +6,7 @@ SIGINT and SIGTERM stop it cleanly. With --exit-with-parent (what launchWorker p
 stops when its stdin reaches end of file, and on Linux the kernel kills it if its parent dies,
 so a killed control plane leaves no orphan worker behind.
 Under torchrun (`torchrun --nproc-per-node N -m mcl_worker ...`) rank 0 serves and announces;
-the other ranks follow it (mcl_worker.distributed).
+the other ranks follow it (mcl_worker.jobs.collective).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import threading
 from types import FrameType
 
 from . import __version__, distributed
-from .jobs import WorkerState
+from .jobs import WorkerState, collective
 from .server import DEFAULT_MAX_MESSAGE_BYTES, ConfigError, Server, ServerConfig
 from .wire import WireError, load_key_file
 
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[mcl-worker %(process)d] %(levelname)s %(message)s")
     # Under torchrun only rank 0 serves; the other ranks run the jobs it broadcasts.
     if distributed.launched() and distributed.init() > 0:
-        return distributed.follow(WorkerState())
+        return collective.follow(WorkerState())
     try:
         key = read_key(args.auth) if args.auth else None
         server = Server(ServerConfig(bind=args.bind, key=key, max_message_bytes=args.max_message_bytes, jobs=args.jobs))
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        distributed.stop_after_collective(server.stop)
+        collective.stop_after_collective(server.stop)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         exit_with_parent(server)
     announce(json.dumps({"event": "listening", "endpoint": endpoint, "pid": os.getpid()}), args.ready_file)
     server.serve_forever()
-    distributed.shutdown()
+    collective.shutdown()
     # Jobs still running were told to cancel; a job stuck in native code must not keep the
     # process alive, so leave without joining the pool threads.
     sys.stdout.flush()

@@ -1,51 +1,23 @@
-"""Data-parallel workers: one `mcl-worker` process per device under torchrun.
-
-Rank 0 serves ZeroMQ as a single worker does; ranks > 0 run `follow()`. Every `collective`
-job (see jobs/registry.py) that rank 0 starts is first broadcast to all ranks, each of which
-runs the same job function on the same body; only rank 0 replies. Inside such a job the
-functions below let the compute code split its work: `rank()`/`world_size()`, `shard()` for a
-rank's contiguous slice, `all_gather_with_grad` for contrastive negatives across ranks,
-`average_gradients` where no DistributedDataParallel wraps the model (clip.train).
-Outside torch.distributed (a single worker) they are identities: rank 0 of 1.
-
-A job crosses from rank 0 to the others as msgpack in torch.distributed's key-value store
-(its type, body without tensors, tensor shapes; the followers wait on the store, so an idle
-worker never hits a collective timeout) plus one broadcast per tensor: never pickle, so nothing
-from the wire is ever unpickled. Tensors that only rank 0 holds (handle.put's) go along with
-the job that names them. After each job every rank says whether its part succeeded.
-
-Failures: an error every rank raises alike (a bad body, a missing handle, cancel, a non-finite
-loss) ends the job everywhere and the group goes on. A rank that dies, or fails alone, leaves
-the group; rank 0 answers RANK_LOST naming it (found by its process, on the same host) and
-refuses later collective jobs. Multi-node: ranks on other hosts are named -1, and
-`checkpoint.load` / `dataset.open` paths must be readable on every node.
+"""The process group of data-parallel workers (one `mcl-worker` process per device under
+torchrun) and the primitives compute code splits its work with: `rank()`/`world_size()`,
+`shard()` for a rank's contiguous slice, `all_gather_with_grad` for contrastive negatives across
+ranks, `average_gradients` where no DistributedDataParallel wraps the model (clip.train),
+`any_rank` for a flag one rank knows. Outside torch.distributed (a single worker) they are
+identities: rank 0 of 1. Running a job on every rank is mcl_worker.jobs.collective's.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
-import threading
-import time
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
-import msgpack
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-
-from .errors import ComputeError
-from .wire import WireError
-
-if TYPE_CHECKING:
-    from .jobs.registry import Body, JobContext, JobSpec, WorkerState
-
-log = logging.getLogger("mcl_worker.distributed")
 
 
 def is_distributed() -> bool:
@@ -63,7 +35,7 @@ def rank() -> int:
 
 def shard(n: int, of_rank: int | None = None, ranks: int | None = None) -> slice:
     """The contiguous slice of n items that rank `of_rank` (default: this rank) of `ranks`
-    handles: rank r gets [r*n//W, (r+1)*n//W), as ts/control/shard.ts cuts a batch."""
+    handles: rank r gets [r*n//W, (r+1)*n//W); the batch planner makes every batch a multiple of W."""
     r = rank() if of_rank is None else of_rank
     w = world_size() if ranks is None else ranks
     return slice(r * n // w, (r + 1) * n // w)
@@ -196,7 +168,7 @@ def any_rank(flag: bool) -> bool:
     """True on every rank if `flag` is true on any (e.g. "cancelled", known to rank 0 alone)."""
     if not is_distributed():
         return flag
-    t = torch.tensor([int(flag)], device=_device())
+    t = torch.tensor([int(flag)], device=comm_device())
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
 
@@ -262,41 +234,13 @@ def _global_batch_norm(self: nn.modules.batchnorm._BatchNorm, x: Tensor) -> Tens
 # -- the process group ------------------------------------------------------------------------
 
 
-class RankLost(ComputeError):
-    """A rank died, or left after an error of its own, during a collective job: the group is
-    unusable. `error` is what the rank reported before leaving, if it could."""
-
-    def __init__(self, job_type: str, lost: list[int], cause: BaseException, error: str | None) -> None:
-        who = f"rank {lost[0]}" if len(lost) == 1 else (f"ranks {lost}" if lost else "a rank on another host")
-        what = (f"failed during {job_type} ({error}) and left" if error
-                else f"died during {job_type} ({type(cause).__name__}: {cause})")
-        super().__init__(
-            f"{who} of {world_size_at_start()} {what}; "
-            "the data-parallel group is broken: restart the worker (torchrun) and resume the run, "
-            "which continues from its last completed stage or checkpoint",
-            details={"reason": "RANK_LOST", "rank": lost[0] if lost else -1, "ranks": lost},
-        )
-
-
-class RankFailed(ComputeError):
-    """The job failed on another rank (but not on rank 0)."""
-
-    def __init__(self, job_type: str, rank: int, message: str) -> None:
-        super().__init__(
-            f"{job_type} failed on rank {rank}: {message}", details={"reason": "RANK_FAILED", "rank": rank}
-        )
-
-
 class _Group:
-    """What rank 0 and the followers share besides the process group."""
+    """What init learned about the group besides torch's own state."""
 
     def __init__(self) -> None:
         self.store: dist.Store | None = None
         self.size = 1
         self.processes: dict[int, tuple[str, int]] = {}  # rank -> (host, pid)
-        self.seq = 0  # collective jobs started (rank 0) / run (followers)
-        self.lock = threading.Lock()  # one collective job at a time, in the order they get it
-        self.broken: RankLost | None = None
 
 
 _group = _Group()
@@ -306,297 +250,44 @@ def world_size_at_start() -> int:
     return _group.size
 
 
+def store() -> dist.Store:
+    """The key-value store of the group (keys under mcl/); only after init."""
+    if _group.store is None:
+        raise RuntimeError("the process group is not initialised: call distributed.init() first")
+    return _group.store
+
+
+def processes() -> dict[int, tuple[str, int]]:
+    """Each rank's host and process id, as the ranks announced them at init."""
+    return dict(_group.processes)
+
+
 def launched() -> bool:
     """True when torchrun (or equivalent RANK / WORLD_SIZE variables) asks for several ranks."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
-def _device() -> torch.device:
+def comm_device() -> torch.device:
+    """Where the group's collectives take their tensors: the current GPU under nccl, else the CPU."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def init(timeout_s: float | None = None) -> int:
     """Joins the process group named by the environment (torchrun's RANK, WORLD_SIZE,
     MASTER_ADDR, MASTER_PORT; LOCAL_RANK picks the GPU) and returns this rank. gloo on CPUs,
-    nccl on GPUs. Rank 0 then runs collective jobs on every rank (jobs/registry.py).
-    `timeout_s` (default MCL_DIST_TIMEOUT_S, else 600) bounds a collective that waits on a
-    rank which is alive but stuck."""
-    from .jobs import registry
-
+    nccl on GPUs. `timeout_s` (default MCL_DIST_TIMEOUT_S, else 600) bounds a collective that
+    waits on a rank which is alive but stuck."""
     timeout = timedelta(seconds=timeout_s or float(os.environ.get("MCL_DIST_TIMEOUT_S", "600")))
     cuda = torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    store, my_rank, size = next(dist.rendezvous("env://", timeout=timeout))
-    dist.init_process_group("nccl" if cuda else "gloo", store=store, rank=my_rank, world_size=size, timeout=timeout)
-    _group.store = dist.PrefixStore("mcl/", store)
+    rendezvous_store, my_rank, size = next(dist.rendezvous("env://", timeout=timeout))
+    dist.init_process_group("nccl" if cuda else "gloo", store=rendezvous_store, rank=my_rank, world_size=size, timeout=timeout)
+    _group.store = dist.PrefixStore("mcl/", rendezvous_store)
     _group.size = size
     _group.store.set(f"process/{my_rank}", f"{socket.gethostname()} {os.getpid()}")
     dist.barrier()
     for r in range(size):
         host, pid = _group.store.get(f"process/{r}").decode().rsplit(" ", 1)
         _group.processes[r] = (host, int(pid))
-    if my_rank == 0:
-        registry.set_collective_runner(_run_on_every_rank)
     return my_rank
-
-
-def stop_after_collective(stop: Callable[[], None], grace_s: float = 5.0) -> None:
-    """Calls `stop` (rank 0's server) once the collective job in flight, if any, has ended, or
-    after `grace_s`. torchrun stops every rank when one dies: this lets rank 0 first answer the
-    job that the dead rank broke with RANK_LOST. Immediate when not distributed."""
-    if not is_distributed():
-        stop()
-        return
-
-    def wait_then_stop() -> None:
-        if _group.lock.acquire(timeout=grace_s):
-            _group.lock.release()
-            time.sleep(0.2)  # the job's pool thread encodes and queues its reply just after
-        stop()
-
-    threading.Thread(target=wait_then_stop, name="mcl-dist-stop", daemon=True).start()
-
-
-def shutdown() -> None:
-    """Rank 0: tells the followers to exit, then leaves the group. A no-op when not distributed."""
-    if not is_distributed():
-        return
-    from .jobs import registry
-
-    registry.set_collective_runner(None)
-    if dist.get_rank() == 0 and _group.store is not None and _group.broken is None:
-        with _group.lock:
-            _group.seq += 1
-            _group.store.set(f"job/{_group.seq}", msgpack.packb({"type": ""}))
-    dist.destroy_process_group()
-
-
-# -- rank 0: running a collective job everywhere -------------------------------------------------
-
-
-def _run_on_every_rank(spec: JobSpec, body: Body, ctx: JobContext) -> Body:
-    from .jobs.registry import collective_scope
-
-    assert _group.store is not None
-    with _group.lock:
-        if _group.broken is not None:
-            raise _group.broken
-        _group.seq += 1
-        seq = _group.seq
-        tensors: list[Tensor] = []
-        message = {
-            "type": spec.type,
-            "body": _without_tensors(body, tensors),
-            "shared": _rank0_tensors(body, ctx.state, tensors),
-            "freed": ctx.state.take_freed_collective(),
-        }
-        message["tensors"] = [[_dtype_name(t.dtype), list(t.shape)] for t in tensors]
-        try:
-            _group.store.set(f"job/{seq}", msgpack.packb(message))
-            for t in tensors:
-                dist.broadcast(t.contiguous().to(_device()), src=0)
-            with collective_scope():
-                result = spec.run_here(body, ctx)
-            failed = _failed_ranks(ok=True)
-        except Exception as exc:
-            if not _is_transport_error(exc):
-                try:
-                    _failed_ranks(ok=False)  # an error of the job itself: the others say how they did
-                except Exception as agreeing:
-                    exc = agreeing
-            if _is_transport_error(exc):
-                lost = _lost_ranks()
-                _group.broken = RankLost(spec.type, lost, exc, _reported_error(seq, lost))
-                raise _group.broken from exc
-            raise
-        finally:
-            if _group.broken is None:
-                _group.store.delete_key(f"job/{seq - 1}")
-        if failed:
-            errors = [f"error/{seq}/{r}" for r in failed]
-            message_of = _group.store.get(errors[0]).decode()
-            for key in errors:
-                _group.store.delete_key(key)
-            raise RankFailed(spec.type, failed[0], message_of)
-        return result
-
-
-def _failed_ranks(ok: bool) -> list[int]:
-    """Every rank says whether its part of the job succeeded; the ranks that failed."""
-    flags = [torch.zeros(1, dtype=torch.int32, device=_device()) for _ in range(dist.get_world_size())]
-    dist.all_gather(flags, torch.tensor([int(ok)], dtype=torch.int32, device=_device()))
-    return [r for r, flag in enumerate(flags) if not int(flag.item())]
-
-
-def _reported_error(seq: int, ranks: list[int]) -> str | None:
-    """What the first of `ranks` reported about job `seq` before leaving, if anything."""
-    assert _group.store is not None
-    keys = [f"error/{seq}/{r}" for r in ranks]
-    if not keys or not _group.store.check(keys[:1]):
-        return None
-    return _group.store.get(keys[0]).decode()
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """A collective failed: a peer's connection closed or timed out (gloo raises a plain
-    RuntimeError naming itself)."""
-    text = str(exc)
-    return isinstance(exc, dist.DistError) or (isinstance(exc, RuntimeError) and ("gloo" in text or "NCCL" in text))
-
-
-def _lost_ranks(wait_s: float = 2.0) -> list[int]:
-    """Ranks on this host whose process is gone (others cannot be checked from here). A peer's
-    sockets close before its process has finished exiting, so this waits up to `wait_s` for one."""
-    here = socket.gethostname()
-    deadline = time.monotonic() + wait_s
-    while True:
-        lost = [r for r, (host, pid) in sorted(_group.processes.items()) if r and host == here and not _alive(pid)]
-        if lost or time.monotonic() > deadline:
-            return lost
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # a zombie has exited
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-
-
-def _without_tensors(value: Any, tensors: list[Tensor]) -> Any:
-    """The body with each tensor replaced by {"$tensor": k} (its index in `tensors`)."""
-    if isinstance(value, Tensor):
-        tensors.append(value)
-        return {"$tensor": len(tensors) - 1}
-    if isinstance(value, dict):
-        return {k: _without_tensors(v, tensors) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_without_tensors(v, tensors) for v in value]
-    return value
-
-
-def _rank0_tensors(body: Body, state: WorkerState, tensors: list[Tensor]) -> dict[str, int]:
-    """Tensors the body names by a handle that only rank 0 holds (handle.put's): they go along."""
-    shared: dict[str, int] = {}
-    for name in _strings(body):
-        if name not in shared and not state.on_every_rank(name):
-            try:
-                tensor = state.get(name, Tensor)
-            except WireError:  # not a handle, or not a tensor's: the job will say so
-                continue
-            shared[name] = len(tensors)
-            tensors.append(tensor)
-    return shared
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from _strings(v)
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
-# -- ranks > 0: following rank 0 -----------------------------------------------------------------
-
-
-def follow(state: WorkerState) -> int:
-    """Ranks > 0: runs every collective job rank 0 starts, until rank 0 shuts down (returns 0)
-    or the group breaks (returns 1)."""
-    from .jobs import WorkerConfig, lookup
-    from .jobs.registry import JobContext, collective_scope
-
-    assert _group.store is not None
-    store = _group.store
-    me = dist.get_rank()
-    config = WorkerConfig(max_message_bytes=0, jobs=1)
-    while True:
-        seq = _group.seq = _group.seq + 1
-        try:
-            message = msgpack.unpackb(_wait_for(store, f"job/{seq}"))
-            if message["type"] == "":
-                dist.destroy_process_group()
-                return 0
-            received = []
-            for dtype, shape in message["tensors"]:
-                t = torch.empty(shape, dtype=getattr(torch, dtype), device=_device())
-                dist.broadcast(t, src=0)
-                received.append(t.cpu())
-        except Exception as exc:
-            log.error("rank %d: lost rank 0 (%s); exiting", me, exc)
-            return 1
-        for handle in message["freed"]:
-            try:
-                state.free(handle)
-            except WireError:  # made by a job that failed here: nothing to drop
-                pass
-        for handle, k in message["shared"].items():
-            state.put_as(handle, received[k])
-        spec = lookup(message["type"])
-        assert spec is not None and spec.collective, message["type"]
-        ctx = JobContext(seq, spec.type, state, config, lambda progress: None)
-        ok = True
-        try:
-            with collective_scope():
-                spec.run_here(_with_tensors(message["body"], received), ctx)
-        except Exception as exc:
-            if _is_transport_error(exc):
-                log.error("rank %d: the group broke during %s (%s); exiting", me, spec.type, exc)
-                return 1
-            ok = False
-            store.set(f"error/{seq}/{me}", f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}")
-            if getattr(exc, "code", None) not in _SYMMETRIC_CODES:
-                # Rank 0 may be inside a collective this rank will never join: leaving is the one
-                # way to end it (rank 0 then answers RANK_LOST with the error stored above).
-                log.error("rank %d: %s failed; leaving the group", me, spec.type, exc_info=exc)
-                return 1
-        for handle in message["shared"]:
-            state.free(handle)
-        try:
-            _failed_ranks(ok)
-        except Exception as exc:
-            log.error("rank %d: the group broke after %s (%s); exiting", me, spec.type, exc)
-            return 1
-
-
-# Errors every rank raises at the same point of a job, from the same body and state (validation,
-# handles) or from values that agree across ranks (the loss, the cancel flag): after them every
-# rank goes on to the next job together. Any other error ends the rank that raised it.
-_SYMMETRIC_CODES = frozenset({"INVALID_BODY", "NOT_FOUND", "CANCELLED", "NON_FINITE_LOSS"})
-
-
-def _wait_for(store: dist.Store, key: str) -> bytes:
-    """The value of `key`, waiting as long as it takes (the worker may idle for hours)."""
-    while True:
-        try:
-            store.wait([key], timedelta(seconds=60))
-        except dist.DistStoreError as exc:
-            if "timeout" not in str(exc).lower():
-                raise
-            continue
-        return store.get(key)
-
-
-def _with_tensors(value: Any, tensors: list[Tensor]) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$tensor"}:
-            return tensors[value["$tensor"]]
-        return {k: _with_tensors(v, tensors) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_with_tensors(v, tensors) for v in value]
-    return value

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import zmq
 
-from .jobs import Body, JobContext, JobSpec, WorkerConfig, WorkerState, lookup
+from .jobs import Body, JobContext, JobSpec, WorkerConfig, WorkerState, lookup, run_job
 from .wire import (
     CLIENT_ERROR_CODES,
     ERROR_CODES,
@@ -257,7 +257,7 @@ class Server:
         """The job's result, or the error it raised, as frames to send."""
         try:
             ctx.check_cancelled()  # cancelled while it waited for a pool thread
-            result = spec.run(body, ctx)
+            result = run_job(spec, body, ctx)
             return encode_message(Message(Header(header.v, header.id, "result", header.type), result), key=self.config.key)
         except Exception as exc:  # every failure of a job is answered, never raised into the pool
             return self._error_frames(header.id, header.type, exc)

@@ -10,8 +10,8 @@ is split into chunks, or resumed from a checkpoint, draws the same views and tak
 steps as one that is not.
 
 Data-parallel (mcl_worker.distributed, W ranks): every rank draws the views of the whole
-global batch from the same seed, and embeds its own contiguous slice of them (the layout of
-ts/control/shard.ts) in DistributedDataParallel, with BatchNorm statistics taken over the
+global batch from the same seed, and embeds its own contiguous slice of them (distributed.shard)
+in DistributedDataParallel, with BatchNorm statistics taken over the
 global batch. The projections are gathered with their gradient, so each rank computes the
 loss of the whole global batch (every sample a negative of every other), and the step equals
 the single-process one up to float rounding. Drawing the views of the whole batch on every

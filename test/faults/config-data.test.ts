@@ -9,9 +9,9 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ConfigError, Mcl, type MclConfigInput, type MclRun } from "../../ts/index.js";
-import { readSummary } from "../../ts/sdk/summary.js";
+import { readSummary } from "../../ts/run/summary.js";
 import { projectRoot } from "../../ts/transport/index.js";
-import { buildIfStale } from "../ts/support/cli-binary.js";
+import { assertBuildCurrent } from "../ts/support/cli-binary.js";
 import { killStarted, mcl } from "./support/processes.js";
 import { type SharedWorker, shareWorker } from "./support/shared-worker.js";
 import { faultConfig, quietLaunch } from "./support/tiny.js";
@@ -229,7 +229,7 @@ describe("concurrent writers", () => {
   });
 
   test("config-data: two `mcl run` processes into one directory at once: one exits RUN_LOCKED naming the other's pid, the other ends whole", { timeout: 300_000 }, async () => {
-    await buildIfStale();
+    assertBuildCurrent();
     const file = join(root, "two-clis.json");
     writeFileSync(file, JSON.stringify(faultConfig(root, "two-clis")));
     const clis = [mcl("run", file), mcl("run", file)];

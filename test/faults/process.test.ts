@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { Mcl, type MclEvent, type MclRun, type Summary } from "../../ts/index.js";
-import { buildIfStale } from "../ts/support/cli-binary.js";
+import { assertBuildCurrent } from "../ts/support/cli-binary.js";
 import { isAlive, until, workerPids } from "../ts/support/processes.js";
 import { killStarted, mcl, seeded } from "./support/processes.js";
 import { faultConfig, quietLaunch } from "./support/tiny.js";
@@ -24,7 +24,7 @@ const config = (name: string) => faultConfig(root, name);
 let reference: Summary;
 
 beforeAll(async () => {
-  await buildIfStale();
+  assertBuildCurrent();
   const run = await Mcl.start(config("reference"), { worker: { launch: quietLaunch } });
   runs.push(run);
   reference = await run.result();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { Mcl, type MclEvent, type MclRun, readClusters, type Summary } from "../../ts/index.js";
 import { LOCK_FILE } from "../../ts/sdk/run-lock.js";
-import { readSummary } from "../../ts/sdk/summary.js";
+import { readSummary } from "../../ts/run/summary.js";
 import { DAMAGES, type Damage, damage } from "./support/damage.js";
 import { type SharedWorker, shareWorker } from "./support/shared-worker.js";
 import { faultConfig } from "./support/tiny.js";

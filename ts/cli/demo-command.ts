@@ -7,31 +7,42 @@
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { MANIFEST_FILE } from "../control/run-store.js";
+import { MANIFEST_FILE } from "../run/run-store.js";
 import { REPORT_FILE, writeReport } from "../report/report.js";
 import { DEMO_CONFIG } from "../sdk/demo-config.js";
 import { CLIP_DEMO_CONFIG } from "../sdk/clip-demo-config.js";
 import { formatClipTables } from "../sdk/clip-summary.js";
 import type { MclConfigInput } from "../config/mcl-config.js";
+import { didYouMean } from "../config/suggest.js";
 import { Mcl } from "../sdk/mcl.js";
-import { formatProbeTable, readSummary, type Summary } from "../sdk/summary.js";
-import { CommandUsageError, followRun, parseArgs, reportStartFailure, workerArgs } from "./run-session.js";
+import { formatProbeTable, readSummary, type Summary } from "../run/summary.js";
+import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";
+import { reportFailure } from "./failure.js";
+import { followRun, WORKER_OPTIONS, workerArgs } from "./run-session.js";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "--fresh", help: "delete the demo's run directory and start over" },
+  ...WORKER_OPTIONS,
+];
 
 export const demoCommand = {
-  usage: "mcl demo [clip] [--fresh] [--endpoint URL [--key-file PATH]]",
-  summary: "3-stage MCL vs an equal-compute baseline on synthetic:trifeature (runs/demo; --fresh starts over)",
+  usage: "mcl demo [clip] [options]",
+  summary:
+    "3-stage MCL vs an equal-compute baseline on synthetic:trifeature in runs/demo (mcl demo clip: MCL on a tiny CLIP," +
+    " in runs/demo-clip); an unfinished demo is resumed, a finished one reported",
+  options: OPTIONS,
   async run(args: readonly string[]): Promise<number> {
     let run;
     let clip = false;
     try {
-      const { positional, values, set } = parseArgs("demo", args, ["--endpoint", "--key-file"], ["--fresh"]);
+      const { positional, values, flags } = parseArgs(args, OPTIONS);
       // `mcl demo clip`: MCL on a tiny CLIP (ts/sdk/clip-demo-config.ts), in runs/demo-clip.
       clip = positional[0] === "clip";
       const extra = positional[clip ? 1 : 0];
-      if (extra !== undefined) throw new CommandUsageError(`demo: unexpected argument ${extra}`);
+      if (extra !== undefined) throw new CommandUsageError(`unexpected argument ${JSON.stringify(extra)}${clip ? "" : didYouMean(extra, ["clip"])}`);
       const config: MclConfigInput = clip ? CLIP_DEMO_CONFIG : DEMO_CONFIG;
       const dir = join(config.runDir!, config.name);
-      if (set.has("--fresh")) await rm(dir, { recursive: true, force: true });
+      if (flags.has("--fresh")) await rm(dir, { recursive: true, force: true });
       const options = { worker: workerArgs(values) };
       if (existsSync(join(dir, MANIFEST_FILE))) {
         const finished = await readSummary(dir);
@@ -48,7 +59,7 @@ export const demoCommand = {
         run = await Mcl.start(config, options);
       }
     } catch (error) {
-      return reportStartFailure("demo", error);
+      return reportFailure("demo", error);
     }
     const outcome = await followRun(run);
     if (outcome.summary !== null) console.log(`\n${clip ? formatClipTables(outcome.summary) : describeEffect(outcome.summary)}\n\nreport: ${join(run.dir, REPORT_FILE)}`);

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { version as libzmqVersion } from "zeromq";
-import { BOOTSTRAP_HINT, PYTHON_ENV, type PythonChoice, choosePython, projectRoot } from "../transport/python-env.js";
+import { PYTHON_ENV, type PythonChoice, SETUP_COMMAND, choosePython, projectRoot, setupHint } from "../transport/python-env.js";
+import { pythonError } from "../transport/python-error.js";
 
 /** ok: present; missing: the worker cannot run until `fix` is done; info: worth knowing, not a fault. */
 export type CheckStatus = "ok" | "missing" | "info";
@@ -84,29 +85,35 @@ export async function probePython(python: string): Promise<PythonFacts> {
   }
 }
 
+const BOOTSTRAP = "npm run bootstrap";
+
 /** A Python object seen through pythonia: any attribute or call, awaited. Dynamic by nature, so untyped. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type PyModule = any;
 
-/** The Python exception line out of pythonia's decorated stack ("ModuleNotFoundError: No module named 'torch'"). */
-export function pythonError(err: unknown): string {
-  const text = err instanceof Error ? (err.stack ?? err.message) : String(err);
-  // Strip pythonia's ANSI colours.
-  const lines = text.replace(/\u001b\[[0-9;]*m/g, "").split("\n");
-  const line = lines.reverse().find((l) => /\b\w+(Error|Exception)\b.*:/.test(l));
-  return line?.replace(/^(🌉|\*\*\* JS \*\*\*)\s*/u, "").trim() ?? "the import failed";
-}
-
-/** Turns what was found into checks, each missing piece with the command that fixes it. Pure. */
-export function diagnose(python: PythonChoice, facts: Probed<PythonFacts>, node: NodeFacts, root: string): DoctorReport {
+/**
+ * Turns what was found into checks, each missing piece with the command that fixes it. Pure.
+ * `setup` builds the default environment where `root` is: bootstrap in a clone, `mcl setup` for the package.
+ */
+export function diagnose(
+  python: PythonChoice,
+  facts: Probed<PythonFacts>,
+  node: NodeFacts,
+  root: string,
+  setup: string = BOOTSTRAP,
+): DoctorReport {
   const checks: Check[] = [];
-  // The project venv is bootstrap's to fix; another interpreter gets the package installed into it.
-  const install = python.source === "project venv" ? BOOTSTRAP_HINT : `${python.path} -m pip install -e ${root}`;
+  // The project venv is bootstrap's to fix, the per-user one setup's; another interpreter gets the
+  // worker installed into it: editable from a clone, a plain copy from the installed package.
+  const rebuild = { "project venv": BOOTSTRAP, "user venv": `${SETUP_COMMAND} --force` };
+  const pipInstall = `${python.path} -m pip install ${setup === BOOTSTRAP ? "-e " : ""}${root}`;
+  const install = python.source === "project venv" || python.source === "user venv" ? rebuild[python.source] : pipInstall;
   if (!facts.ok) {
     const fix = {
-      "project venv": BOOTSTRAP_HINT,
-      option: `pass --python the path of a Python 3.10+ with mcl_worker installed, or leave it out to use the project venv`,
-      [PYTHON_ENV]: `point ${PYTHON_ENV} at a Python 3.10+ with mcl_worker installed, or unset it to use the project venv`,
+      "project venv": BOOTSTRAP,
+      "user venv": SETUP_COMMAND,
+      option: `pass --python the path of a Python 3.10+ with mcl_worker installed, or leave it out to use the environment \`${setup}\` builds`,
+      [PYTHON_ENV]: `point ${PYTHON_ENV} at a Python 3.10+ with mcl_worker installed, or unset it to use the environment \`${setup}\` builds`,
     }[python.source];
     checks.push({ name: "python", status: "missing", value: `${python.path} (${python.source}): ${facts.error}`, fix });
   } else {
@@ -122,7 +129,7 @@ export function diagnose(python: PythonChoice, facts: Probed<PythonFacts>, node:
               name: "cuda",
               status: "info",
               value: cuda === null ? "none: a CPU build of torch (the worker runs on the CPU)" : `CUDA ${cuda} build, but no device visible`,
-              fix: "on a GPU box, install a CUDA build of torch: MCL_TORCH_SPEC='torch==<version>' npm run bootstrap",
+              fix: `on a GPU box, install a CUDA build of torch: MCL_TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 ${python.source === "user venv" ? rebuild["user venv"] : BOOTSTRAP}`,
             },
       );
     } else {
@@ -168,5 +175,6 @@ export async function runDoctor(explicitPython?: string): Promise<DoctorReport> 
       facts = { ok: false, error: pythonError(err) };
     }
   }
-  return diagnose(python, facts, nodeFacts(), projectRoot());
+  const root = projectRoot();
+  return diagnose(python, facts, nodeFacts(), root, setupHint(root));
 }

@@ -1,33 +1,41 @@
 // `mcl export <runDir>`: writes a finished run's encoder to a file (ts/sdk/export.ts) and says what
 // loads it: a stage's weights in torchvision's, timm's or open_clip's names, or our own format where
 // no peer library has the architecture; the integrated encoder as one TorchScript module.
+import { didYouMean } from "../config/suggest.js";
 import { EXPORT_FORMATS, type ExportFormat } from "../worker/index.js";
 import { allowPluginsArg } from "../plugins/plugin-consent.js";
 import { exportRun, type ExportResult, type ExportedStage } from "../sdk/export.js";
-import { CommandUsageError, parseArgs, reportStartFailure, workerArgs } from "./run-session.js";
+import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";
+import { reportFailure } from "./failure.js";
+import { ALLOW_PLUGINS_OPTION, WORKER_OPTIONS, workerArgs } from "./run-session.js";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "--stage", value: "N", help: "export stage N's encoder, numbered as the run's summary.json numbers its stages" },
+  { name: "--integrated", help: "export the integrated encoder of every stage as one TorchScript module (the default)" },
+  { name: "--format", value: EXPORT_FORMATS.join("|"), help: "the file's format (default: safetensors for a stage, torchscript for --integrated)" },
+  { name: "--out", value: "FILE", help: "where to write it (default: <runDir>/export/stage-<N>.safetensors or integrated.pt)" },
+  ALLOW_PLUGINS_OPTION,
+  ...WORKER_OPTIONS,
+];
 
 export const exportCommand = {
-  usage: "mcl export <runDir> [--stage N|--integrated] [--format safetensors|torchscript] [--out FILE]",
+  usage: "mcl export <runDir> [options]",
   summary:
     "write a finished run's encoder to a file: a stage's weights as torchvision / timm / open_clip load them, or the integrated" +
-    " encoder as TorchScript (--allow-plugins, --endpoint, --key-file as for resume)",
+    " encoder as TorchScript",
+  options: OPTIONS,
   async run(args: readonly string[]): Promise<number> {
     try {
-      const { positional, values, set } = parseArgs(
-        "export",
-        args,
-        ["--stage", "--format", "--out", "--allow-plugins", "--endpoint", "--key-file"],
-        ["--integrated"],
-      );
-      if (positional.length !== 1) throw new CommandUsageError(`export: expected one run directory, got ${positional.length}`);
+      const { positional, values, flags } = parseArgs(args, OPTIONS);
+      if (positional.length !== 1) throw new CommandUsageError(`expected one run directory, got ${positional.length}`);
       const stageText = values.get("--stage");
-      if (stageText !== undefined && set.has("--integrated")) throw new CommandUsageError("export: give --stage N or --integrated, not both");
+      if (stageText !== undefined && flags.has("--integrated")) throw new CommandUsageError("give --stage N or --integrated, not both");
       if (stageText !== undefined && !/^\d+$/.test(stageText)) {
-        throw new CommandUsageError(`export: --stage takes a stage number, as the run's summary.json numbers them; got ${JSON.stringify(stageText)}`);
+        throw new CommandUsageError(`--stage takes a stage number, as the run's summary.json numbers them; got ${JSON.stringify(stageText)}`);
       }
       const format = values.get("--format");
       if (format !== undefined && !isFormat(format)) {
-        throw new CommandUsageError(`export: --format takes ${EXPORT_FORMATS.join(" or ")}, got ${JSON.stringify(format)}`);
+        throw new CommandUsageError(`--format takes ${EXPORT_FORMATS.join(" or ")}, got ${JSON.stringify(format)}${didYouMean(format, EXPORT_FORMATS)}`);
       }
       const out = values.get("--out");
       const result = await exportRun(positional[0]!, {
@@ -40,7 +48,7 @@ export const exportCommand = {
       console.log(formatExport(result));
       return 0;
     } catch (error) {
-      return reportStartFailure("export", error);
+      return reportFailure("export", error);
     }
   },
 };

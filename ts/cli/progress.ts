@@ -4,7 +4,8 @@
  * lines only, one per epoch, clustering, probe and stage.
  */
 
-import type { MclEvent, Track } from "../sdk/events.js";
+import type { MclEvent } from "../sdk/events.js";
+import type { Track } from "../run/track.js";
 
 export interface ProgressOutput {
   write(text: string): boolean;

@@ -1,20 +1,26 @@
 // `mcl report <runDir>`: (re)writes the run's visual report (report.html, report-accuracy.svg) from
 // what its directory holds, and prints the per-attribute probe table of a finished run.
 import { writeReport } from "../report/report.js";
-import { formatProbeTable, readSummary } from "../sdk/summary.js";
-import { CommandUsageError, parseArgs, reportStartFailure } from "./run-session.js";
+import { formatProbeTable, readSummary } from "../run/summary.js";
+import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";
+import { reportFailure } from "./failure.js";
+
+const OPTIONS: readonly OptionSpec[] = [
+  { name: "--json", help: "print the finished run's summary.json instead of the table (an unfinished run exits 1)" },
+];
 
 export const reportCommand = {
-  usage: "mcl report <runDir> [--json]",
+  usage: "mcl report <runDir> [options]",
   summary: "write a run's report.html (charts, probe table) and print its per-attribute linear-probe table",
+  options: OPTIONS,
   async run(args: readonly string[]): Promise<number> {
     try {
-      const { positional, set } = parseArgs("report", args, [], ["--json"]);
-      if (positional.length !== 1) throw new CommandUsageError(`report: expected one run directory, got ${positional.length}`);
+      const { positional, flags } = parseArgs(args, OPTIONS);
+      if (positional.length !== 1) throw new CommandUsageError(`expected one run directory, got ${positional.length}`);
       const dir = positional[0]!;
       const written = await writeReport(dir);
       const summary = await readSummary(dir);
-      if (set.has("--json")) {
+      if (flags.has("--json")) {
         if (summary === null) {
           console.error(`mcl report: ${dir} has no summary.json yet: the run has not finished (continue it with mcl resume)`);
           return 1;
@@ -30,7 +36,7 @@ export const reportCommand = {
       console.log(`\nreport: ${written.html} (main chart: ${written.accuracySvg})`);
       return 0;
     } catch (error) {
-      return reportStartFailure("report", error);
+      return reportFailure("report", error);
     }
   },
 };

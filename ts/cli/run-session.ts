@@ -10,9 +10,15 @@
  * SIGINT or SIGTERM quits at once with its own code, leaving the run at its last commit.
  */
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { MANIFEST_FILE } from "../run/run-store.js";
+import { REPORT_FILE } from "../report/report.js";
 import type { MclRun } from "../sdk/mcl-run.js";
-import { formatProbeTable, SUMMARY_FILE, type Summary } from "../sdk/summary.js";
+import { formatProbeTable, SUMMARY_FILE, type Summary } from "../run/summary.js";
 import { onOutputClosed, outputClosed, stdoutWhileOpen } from "./closed-output.js";
+import { CommandUsageError, type OptionSpec } from "./args.js";
+import { shellWord } from "./failure.js";
 import { ProgressPrinter } from "./progress.js";
 
 export const EXIT_INTERRUPTED = 130;
@@ -21,12 +27,6 @@ const EXIT_TERMINATED = 143;
 
 const SIGNAL_EXIT_CODES = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED } as const;
 type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
-
-/** A bad command line: the command prints it with its usage and exits 2. */
-export class CommandUsageError extends Error {
-  override name = "CommandUsageError";
-  readonly code = "USAGE";
-}
 
 export interface SessionOutcome {
   readonly exitCode: number;
@@ -76,45 +76,33 @@ export async function followRun(run: MclRun): Promise<SessionOutcome> {
   }
 }
 
-/** Prints an error from starting a run (bad config, existing run, …) and gives the exit code. */
-export function reportStartFailure(command: string, error: unknown): number {
-  if (error instanceof CommandUsageError) {
-    console.error(`mcl ${command}: ${error.message}`);
-    return 2;
-  }
-  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "ERROR";
-  console.error(`mcl ${command}: ${(error as Error).message ?? String(error)} (${code})`);
-  return 1;
-}
+/** The options that reach a worker on another machine (docs/remote-worker.md). */
+export const WORKER_OPTIONS: readonly OptionSpec[] = [
+  { name: "--endpoint", value: "URL", help: "connect to a worker already running there (tcp://host:port) instead of launching one here" },
+  { name: "--key-file", value: "PATH", help: "the key file that worker was started with (--auth); needs --endpoint" },
+];
 
-/** Splits `args` into positionals and `--name value` options, refusing unknown names. */
-export function parseArgs(
-  command: string,
-  args: readonly string[],
-  options: readonly string[],
-  flags: readonly string[] = [],
-): { positional: string[]; values: Map<string, string>; set: Set<string> } {
-  const positional: string[] = [];
-  const values = new Map<string, string>();
-  const set = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) positional.push(arg);
-    else if (flags.includes(arg)) set.add(arg);
-    else if (options.includes(arg)) {
-      const value = args[++i];
-      if (value === undefined) throw new CommandUsageError(`${command}: ${arg} needs a value`);
-      values.set(arg, value);
-    } else throw new CommandUsageError(`${command}: unknown option ${arg}`);
-  }
-  return { positional, values, set };
+export const ALLOW_PLUGINS_OPTION: OptionSpec = {
+  name: "--allow-plugins",
+  value: "MODULES",
+  help: "comma-separated Python modules or packages the config's plugins (py:…) may come from (docs/plugins.md)",
+};
+
+/**
+ * Where the run's report is: report.html, which a finished run has written; else the command that
+ * writes it from what the run has measured so far (nothing, when its start wrote no directory).
+ */
+export function reportLocation(dir: string, finished: boolean): string | null {
+  if (finished) return `report: ${join(dir, REPORT_FILE)}`;
+  if (!existsSync(join(dir, MANIFEST_FILE))) return null;
+  return `report of what it has measured so far: mcl report ${shellWord(dir)}`;
 }
 
 /** Worker options from --endpoint / --key-file (a local worker is launched without --endpoint). */
-export function workerArgs(values: Map<string, string>): { endpoint?: string; connect?: { keyFile: string } } {
+export function workerArgs(values: ReadonlyMap<string, string>): { endpoint?: string; connect?: { keyFile: string } } {
   const endpoint = values.get("--endpoint");
   const keyFile = values.get("--key-file");
-  if (keyFile !== undefined && endpoint === undefined) throw new CommandUsageError("--key-file needs --endpoint");
+  if (keyFile !== undefined && endpoint === undefined) throw new CommandUsageError("--key-file needs --endpoint URL");
   if (endpoint === undefined) return {};
   return keyFile === undefined ? { endpoint } : { endpoint, connect: { keyFile } };
 }

@@ -2,17 +2,21 @@
  * Config errors and the formatter that turns zod issues into one readable line each:
  *   stages: expected an integer >= 1, got 0
  *   stagse: unknown key; did you mean "stages"?
+ *   init: expected one of "scratch", "pretrained", "previous", got "scrach"; did you mean "scratch"?
  */
 
 import type { z } from "zod";
+import { didYouMean } from "./suggest.js";
 
 export type ConfigErrorCode =
   /** The config parsed but violates the schema; `issues` holds one line per problem. */
   | "INVALID_CONFIG"
-  /** The config file is not valid JSON; the message gives line and column. */
+  /** The config file is not valid JSON or YAML; the message gives line and column. */
   | "CONFIG_SYNTAX"
   /** The config file cannot be read. */
-  | "CONFIG_UNREADABLE";
+  | "CONFIG_UNREADABLE"
+  /** A command-line change (`--set key.path=value`) is malformed; the message shows the form. */
+  | "INVALID_OVERRIDE";
 
 export class ConfigError extends Error {
   readonly code: ConfigErrorCode;
@@ -72,8 +76,12 @@ function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<R
       const length = Array.isArray(issue.input) || typeof issue.input === "string" ? `, got ${issue.input.length}` : "";
       return [`${where}: expected at ${small ? "least" : "most"} ${bound} ${unit}${length}`];
     }
-    case "invalid_value":
-      return [`${where}: expected ${issue.values.length === 1 ? "" : "one of "}${issue.values.map((v) => JSON.stringify(v)).join(", ")}${got}`];
+    case "invalid_value": {
+      const expected = `${issue.values.length === 1 ? "" : "one of "}${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+      const strings = issue.values.filter((v): v is string => typeof v === "string");
+      const hint = typeof issue.input === "string" ? didYouMean(issue.input, strings) : "";
+      return [`${where}: expected ${expected}${got}${hint}`];
+    }
     case "unrecognized_keys": {
       const known = root === undefined ? [] : knownKeysAt(root, issue.path);
       return issue.keys.map((key) => {
@@ -82,8 +90,10 @@ function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<R
         return replaced === undefined ? `${path}: unknown key${suggestion(key, known)}` : `${path}: ${replaced}`;
       });
     }
-    case "custom":
-      return [`${where}: ${issue.message}`];
+    case "custom": {
+      const hint = typeof issue.input === "string" ? didYouMean(issue.input, allowedValues(issue)) : "";
+      return [`${where}: ${issue.message}${hint}`];
+    }
     default:
       return [`${where}: ${issue.message}${issue.message.includes(", got ") ? "" : got}`];
   }
@@ -111,31 +121,15 @@ function describeValue(value: unknown): string {
 }
 
 function suggestion(key: string, known: readonly string[]): string {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  if (best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3))) return `; did you mean "${best}"?`;
+  const hint = didYouMean(key, known);
+  if (hint !== "") return hint;
   return known.length > 0 ? `; expected one of ${known.join(", ")}` : "";
 }
 
-/** Levenshtein distance with transpositions counted as one edit. */
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
-    }
-  }
-  return d[a.length]![b.length]!;
+/** The allowed values a refinement names in its params (`{ params: { values } }`), for a custom issue. */
+function allowedValues(issue: Issue): readonly string[] {
+  const values: unknown = "params" in issue ? issue.params?.["values"] : undefined;
+  return Array.isArray(values) ? values.filter((v): v is string => typeof v === "string") : [];
 }
 
 // --- a small walk over zod's schema definitions, to name known keys and integer fields ---

@@ -2,7 +2,7 @@
  * The configuration reference (docs/configuration.md), generated from the run config's zod schema:
  * every field's path, type, default and `.describe()` text, so the document cannot drift from what
  * `Mcl.start` and `mcl run` accept. `npm run docs:config` writes it (scripts/config-reference.mjs);
- * test/ts/config/config-reference.test.ts fails when the committed file differs.
+ * test/ts/config/config-reference.unit.test.ts fails when the committed file differs.
  */
 
 import { z } from "zod";

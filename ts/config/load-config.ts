@@ -1,22 +1,47 @@
 /**
- * Reading a run config: from a value (`Mcl.start({...})`) or from a JSON file (`mcl run x.json`).
- * Problems come back as one ConfigError listing every issue, one line each.
+ * Reading a run config: from a value (`Mcl.start({...})`) or from a file (`mcl run x.yaml`), YAML
+ * (.yaml, .yml) or JSON (any other name), with command-line changes (config-overrides.ts) applied.
+ * Problems come back as one ConfigError listing every issue, one line each; an issue in a file
+ * names its line, one a --set made names that --set.
  */
 
 import { readFile } from "node:fs/promises";
+import { extname } from "node:path";
+import { type Document, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
 import { ConfigError, formatIssues } from "./config-error.js";
+import { applyOverrides, type ConfigOverride, overrideOf } from "./config-overrides.js";
 import { mclConfigSchema, RETIRED_CONFIG_KEYS, type MclConfig } from "./mcl-config.js";
 
+/** Where the value at a config path came from (` (line 7)`, ` (--set x=1)`), or "" when unknown. */
+type Locate = (path: readonly PropertyKey[]) => string;
+
 /** Validates `value` and fills in the defaults; `source` names it in the error message. */
-export function parseConfig(value: unknown, source = "config"): MclConfig {
+export function parseConfig(value: unknown, source = "config", locate: Locate = () => ""): MclConfig {
   const result = mclConfigSchema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issues = formatIssues(result.error.issues, mclConfigSchema, RETIRED_CONFIG_KEYS);
+  const issues = result.error.issues.flatMap((issue) => {
+    const lines = formatIssues([issue], mclConfigSchema, RETIRED_CONFIG_KEYS);
+    return lines.map((line, i) => `${line}${locate(issuePaths(issue)[i] ?? issue.path)}`);
+  });
   throw new ConfigError("INVALID_CONFIG", `invalid ${source}:\n  ${issues.join("\n  ")}`, issues);
 }
 
-/** Reads and validates a JSON config file. A syntax error names the line and column. */
-export async function loadConfigFile(path: string): Promise<MclConfig> {
+/** The path of each line formatIssues gives for `issue`: an unknown key's own, else the issue's. */
+function issuePaths(issue: z.core.$ZodIssue): (readonly PropertyKey[])[] {
+  return issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
+}
+
+/** Whether `path` names a YAML file (by its extension); any other is read as JSON. */
+export function isYamlPath(path: string): boolean {
+  return [".yaml", ".yml"].includes(extname(path).toLowerCase());
+}
+
+/**
+ * Reads and validates a config file, YAML or JSON by its extension, after applying `overrides`.
+ * A syntax error names the line and column.
+ */
+export async function loadConfigFile(path: string, overrides: readonly ConfigOverride[] = []): Promise<MclConfig> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -25,15 +50,50 @@ export async function loadConfigFile(path: string): Promise<MclConfig> {
       cause: error,
     });
   }
+  const lines = new LineCounter();
+  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   let value: unknown;
+  if (isYamlPath(path)) {
+    const error = document.errors[0];
+    if (error !== undefined) {
+      const { line, col } = lines.linePos(error.pos[0]);
+      throw new ConfigError("CONFIG_SYNTAX", `${path}:${line}:${col}: invalid YAML: ${error.message}`, [], { cause: error });
+    }
+    value = document.toJS();
+  } else {
+    value = parseJson(text, path);
+  }
+  const locate: Locate = (at) => {
+    const override = overrideOf(at, overrides);
+    if (override !== undefined) return ` (${override.text})`;
+    const line = lineOf(document, lines, at);
+    return line === undefined ? "" : ` (line ${line})`;
+  };
+  return parseConfig(applyOverrides(value, overrides), path, locate);
+}
+
+function parseJson(text: string, path: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message;
     const { line, column } = lineAndColumn(text, jsonErrorPosition(message, text));
-    throw new ConfigError("CONFIG_SYNTAX", `${path}:${line}:${column}: invalid JSON: ${message}`, [], { cause: error });
+    const hint = " (a YAML config needs the extension .yaml or .yml)";
+    throw new ConfigError("CONFIG_SYNTAX", `${path}:${line}:${column}: invalid JSON: ${message}${hint}`, [], { cause: error });
   }
-  return parseConfig(value, path);
+}
+
+/**
+ * The line of the value at `path`, or of the nearest section above it that the file has (a
+ * missing field is named by its section). JSON is read as YAML for this: a JSON text is YAML.
+ */
+function lineOf(document: Document, lines: LineCounter, path: readonly PropertyKey[]): number | undefined {
+  for (let depth = path.length; depth > 0; depth--) {
+    const node: unknown = document.getIn(path.slice(0, depth), true);
+    const range = typeof node === "object" && node !== null && "range" in node ? (node as { range?: [number, number, number] }).range : undefined;
+    if (range !== undefined) return lines.linePos(range[0]).line;
+  }
+  return undefined;
 }
 
 /** V8 says "... at position 42" (or "line 3 column 5"); an early end has no position. */

@@ -8,9 +8,9 @@
  */
 
 import { z } from "zod";
-import { SMALL_GROUP_POLICIES } from "../control/batch-planner.js";
+import { DEFAULT_MIN_BATCH_SIZE, SMALL_GROUP_POLICIES } from "../control/batch-planner.js";
 import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
-import { PLUGIN_REF, isPluginRef } from "../plugins/plugin-ref.js";
+import { PLUGIN_REF, isPluginRef } from "./plugin-ref.js";
 import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
 import { computeProblems, computeSchema } from "./compute-config.js";
 import { LR_SCHEDULES, OPTIMIZERS } from "../worker/job-schemas.js";
@@ -24,7 +24,7 @@ export { LR_SCHEDULES, OPTIMIZERS, SMALL_GROUP_POLICIES };
 
 /**
  * Keys that earlier versions took, by path, with what replaced them (a run made with one reads as
- * its replacement: ts/control/run-store.ts).
+ * its replacement: ts/run/run-store.ts).
  */
 export const RETIRED_CONFIG_KEYS: Readonly<Record<string, string>> = {
   "clip.imageUnlockedBlocks":
@@ -54,16 +54,16 @@ const samplingSchema = z
       .describe("Negatives for stages 2…S: 'mcl' = one pseudo-label group per batch; 'uniform' = plain contrastive"),
     smallGroups: z
       .enum(SMALL_GROUP_POLICIES)
-      .default("merge-to-parent")
+      .default("balanced")
       .describe(
-        "Groups and remainders smaller than a batch: drop them; merge them into the previous stage's group (up to a stage-1 cluster, whose leftover is dropped); allow one smaller batch; or 'balanced': cut every group into the fewest batches of at most batchSize, of equal sizes, and pool groups under minBatchSize with their siblings in the previous stage's group",
+        "Groups and remainders smaller than a batch: 'balanced' (default) cuts every group into the fewest batches of at most batchSize, of equal sizes, and pools groups under minBatchSize with their siblings in the previous stage's group; 'drop' leaves them out; 'merge-to-parent' merges them into the previous stage's group (up to a stage-1 cluster, whose leftover is left out); 'shrink' allows one smaller batch. docs/method.md compares them",
       ),
     minBatchSize: z
       .int()
       .min(2)
-      .default(2)
+      .optional()
       .describe(
-        "Under 'shrink', a smaller batch below this size is dropped (and counted); under 'balanced', a group below it joins its parent group's pool",
+        "Under 'balanced', a group below this size joins its parent group's pool; under 'shrink', a smaller batch below it is left out (and counted). Default: 32, or batchSize when that is smaller",
       ),
   });
 
@@ -74,6 +74,7 @@ const lossSchema = z
       .refine((name) => (LOSSES as readonly string[]).includes(name) || PLUGIN_REF.test(name), {
         error: (issue) =>
           `expected one of ${LOSSES.join(", ")} or a plugin py:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
+        params: { values: LOSSES }, // for "did you mean" (config-error.ts)
       })
       .default("nt-xent")
       .describe(
@@ -140,7 +141,7 @@ const integrationSchema = z
     normalize: z
       .enum(NORMALIZATIONS)
       .default("concat-then-l2")
-      .describe("L2-normalise the concatenation (reference), each stage, or nothing"),
+      .describe("The stages' L2-normalised embeddings are concatenated at their weights, then: scaled to unit norm (concat-then-l2), or left as they are (per-stage-l2, none; on unit-norm stages the three differ only by a constant factor). docs/method.md, step 5"),
   });
 
 const probeSchema = z
@@ -164,6 +165,14 @@ const dataSchema = z.strictObject({
       "Loader processes that read, decode and resize the next batches' images while a step computes (0 = in the training process). 'auto': none for datasets held in memory; for image files (folder:, csv:, webdataset:), min(4, CPUs - 1) and at least 1, counted on the worker's machine",
     ),
   prefetch: z.int().min(1).max(64).default(2).describe("Batches each loader process keeps ready ahead of the step"),
+});
+
+/** Experiment logs besides metrics.jsonl, which every run writes (docs/experiment-logs.md). */
+const loggingSchema = z.strictObject({
+  tensorboard: z
+    .boolean()
+    .default(true)
+    .describe("Write TensorBoard event files to <run>/tensorboard/ as the run goes (losses, learning rate, samples/s, left-out fraction, probe accuracies)"),
 });
 
 const perStageInt = (min: number, what: string) =>
@@ -199,6 +208,7 @@ export const mclConfigSchema = z
       .refine((name) => (ENCODERS as readonly string[]).includes(name) || isClipEncoder(name) || PLUGIN_REF.test(name), {
         error: (issue) =>
           `expected one of ${[...ENCODERS, ...CLIP_ENCODERS].join(", ")} or a plugin py:<module>:<attr>, got ${JSON.stringify(issue.input)}`,
+        params: { values: [...ENCODERS, ...CLIP_ENCODERS] }, // for "did you mean" (config-error.ts)
       })
       .default("small-cnn")
       .describe(
@@ -247,6 +257,9 @@ export const mclConfigSchema = z
     compute: computeSchema
       .prefault({})
       .describe("Device, precision, torch.compile, gradient checkpointing and memory format of the encoder (ts/config/compute-config.ts)"),
+    logging: loggingSchema
+      .prefault({})
+      .describe("Experiment logs (docs/experiment-logs.md): metrics.jsonl is always written to the run directory; TensorBoard event files as asked here"),
     runDir: z.string().min(1).default("runs").describe("Folder that holds the run directories"),
   })
   .superRefine((config, ctx) => {
@@ -287,13 +300,23 @@ export const mclConfigSchema = z
         issue(["encoderArgs", name], "the worker passes it from the dataset's images; remove it");
       }
     }
+    const { minBatchSize } = config.sampling;
+    if (minBatchSize !== undefined && minBatchSize > config.batchSize) {
+      issue(["sampling", "minBatchSize"], `expected at most batchSize (${config.batchSize}), got ${minBatchSize}`);
+    }
     const [low, high] = config.augmentation.cropScale;
     if (low > high) issue(["augmentation", "cropScale"], `expected [min, max] with min <= max, got [${low}, ${high}]`);
     for (const problem of integrationProblems(config.integration, clip ? config.stages + 1 : config.stages)) {
       const colon = problem.indexOf(": ");
       issue(["integration", ...parsePath(problem.slice(0, colon))], problem.slice(colon + 2));
     }
-  });
+  })
+  // The default minimum depends on batchSize; filled in here so that a run's stored config is explicit.
+  .overwrite((config) =>
+    config.sampling.minBatchSize !== undefined
+      ? config
+      : { ...config, sampling: { ...config.sampling, minBatchSize: Math.min(DEFAULT_MIN_BATCH_SIZE, config.batchSize) } },
+  );
 
 /** `stages[2]` → ["stages", 2]. */
 function parsePath(text: string): (string | number)[] {

@@ -32,9 +32,9 @@
  *           batchSize except under `shrink` and `balanced`; every length is a multiple of worldSize;
  *  stepGroups / stepLevels  Int32Array(steps): step t's samples all belong to group
  *           stepGroups[t] of stage stepLevels[t] (level 0 = the whole dataset, under uniform).
- *  With W data-parallel ranks, rank r takes the r-th of W equal slices of each step
- *  (shard.ts), so the gathered global batch is the single-group batch and every rank runs
- *  the same number of steps.
+ *  With W data-parallel ranks, the worker's rank r takes the r-th of W equal slices of each
+ *  step (mcl_worker.distributed.shard), so the gathered global batch is the single-group batch
+ *  and every rank runs the same number of steps.
  *
  * Memory: one Int32Array of N to bucket samples by group, the plan itself, and per-group and
  * per-batch arrays. Nothing per sample is a JS object.
@@ -46,6 +46,9 @@ import { interleaveBatches } from "./interleave.js";
 import { deriveSeed, Rng, shuffleRange } from "./rng.js";
 
 export type SamplingPolicy = "uniform" | "mcl";
+/** sampling.minBatchSize when unset (capped at batchSize): docs/method.md has the comparison behind it. */
+export const DEFAULT_MIN_BATCH_SIZE = 32;
+
 export const SMALL_GROUP_POLICIES = ["drop", "merge-to-parent", "shrink", "balanced"] as const;
 export type SmallGroupPolicy = (typeof SMALL_GROUP_POLICIES)[number];
 
@@ -64,7 +67,7 @@ export interface PlanOptions {
   readonly worldSize?: number;
   /**
    * Under `shrink`, a smaller batch below this size is dropped; under `balanced`, a group below it
-   * joins its parent's pool. Default min(2, batchSize).
+   * joins its parent's pool. Default min(DEFAULT_MIN_BATCH_SIZE, batchSize).
    */
   readonly minBatchSize?: number;
 }
@@ -157,7 +160,7 @@ interface Settings {
 function resolveOptions(options: PlanOptions): Settings {
   const { batchSize, seed, epoch } = options;
   const worldSize = options.worldSize ?? 1;
-  const minBatchSize = options.minBatchSize ?? Math.min(2, batchSize);
+  const minBatchSize = options.minBatchSize ?? Math.min(DEFAULT_MIN_BATCH_SIZE, batchSize);
   const stage = options.stage ?? 0;
   requireInteger("batchSize", batchSize, 1);
   requireInteger("worldSize", worldSize, 1);

@@ -16,8 +16,6 @@
  */
 
 import { z } from "zod";
-import { perStage, type MclConfig } from "../config/mcl-config.js";
-import { clipOptionsOf, isClipEncoder } from "../config/clip-config.js";
 import type { SamplingPolicy } from "./batch-planner.js";
 import { SchedulerError } from "./errors.js";
 
@@ -46,37 +44,8 @@ export interface StageSchedule {
   readonly stageZero?: boolean;
 }
 
-export function scheduleFromConfig(config: MclConfig): StageSchedule {
-  if (isClipEncoder(config.encoder)) return clipSchedule(config);
-  const epochs = perStage(config.epochsPerStage, config.stages);
-  return validateSchedule({
-    stages: config.stages,
-    epochs,
-    clusters: perStage(config.clusters, config.stages - 1),
-    init: config.init,
-    pretrained: config.pretrained ?? null,
-    sampling: config.sampling.policy,
-    baselineEpochs: config.baseline ? epochs.reduce((a, b) => a + b, 0) : 0,
-  });
-}
-
-/** A CLIP run: stage 0 (the initial model) and then `config.stages` MCL stages, each clustered but the last. */
-function clipSchedule(config: MclConfig): StageSchedule {
-  const clip = clipOptionsOf(config);
-  const epochs = perStage(config.epochsPerStage, config.stages);
-  return validateSchedule({
-    stages: config.stages + 1,
-    epochs: [clip.stage0Epochs, ...epochs],
-    clusters: perStage(config.clusters, config.stages),
-    init: clip.stageInit === "previous" ? "previous" : "pretrained",
-    pretrained: clip.checkpoint ?? null,
-    sampling: config.sampling.policy,
-    baselineEpochs: config.baseline ? epochs.reduce((a, b) => a + b, 0) : 0,
-    stageZero: true,
-  });
-}
-
-function validateSchedule(schedule: StageSchedule): StageSchedule {
+/** Checks a schedule's lengths and epochs (SchedulerError naming the field). */
+export function validateSchedule(schedule: StageSchedule): StageSchedule {
   const { stages, epochs, clusters } = schedule;
   if (epochs.length !== stages || clusters.length !== stages - 1) {
     throw new SchedulerError(
@@ -94,8 +63,6 @@ function validateSchedule(schedule: StageSchedule): StageSchedule {
   });
   return schedule;
 }
-
-export type Phase = "train" | "embed" | "cluster" | "plan" | "baseline" | "done";
 
 export const schedulerStateSchema = z.strictObject({
   stage: z.int().min(1),

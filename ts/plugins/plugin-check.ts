@@ -12,12 +12,12 @@
 
 import { existsSync } from "node:fs";
 import { z } from "zod";
-import { pythonError } from "../cli/doctor.js";
 import type { MclConfig } from "../config/mcl-config.js";
-import type { WorkerOptions } from "../sdk/worker-connection.js";
+import type { WorkerOptions } from "../transport/worker-options.js";
 import { choosePython } from "../transport/python-env.js";
+import { pythonError } from "../transport/python-error.js";
 import { allowedModules, gatePlugins, pluginSlots, type ConsentEntry } from "./plugin-consent.js";
-import { PLUGINS_ENV, isPluginRef, type PluginKind } from "./plugin-ref.js";
+import { PLUGINS_ENV, isPluginRef, type PluginKind } from "../config/plugin-ref.js";
 
 export interface PluginCheckOptions {
   /** The worker's interpreter (default: $MCL_WORKER_PYTHON, else the project's .venv). */
@@ -173,7 +173,7 @@ type PyObject = any;
 export interface RunPluginOptions {
   /** The modules or packages the user allows plugins from (RunOptions.allowPlugins, mcl --allow-plugins). */
   readonly allowPlugins?: readonly string[] | undefined;
-  readonly entry: "start" | "resume";
+  readonly entry: "start" | "resume" | "export";
   /** The file the config was read from (a run directory's manifest), for the error messages. */
   readonly source?: string;
 }

@@ -14,11 +14,11 @@
  */
 
 import type { MclConfig } from "../config/mcl-config.js";
-import { PLUGINS_ENV, isPluginRef, parsePluginRef, type PluginKind } from "./plugin-ref.js";
+import { PLUGINS_ENV, isPluginRef, parsePluginRef, type PluginKind } from "../config/plugin-ref.js";
 import { PYTHON_STDLIB_MODULES } from "./python-stdlib.js";
 
 /** How the run was asked for: the consent message names that entry point's option and flag. */
-export type ConsentEntry = "start" | "resume" | "check";
+export type ConsentEntry = "start" | "resume" | "export" | "check";
 
 export class PluginConsentError extends Error {
   readonly code = "PLUGIN_NOT_ALLOWED";
@@ -127,6 +127,8 @@ function consentHint(entry: ConsentEntry, module: string): string {
       return `Mcl.start(config, { allowPlugins: ["${module}"] }), mcl run <config.json> --allow-plugins ${module}, ${env}`;
     case "resume":
       return `Mcl.resume(runDir, { allowPlugins: ["${module}"] }), mcl resume <runDir> --allow-plugins ${module}, ${env}`;
+    case "export":
+      return `exportRun(runDir, { allowPlugins: ["${module}"] }), mcl export <runDir> --allow-plugins ${module}, ${env}`;
     case "check":
       return `checkPlugins(config, { allowPlugins: ["${module}"] }), ${env}`;
   }

@@ -1,14 +1,19 @@
 /**
- * The report as one self-contained HTML page: inline CSS, the charts as inline SVG, the probe
- * table and the run's facts. No script, no external font, stylesheet or image: it opens offline.
+ * The report as one self-contained HTML page: the headline in words first, then the charts as
+ * inline SVG with their tables, then the run's facts. Inline CSS; no script, no external font,
+ * stylesheet or image: it opens offline.
  */
 
-import { LEFT_OUT_WARNING_FRACTION } from "../sdk/left-out.js";
-import { type Accuracies, baselineLabel, formatPercent, type Sampling, summaryRows } from "../sdk/summary.js";
-import type { ReportData } from "./report-data.js";
+import { LEFT_OUT_WARNING_FRACTION } from "../run/sampling.js";
+import { type Accuracies, baselineLabel, formatPercent, type Sampling, summaryRows } from "../run/summary.js";
+import { headline } from "./headline.js";
+import { attributeColor } from "./palette.js";
+import type { ProbeResult, ReportData } from "./report-data.js";
 
 export interface ChartSvgs {
   readonly accuracy: string;
+  /** A CLIP run's MMVP-style scores per category; null when the summary has none. */
+  readonly mmvp: string | null;
   readonly groupSizes: string;
   readonly loss: string;
 }
@@ -18,15 +23,21 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans
 h1 { font-size: 1.5rem; margin-bottom: 0.2rem; }
 h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #ddd; padding-bottom: 0.2rem; }
 .note { color: #666; }
+caption { text-align: left; font-size: 0.9rem; padding-bottom: 0.2rem; white-space: nowrap; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-variant-numeric: tabular-nums; }
 th, td { padding: 0.25rem 0.7rem; border-bottom: 1px solid #eee; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th:first-child, td:first-child { text-align: left; white-space: nowrap; }
 dl { display: grid; grid-template-columns: max-content auto; gap: 0.2rem 1rem; }
 dt { color: #666; }
 dd { margin: 0; }
 figure { margin: 1rem 0; }
 .warning { color: #8a4b00; background: #fff4e0; padding: 0.4rem 0.7rem; border-left: 3px solid #e09000; }
 figure svg { max-width: 100%; height: auto; }
+.headline { background: #f5f5f5; border-left: 4px solid #999; padding: 0.6rem 1rem; margin: 1rem 0; }
+.headline p { margin: 0.3rem 0; }
+.headline ul { margin: 0.2rem 0 0.6rem; padding-left: 1.2rem; list-style: none; font-variant-numeric: tabular-nums; }
+.headline li { margin: 0.15rem 0; }
+.swatch { display: inline-block; width: 0.75em; height: 0.75em; border-radius: 2px; margin-right: 0.45em; vertical-align: baseline; }
 `;
 
 export function reportHtml(data: ReportData, charts: ChartSvgs): string {
@@ -46,18 +57,20 @@ export function reportHtml(data: ReportData, charts: ChartSvgs): string {
 <body>
 <h1>MCL run <code>${escape(facts.name)}</code></h1>
 ${status}
-<h2>Run</h2>
-${factList(data)}
+${headlineSection(data)}
 <h2>Per-attribute accuracy</h2>
 <figure>${inline(charts.accuracy)}</figure>
-${probeTable(data)}
-${clipTables(data)}
+${probeTable(data, "probe", "Linear-probe accuracy per attribute, held-out split of the training set.")}
+${probeTable(data, "knn", `kNN accuracy per attribute (k = ${data.knnK}), same split.`)}
+${clipSection(data, charts.mmvp)}
 <h2>Composite groups</h2>
 <figure>${inline(charts.groupSizes)}</figure>
 ${groupTable(data)}
 ${samplingTable(data)}
 <h2>Loss</h2>
 <figure>${inline(charts.loss)}</figure>
+<h2>Run</h2>
+${factList(data)}
 </body>
 </html>
 `;
@@ -83,16 +96,36 @@ function factList(data: ReportData): string {
   return `<dl>${rows.map(([name, value]) => `<dt>${escape(name)}</dt><dd>${escape(value)}</dd>`).join("")}</dl>`;
 }
 
-function probeTable(data: ReportData): string {
-  if (data.stages.length === 0) return "";
-  const rows: [string, Accuracies][] = data.stages.map((s) => [`stage ${s.stage}`, s.probe]);
-  if (data.integrated !== null) rows.push(["integrated", data.integrated]);
-  if (data.baseline !== null) rows.push([baselineLabel(data.baseline.epochs), data.baseline.probe]);
+/** The headline in words (the CLI prints the same numbers as tables), attributes marked in their chart colour. */
+function headlineSection(data: ReportData): string {
+  const found = data.summary === null ? null : headline(data.summary);
+  if (found === null) return "";
+  const swatch = (name: string) => `<span class="swatch" style="background:${attributeColor(data.attributes, name)}"></span>`;
+  const sections = found.sections.map(
+    (section) =>
+      `<p>${escape(section.title)}</p><ul>${section.lines.map((line) => `<li>${swatch(line.name)}${escape(line.text)}</li>`).join("")}</ul>`,
+  );
+  return `<section class="headline">${found.learned === null ? "" : `<p><strong>${escape(found.learned)}</strong></p>`}${sections.join("")}</section>`;
+}
+
+/** One row per representation of its `key` accuracies; nothing when no representation has them. */
+function probeTable(data: ReportData, key: keyof ProbeResult, caption: string): string {
+  const rows: [string, Accuracies | null][] = data.stages.map((s) => [`stage ${s.stage}`, s[key]]);
+  if (data.integrated !== null) rows.push(["integrated", data.integrated[key]]);
+  if (data.baseline !== null) rows.push([baselineLabel(data.baseline.epochs), data.baseline[key]]);
+  if (rows.every(([, scores]) => scores === null)) return "";
   return table(
     ["representation", ...data.attributes],
-    rows.map(([name, probe]) => [name, ...data.attributes.map((a) => formatPercent(probe[a], "–"))]),
-    "Linear-probe accuracy per attribute, held-out split of the training set.",
+    rows.map(([name, scores]) => [name, ...data.attributes.map((a) => formatPercent(scores?.[a], "–"))]),
+    caption,
   );
+}
+
+/** A CLIP run's MMVP chart and its score tables; nothing for other runs. */
+function clipSection(data: ReportData, mmvp: string | null): string {
+  const tables = clipTables(data);
+  if (mmvp === null && tables === "") return "";
+  return `<h2>CLIP scores: MMVP-style pairs and zero-shot</h2>\n${mmvp === null ? "" : `<figure>${inline(mmvp)}</figure>`}\n${tables}`;
 }
 
 /** A CLIP run's zero-shot (per attribute) and MMVP (per category) scores of every representation. */
@@ -106,10 +139,10 @@ function clipTables(data: ReportData): string {
     mmvpVlm: "The MMVP-VLM benchmark per category.",
   } as const;
   return (["zeroShot", "mmvp", "mmvpVlm"] as const)
-    .map((key) => {
+    .flatMap((key) => {
       const columns = [...new Set(rows.flatMap(([, r]) => Object.keys(r[key] ?? {})))];
-      if (columns.length === 0) return "";
-      return table(["representation", ...columns], rows.map(([name, r]) => [name, ...columns.map((c) => formatPercent(r[key]?.[c], "–"))]), captions[key]);
+      if (columns.length === 0) return [];
+      return [table(["representation", ...columns], rows.map(([name, r]) => [name, ...columns.map((c) => formatPercent(r[key]?.[c], "–"))]), captions[key])];
     })
     .join("\n");
 }
@@ -138,7 +171,8 @@ function samplingTable(data: ReportData): string {
   return (
     warning +
     table(
-      ["track", "trained", "left out", "share", ...reasons],
+      // Reasons in words ("rootResidual" → "root residual"), so that the headers wrap.
+      ["track", "trained", "left out", "share", ...reasons.map((r) => r.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`))],
       data.sampling.map(({ track, sampling }) => [
         track,
         String(sampling.planned),

@@ -16,9 +16,9 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../control/atomic-file.js";
-import type { Track } from "../sdk/events.js";
-import { readJsonFile } from "../sdk/summary.js";
-import { trackName } from "../sdk/worker-executor.js";
+import type { Track } from "../run/track.js";
+import { readJsonFile } from "../run/summary.js";
+import { trackName } from "../run/track.js";
 
 export const LOSS_FILE = "losses.json";
 export const LOSS_FORMAT = "mcl-losses/1";

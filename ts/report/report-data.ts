@@ -9,10 +9,12 @@
 
 import { join } from "node:path";
 import type { GroupStats } from "../control/cluster-book.js";
-import { RunStore } from "../control/run-store.js";
-import { scheduleFromConfig } from "../control/stage-scheduler.js";
-import { recordedSampling } from "../sdk/left-out.js";
-import { type Accuracies, baselineLabel, readProbeFile, readSummary, type Sampling, type Summary } from "../sdk/summary.js";
+import { RunStore } from "../run/run-store.js";
+import { clipOptionsOf, isClipEncoder } from "../config/clip-config.js";
+import type { MclConfig } from "../config/mcl-config.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
+import { recordedSampling } from "../run/sampling.js";
+import { type Accuracies, baselineLabel, readProbeFile, readSummary, type Sampling, type Summary } from "../run/summary.js";
 import { type LossHistory, readLossHistory } from "./loss-history.js";
 
 /** Groups whose size lies in [lower, upper]: a power-of-two bin. */
@@ -27,6 +29,7 @@ export interface SizeBin {
 
 /** The composite groups after one clustering. */
 export interface StageGroups {
+  /** The stage clustered after, numbered as the summary numbers it. */
   readonly stage: number;
   readonly k: number;
   readonly stats: GroupStats;
@@ -53,6 +56,8 @@ export interface RunFacts {
   readonly clusters: readonly number[];
   readonly batchSize: number;
   readonly sampling: string;
+  /** sampling.policy: "mcl" draws a later stage's negatives from within its groups. */
+  readonly policy: string;
   readonly loss: string;
   readonly seed: number;
   /** Scheduler phase and stage, e.g. "done" or "train, stage 2, 3 epochs done". */
@@ -64,13 +69,24 @@ export interface RunFacts {
   readonly seconds: number | null;
 }
 
+/** A representation's probe accuracies per attribute. */
+export interface ProbeResult {
+  readonly probe: Accuracies;
+  /** null when the config turns the kNN probe off. */
+  readonly knn: Accuracies | null;
+}
+
 export interface ReportData {
   readonly facts: RunFacts;
   readonly attributes: readonly string[];
-  /** Linear-probe accuracy of each stage measured so far. */
-  readonly stages: readonly { readonly stage: number; readonly probe: Accuracies }[];
-  readonly integrated: Accuracies | null;
-  readonly baseline: { readonly epochs: number; readonly probe: Accuracies } | null;
+  /** The number of the run's first stage: 0 in a CLIP run (its initial model), else 1. */
+  readonly firstStage: 0 | 1;
+  /** k of the kNN probe (0: no kNN probe). */
+  readonly knnK: number;
+  /** Probe accuracies of each stage measured so far, numbered as the summary numbers them. */
+  readonly stages: readonly ({ readonly stage: number } & ProbeResult)[];
+  readonly integrated: ProbeResult | null;
+  readonly baseline: ({ readonly epochs: number } & ProbeResult) | null;
   /** null while the run has not finished. */
   readonly summary: Summary | null;
   readonly groups: readonly StageGroups[];
@@ -91,14 +107,17 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   const summary = await readSummary(runDir);
   // The scheduler's stages, epochs and clusterings: a CLIP run's stage 0 is its stage 1 there.
   const schedule = scheduleFromConfig(config);
+  const firstStage = schedule.stageZero === true ? 0 : 1;
+  // Run files number the stages from 1; the summary, the CLI and the report from firstStage.
+  const named = (fileStage: number) => fileStage - 1 + firstStage;
 
-  let stages: { stage: number; probe: Accuracies }[];
-  if (summary !== null) stages = summary.stages.map((s) => ({ stage: s.stage, probe: s.probe }));
+  let stages: ({ stage: number } & ProbeResult)[];
+  if (summary !== null) stages = summary.stages.map((s) => ({ stage: s.stage, probe: s.probe, knn: s.knn ?? null }));
   else {
     stages = [];
     for (let stage = 1; stage <= schedule.stages; stage++) {
       const probe = await readProbeFile(join(runDir, "probes", `stage-${stage}.json`));
-      if (probe !== null) stages.push({ stage, probe: probe.linear });
+      if (probe !== null) stages.push({ stage: named(stage), probe: probe.linear, knn: probe.knn ?? null });
     }
   }
   const attributes = summary?.attributes ?? [...new Set(stages.flatMap((s) => Object.keys(s.probe)))];
@@ -107,7 +126,7 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   for (const record of manifest.stages) {
     if (record.composite === undefined) continue;
     const sizes = await store.readArray(record.composite.sizes);
-    groups.push({ stage: record.stage, k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
+    groups.push({ stage: named(record.stage), k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
   }
 
   const sampling: TrackSampling[] = [];
@@ -116,11 +135,10 @@ export async function readReportData(runDir: string): Promise<ReportData> {
     const baseline = summary.baseline;
     if (baseline?.sampling !== undefined) sampling.push({ track: baselineLabel(baseline.epochs), sampling: baseline.sampling });
   } else {
-    // Before the summary, the MCL stages whose groups are planned (a CLIP run numbers its stages from 0).
-    const first = schedule.stageZero === true ? 0 : 1;
+    // Before the summary, the MCL stages whose groups are planned.
     for (let stage = 2; stage <= schedule.stages; stage++) {
       const recorded = recordedSampling(manifest, stage);
-      if (recorded !== null) sampling.push({ track: `stage ${stage - 1 + first}`, sampling: recorded });
+      if (recorded !== null) sampling.push({ track: `stage ${named(stage)}`, sampling: recorded });
     }
   }
 
@@ -138,7 +156,8 @@ export async function readReportData(runDir: string): Promise<ReportData> {
       batchSize: config.batchSize,
       sampling:
         config.sampling.policy === "mcl" ? `mcl (small groups: ${config.sampling.smallGroups})` : config.sampling.policy,
-      loss: `${config.loss.name} (temperature ${config.loss.temperature})`,
+      policy: config.sampling.policy,
+      loss: lossFact(config),
       seed: config.seed,
       progress:
         state.phase === "done" ? "done" : `${state.phase}, stage ${state.stage}, ${state.epoch} epochs of the phase done`,
@@ -148,14 +167,26 @@ export async function readReportData(runDir: string): Promise<ReportData> {
       seconds: summary?.seconds ?? null,
     },
     attributes,
+    firstStage,
+    knnK: config.probe.knn,
     stages,
-    integrated: summary?.integrated.probe ?? null,
-    baseline: summary?.baseline === undefined ? null : { epochs: summary.baseline.epochs, probe: summary.baseline.probe },
+    integrated: summary === null ? null : { probe: summary.integrated.probe, knn: summary.integrated.knn ?? null },
+    baseline:
+      summary?.baseline === undefined
+        ? null
+        : { epochs: summary.baseline.epochs, probe: summary.baseline.probe, knn: summary.baseline.knn ?? null },
     summary,
     groups,
     losses: await readLossHistory(runDir),
     sampling,
   };
+}
+
+/** The loss the run trains with: a CLIP run's is its clip.loss, with a fixed temperature or the model's learnable one. */
+function lossFact(config: MclConfig): string {
+  if (!isClipEncoder(config.encoder)) return `${config.loss.name} (temperature ${config.loss.temperature})`;
+  const { loss } = clipOptionsOf(config);
+  return `${loss.name} (${loss.temperature === undefined ? "learnable temperature" : `temperature ${loss.temperature}`})`;
 }
 
 /**

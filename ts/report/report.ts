@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { TopLevelSpec } from "vega-lite";
 import { writeFileAtomic } from "../control/atomic-file.js";
-import { accuracyChart, groupSizeChart, lossChart } from "./charts.js";
+import { accuracyChart, groupSizeChart, lossChart, mmvpChart } from "./charts.js";
 import { type ChartSvgs, reportHtml } from "./html.js";
 import { readReportData } from "./report-data.js";
 import { renderSvg } from "./render.js";
@@ -21,15 +21,22 @@ export interface Report {
   /** Each chart as standalone SVG markup. */
   readonly charts: ChartSvgs;
   /** Each chart's Vega-Lite spec (data inline), for a notebook's own renderer. */
-  readonly specs: { readonly accuracy: TopLevelSpec; readonly groupSizes: TopLevelSpec; readonly loss: TopLevelSpec };
+  readonly specs: {
+    readonly accuracy: TopLevelSpec;
+    /** null unless the run is a finished CLIP run with MMVP scores. */
+    readonly mmvp: TopLevelSpec | null;
+    readonly groupSizes: TopLevelSpec;
+    readonly loss: TopLevelSpec;
+  };
 }
 
 /** Renders the report of the run in `runDir` (finished or not) without writing anything. */
 export async function renderReport(runDir: string): Promise<Report> {
   const data = await readReportData(runDir);
-  const specs = { accuracy: accuracyChart(data), groupSizes: groupSizeChart(data), loss: lossChart(data) };
+  const specs = { accuracy: accuracyChart(data), mmvp: mmvpChart(data), groupSizes: groupSizeChart(data), loss: lossChart(data) };
   const charts = {
     accuracy: await renderSvg(specs.accuracy),
+    mmvp: specs.mmvp === null ? null : await renderSvg(specs.mmvp),
     groupSizes: await renderSvg(specs.groupSizes),
     loss: await renderSvg(specs.loss),
   };

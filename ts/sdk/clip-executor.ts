@@ -14,8 +14,8 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { deriveSeed } from "../control/rng.js";
-import type { SaveInitialAction } from "../control/run-driver.js";
-import type { RunStore } from "../control/run-store.js";
+import type { SaveInitialAction } from "../run/run-driver.js";
+import type { RunStore } from "../run/run-store.js";
 import { writeFileAtomic } from "../control/atomic-file.js";
 import type { IntegrationSpec, Normalization } from "../control/integration.js";
 import { clipOptionsOf, isClipEncoder, type ClipEncoder, type ClipOptions } from "../config/clip-config.js";
@@ -33,10 +33,12 @@ import type {
   TrainOptions,
   WorkerJobs,
 } from "../worker/index.js";
-import { MclError } from "./errors.js";
-import type { EventLog, Track } from "./events.js";
-import { readJsonFile, type Accuracies } from "./summary.js";
-import { trackName, WorkerExecutor } from "./worker-executor.js";
+import { MclError } from "../run/errors.js";
+import type { EventLog } from "./events.js";
+import type { Track } from "../run/track.js";
+import { readJsonFile, type Accuracies } from "../run/summary.js";
+import { WorkerExecutor } from "./worker-executor.js";
+import { trackName } from "../run/track.js";
 import { augmentOf, createOptionsOf } from "./worker-requests.js";
 
 const scores = z.record(z.string(), z.number().min(0).max(1));

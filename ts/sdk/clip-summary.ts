@@ -7,7 +7,7 @@
  *   stage 0             62.0%   10.0%    8.0%    26.7%
  */
 
-import { type ExtraScores, type Summary, formatPercent, summaryRows } from "./summary.js";
+import { type ExtraScores, type Summary, formatPercent, summaryRows } from "../run/summary.js";
 
 type Scores = keyof ExtraScores;
 

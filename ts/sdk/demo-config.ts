@@ -23,7 +23,6 @@ export const DEMO_CONFIG = {
   epochsPerStage: [2, 6, 6],
   batchSize: 128,
   init: "previous",
-  sampling: { policy: "mcl", smallGroups: "merge-to-parent" },
   loss: { name: "nt-xent", temperature: 0.1 },
   optimizer: { name: "adamw", lr: 1e-3, weightDecay: 1e-4 },
   // Crop and flip keep each instance's colour: colour stays the easy, suppressing feature.

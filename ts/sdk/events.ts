@@ -7,10 +7,8 @@
  */
 
 import type { GroupStats } from "../control/cluster-book.js";
-import type { Summary, ProbeScores } from "./summary.js";
-
-/** A stage (1-based) or the equal-compute single-stage baseline. */
-export type Track = number | "baseline";
+import type { Summary, ProbeScores } from "../run/summary.js";
+import type { Track } from "../run/track.js";
 
 /** Where a probe's embedding came from. */
 export type ProbeSubject = number | "integrated" | "baseline";
@@ -110,13 +108,20 @@ export type MclEventType = MclEvent["type"];
 /** An append-only event log with any number of async iterators over it. */
 export class EventLog {
   readonly #events: MclEvent[] = [];
+  readonly #listeners: ((event: MclEvent) => void)[] = [];
   #closed = false;
   #waiters: (() => void)[] = [];
 
   push(event: MclEvent): void {
     if (this.#closed) return;
     this.#events.push(event);
+    for (const listener of this.#listeners) listener(event);
     this.#wake();
+  }
+
+  /** Calls `listener` with every later event, synchronously as it is pushed. */
+  listen(listener: (event: MclEvent) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** No more events: iterators end after the last one. */

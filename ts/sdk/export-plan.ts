@@ -14,11 +14,12 @@
 import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { type Normalization, resolveIntegrationSpec } from "../control/integration.js";
-import type { RunManifest } from "../control/run-store.js";
-import { scheduleFromConfig, type StageSchedule } from "../control/stage-scheduler.js";
+import type { RunManifest } from "../run/run-store.js";
+import { type StageSchedule } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { EXPORT_FORMATS, type ExportFormat } from "../worker/index.js";
-import { MclError } from "./errors.js";
+import { MclError } from "../run/errors.js";
 
 export type { ExportFormat };
 

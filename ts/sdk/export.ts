@@ -14,16 +14,17 @@
 
 import { join, resolve } from "node:path";
 import { deriveSeed } from "../control/rng.js";
-import { MANIFEST_FILE, RunStore } from "../control/run-store.js";
+import { MANIFEST_FILE, RunStore } from "../run/run-store.js";
 import { RunStoreError } from "../control/errors.js";
 import { isClipEncoder } from "../config/clip-config.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
 import { type DatasetOpenResult, type ExportJobResult, type ModelHandle, WorkerJobs } from "../worker/index.js";
 import { clipCreateRequest } from "./clip-executor.js";
-import { MclError } from "./errors.js";
+import { MclError } from "../run/errors.js";
 import { configHash, type ExportFormat, type ExportOptions, type ExportPlan, planExport } from "./export-plan.js";
 import { datasetOpenError } from "./preflight.js";
-import { openWorker, type WorkerOptions } from "./worker-connection.js";
+import { openWorker } from "./worker-connection.js";
+import { type WorkerOptions } from "../transport/worker-options.js";
 import { modelRequest } from "./worker-requests.js";
 
 export type { ExportFormat, ExportOptions };
@@ -75,7 +76,7 @@ export async function exportRun(runDir: string, options: RunExportOptions = {}):
   const { config } = store.manifest;
   const worker = await checkRunPlugins(config, options.worker, {
     allowPlugins: options.allowPlugins,
-    entry: "resume",
+    entry: "export",
     source: join(runDir, MANIFEST_FILE),
   });
   const connection = await openWorker(worker);

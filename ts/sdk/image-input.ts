@@ -6,7 +6,7 @@
  */
 
 import { isTensor, numel, type Tensor } from "../wire/index.js";
-import { MclError } from "./errors.js";
+import { MclError } from "../run/errors.js";
 
 /** The images as a uint8 [N, C, H, W] tensor, or an INVALID_INPUT error naming the field. */
 export function checkImages(images: unknown, channels: number): Tensor<"uint8"> {

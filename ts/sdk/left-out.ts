@@ -6,23 +6,15 @@
  * its first (the planner counts from group sizes alone), so one figure describes the track.
  */
 
-import { z } from "zod";
 import { planUniform, type LeftOutByReason, type PlanAccounting } from "../control/batch-planner.js";
-import { planOptionsOf } from "../control/run-driver.js";
-import type { RunManifest } from "../control/run-store.js";
-import { scheduleFromConfig } from "../control/stage-scheduler.js";
+import { planOptionsOf } from "../run/run-driver.js";
+import type { RunManifest } from "../run/run-store.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import type { MclConfig } from "../config/mcl-config.js";
-import type { MclEvent, Track } from "./events.js";
-import type { Sampling } from "./summary.js";
-
-/** A track that leaves out more than this fraction of the samples every epoch is warned about. */
-export const LEFT_OUT_WARNING_FRACTION = 0.1;
-
-/** What a plan's accounting says of the samples it trains on. */
-export function samplingOf(accounting: Pick<PlanAccounting, "samples" | "planned" | "leftOut" | "leftOutByReason">): Sampling {
-  const { samples, planned, leftOut, leftOutByReason } = accounting;
-  return { planned, leftOut, leftOutFraction: samples === 0 ? 0 : leftOut / samples, leftOutByReason: { ...leftOutByReason } };
-}
+import type { MclEvent } from "./events.js";
+import type { Track } from "../run/track.js";
+import type { Sampling } from "../run/summary.js";
+import { LEFT_OUT_WARNING_FRACTION, recordedSampling, samplingOf } from "../run/sampling.js";
 
 /** What each left-out reason means, for a person. */
 const REASONS: Readonly<Record<keyof LeftOutByReason, string>> = {
@@ -66,20 +58,6 @@ export function leftOutWarning(track: Track, accounting: PlanAccounting, config:
   };
 }
 
-/** The plan accounting the run recorded with a clustering (manifest stages[s].composite.plan). */
-const recordedPlanSchema = z.looseObject({
-  samples: z.int().min(0),
-  planned: z.int().min(0),
-  leftOut: z.int().min(0),
-  leftOutByReason: z.strictObject({
-    smallGroup: z.int().min(0),
-    remainder: z.int().min(0),
-    rootResidual: z.int().min(0),
-    belowMinBatch: z.int().min(0),
-    shardRemainder: z.int().min(0),
-  }),
-});
-
 /**
  * What every epoch of `track` trains on in the run of `manifest` on `worldSize` ranks, or null
  * when the track trains no epoch (a CLIP run's stage 0) or the manifest does not tell (a stage
@@ -96,13 +74,4 @@ export function trackSampling(manifest: RunManifest, track: Track, worldSize: nu
     return samplingOf(planUniform(numSamples, planOptionsOf(config, worldSize, track === "baseline" ? 0 : track, 0)).accounting);
   }
   return recordedSampling(manifest, track);
-}
-
-/**
- * What every epoch of MCL stage `stage` (2…S) trains on, as recorded in the manifest when its
- * groups were planned (null until then), without planning anything.
- */
-export function recordedSampling(manifest: RunManifest, stage: number): Sampling | null {
-  const recorded = recordedPlanSchema.safeParse(manifest.stages[stage - 2]?.composite?.plan);
-  return recorded.success ? samplingOf(recorded.data) : null;
 }

@@ -19,9 +19,10 @@
 
 import { performance } from "node:perf_hooks";
 import { resolveIntegrationSpec } from "../control/integration.js";
-import { driveRun } from "../control/run-driver.js";
-import { type CreateRunOptions, removeInterruptedWrites, RunStore } from "../control/run-store.js";
-import { scheduleFromConfig, type Action, type SchedulerState } from "../control/stage-scheduler.js";
+import { driveRun } from "../run/run-driver.js";
+import { type CreateRunOptions, removeInterruptedWrites, RunStore } from "../run/run-store.js";
+import { type Action, type SchedulerState } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { isClipEncoder } from "../config/clip-config.js";
 import { preprocessOf } from "../config/preprocess.js";
@@ -29,13 +30,15 @@ import { ClipExecutor } from "./clip-executor.js";
 import type { Tensor } from "../wire/index.js";
 import { checkImages } from "./image-input.js";
 import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
-import { errorCode, MclError } from "./errors.js";
+import { errorCode, MclError } from "../run/errors.js";
 import { exportEncoders, type ExportOptions, type ExportResult } from "./export.js";
-import { EventLog, type MclEvent, type Track } from "./events.js";
+import { EventLog, type MclEvent } from "./events.js";
+import { type Track } from "../run/track.js";
+import { ExperimentLogs } from "./experiment-logs.js";
 import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
-import { type Accuracies, type ProbeScores, readSummary, type Sampling, SUMMARY_FORMAT, writeSummary, type Summary } from "./summary.js";
+import { type Accuracies, type ProbeScores, readSummary, type Sampling, SUMMARY_FORMAT, writeSummary, type Summary } from "../run/summary.js";
 import { trackSampling } from "./left-out.js";
 import { checkDatasetFit, checkDevice, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
@@ -76,6 +79,8 @@ export class MclRun {
   #data: DatasetOpenResult | undefined;
   #stopping: Promise<void> | undefined;
   readonly #losses: LossRecorder;
+  /** metrics.jsonl and the TensorBoard event file, fed from the events. */
+  readonly #logs: ExperimentLogs;
 
   /** @internal use Mcl.start or Mcl.resume */
   constructor(opening: RunOpening, lock: RunLock, connect: () => Promise<WorkerConnection>, pauseAfterStage?: number) {
@@ -88,6 +93,7 @@ export class MclRun {
     this.#connect = connect;
     this.#pauseAfterStage = pauseAfterStage;
     this.#losses = new LossRecorder(this.dir);
+    this.#logs = ExperimentLogs.attach(this.#log, this.dir, this.config, this.#resumed);
     this.#outcome = this.#main();
     this.#outcome.catch(() => undefined); // reported through events() and result()
   }
@@ -231,12 +237,16 @@ export class MclRun {
           numSamples: this.#data.size,
           worldSize: this.#worker.worldSize,
           signal: this.#abort.signal,
-          beforeCommit: (action) => this.#recordLoss(action),
+          beforeCommit: async (action) => {
+            await this.#recordLoss(action);
+            await this.#logs.flush();
+          },
           onTransition: (action, state) => this.#transition(action, state),
         });
         await this.#losses.flush();
         summary = await this.#evaluate(executor);
       }
+      await this.#logs.close();
       await writeReport(this.dir);
       await this.#lock.release(); // the worker stays for embed() and evaluate(), which write nothing or lock again
       this.#phase = "finished";
@@ -250,12 +260,14 @@ export class MclRun {
       this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
       try {
         await this.#losses.flush().catch(() => undefined); // the run's error is the one to report
+        await this.#logs.close().catch(() => undefined);
         try {
           await this.#release(); // the worker is done with the directory before it goes
         } finally {
           if (!paused && !stopped && this.#store?.discardable === true) {
             // A new run that failed before anything trained leaves nothing behind, so that its name starts
             // again. Should that fail, the next start's RUN_EXISTS says the run never trained and what to remove.
+            await this.#logs.discard().catch(() => undefined);
             await this.#store.discard().catch(() => undefined);
           }
         }

@@ -26,18 +26,20 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type CreateRunOptions, RunStore } from "../control/run-store.js";
-import { initialState, scheduleFromConfig } from "../control/stage-scheduler.js";
+import { type CreateRunOptions, RunStore } from "../run/run-store.js";
+import { initialState } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import { parseConfig } from "../config/load-config.js";
 import type { MclConfig, MclConfigInput } from "../config/mcl-config.js";
 import { projectRoot } from "../transport/index.js";
 import { PROTOCOL_VERSION } from "../wire/index.js";
-import { MANIFEST_FILE, type RunManifest } from "../control/run-store.js";
-import { MclError } from "./errors.js";
+import { MANIFEST_FILE, type RunManifest } from "../run/run-store.js";
+import { MclError } from "../run/errors.js";
 import { MclRun } from "./mcl-run.js";
 import { checkWeightFiles } from "./preflight.js";
 import { type LockPurpose, RunLock } from "./run-lock.js";
-import { openWorker, type WorkerOptions } from "./worker-connection.js";
+import { openWorker } from "./worker-connection.js";
+import { type WorkerOptions } from "../transport/worker-options.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
 
 export interface RunOptions {

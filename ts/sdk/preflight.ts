@@ -14,7 +14,7 @@ import { constants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
 import { planUniform } from "../control/batch-planner.js";
-import { scheduleFromConfig } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import { isClipEncoder } from "../config/clip-config.js";
 import { deviceProblem, precisionProblem } from "../config/compute-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
@@ -23,8 +23,8 @@ import { RemoteJobError } from "../transport/index.js";
 import type { HelloResult } from "../wire/index.js";
 import type { DatasetOpenResult } from "../worker/index.js";
 import { requireCaptions } from "./clip-executor.js";
-import { MclError } from "./errors.js";
-import type { WorkerOptions } from "./worker-connection.js";
+import { MclError } from "../run/errors.js";
+import type { WorkerOptions } from "../transport/worker-options.js";
 
 /**
  * Refuses (FILE_UNREADABLE) weights the run starts from that a launched worker could not load: a

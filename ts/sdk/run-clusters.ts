@@ -6,7 +6,7 @@
  */
 
 import type { GroupStats } from "../control/cluster-book.js";
-import { RunStore } from "../control/run-store.js";
+import { RunStore } from "../run/run-store.js";
 
 export interface StageClusters {
   readonly stage: number;

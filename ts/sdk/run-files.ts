@@ -6,10 +6,10 @@
  */
 
 import { join } from "node:path";
-import { folderEntries, type RunStore } from "../control/run-store.js";
+import { folderEntries, type RunStore } from "../run/run-store.js";
 import { readLossHistory } from "../report/loss-history.js";
 import { clipScoresSchema } from "./clip-executor.js";
-import { readJsonFile, readProbeFile, readSummary } from "./summary.js";
+import { readJsonFile, readProbeFile, readSummary } from "../run/summary.js";
 
 /** Checks the arrays of `store` and reads every JSON side file through readJsonFile; throws CORRUPT_FILE naming the first damaged one. */
 export async function checkRunFiles(store: RunStore): Promise<void> {

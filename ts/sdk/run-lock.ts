@@ -25,7 +25,7 @@ import { dirname, join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { writeFailure } from "../control/atomic-file.js";
-import { MclError } from "./errors.js";
+import { MclError } from "../run/errors.js";
 
 export const LOCK_FILE = "run.lock";
 

@@ -29,8 +29,8 @@ import type {
   EpochCheckpoint,
   StageExecutor,
   TrainEpochAction,
-} from "../control/run-driver.js";
-import type { RunStore } from "../control/run-store.js";
+} from "../run/run-driver.js";
+import type { RunStore } from "../run/run-store.js";
 import type { StartFrom } from "../control/stage-scheduler.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import type { Preprocess } from "../config/preprocess.js";
@@ -51,10 +51,12 @@ import type {
   TrainResult,
   WorkerJobs,
 } from "../worker/index.js";
-import { MclError } from "./errors.js";
-import { PROGRESS_PER_EPOCH, type EventLog, type Track } from "./events.js";
-import { leftOutWarning, samplingOf } from "./left-out.js";
-import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "./summary.js";
+import { MclError } from "../run/errors.js";
+import { PROGRESS_PER_EPOCH, type EventLog } from "./events.js";
+import { trackName, type Track } from "../run/track.js";
+import { leftOutWarning } from "./left-out.js";
+import { samplingOf } from "../run/sampling.js";
+import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "../run/summary.js";
 import { augmentOf, loaderOptionsOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
@@ -503,8 +505,4 @@ export async function recoverCheckpoints(store: RunStore, log: EventLog): Promis
         : `${trackName(track)} continues from ${fallback} (epoch ${recovery.epochs}), training the epochs after it again${later}.`) +
       " If files of the run directory get damaged again, check its disk or file system.",
   });
-}
-
-export function trackName(track: Track): string {
-  return track === "baseline" ? "baseline" : `stage-${track}`;
 }

@@ -2,7 +2,33 @@ export { type ConnectOptions, type ConnectedWorker, connectWorker } from "./conn
 export { CancelledError, JobTimeoutError, type JobRef, RemoteJobError, WorkerError, WorkerLostError } from "./errors.js";
 export type { JobTypes, ProgressOf, RequestOf, ResultOf } from "./job-types.js";
 export { type LaunchOptions, WorkerHandle, type WorkerExit, type WorkerHandleEvents, handshake, launchWorker } from "./launch.js";
-export { BOOTSTRAP_HINT, PYTHON_ENV, type PythonChoice, choosePython, projectRoot, venvPython } from "./python-env.js";
+export {
+  PYTHON_ENV,
+  type PythonChoice,
+  SETUP_COMMAND,
+  WORKER_VENV_ENV,
+  choosePython,
+  isCheckout,
+  projectRoot,
+  pythonFix,
+  pythonIn,
+  setupHint,
+  userVenv,
+  venvPython,
+} from "./python-env.js";
+export {
+  type SetUpOptions,
+  type SetUpResult,
+  type SetupPlan,
+  type SetupStep,
+  type TorchSource,
+  type UserSetupOptions,
+  WorkerSetupError,
+  chooseTorch,
+  planSetup,
+  planUserSetup,
+  setUpWorkerEnvironment,
+} from "./worker-setup.js";
 export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,

@@ -1,13 +1,17 @@
 import { EventEmitter } from "node:events";
 import { type HelloResult, SUPPORTED_VERSIONS, WireError, loadKeyFile } from "../wire/index.js";
 import { WorkerLostError } from "./errors.js";
-import { choosePython, clientName } from "./python-env.js";
+import { choosePython, clientName, pythonFix } from "./python-env.js";
 import { WorkerClient } from "./worker-client.js";
 import { WorkerKey } from "./worker-key.js";
+import { ensureWorkerEnvironment } from "./worker-setup.js";
 import { type ExitInfo, WorkerProcess } from "./worker-process.js";
 
 export interface LaunchOptions {
-  /** The worker's interpreter (default: $MCL_WORKER_PYTHON, else the project's .venv/bin/python). */
+  /**
+   * The worker's interpreter (default: $MCL_WORKER_PYTHON, else the project's .venv/bin/python, else
+   * the per-user environment of `mcl setup`, built on first use).
+   */
   readonly python?: string;
   /** Endpoint the worker binds (default tcp://127.0.0.1:0: loopback, an ephemeral port; ipc://… works too). */
   readonly bind?: string;
@@ -33,7 +37,7 @@ export interface LaunchOptions {
   readonly restartDelayMs?: number;
   /** How long close() waits after SIGTERM before SIGKILL (default 2000 ms). */
   readonly shutdownGraceMs?: number;
-  /** Where the worker's log (stderr) goes (default: this process's stderr). */
+  /** Where the worker's log (stderr) and first-use setup's progress go (default: this process's stderr). */
   readonly onOutput?: (text: string) => void;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -85,6 +89,7 @@ export class WorkerHandle extends EventEmitter<WorkerHandleEvents> {
 
   /** @internal use launchWorker() */
   static async start(options: LaunchOptions): Promise<WorkerHandle> {
+    await ensureWorkerEnvironment(choosePython(options.python), output(options));
     const auth = await workerAuth(options);
     let started: { worker: WorkerProcess; endpoint: string } | undefined;
     let client: WorkerClient | undefined;
@@ -214,13 +219,19 @@ function spawnWorker(options: LaunchOptions, keyFile: string): Promise<{ worker:
   const args = ["--bind", options.bind ?? "tcp://127.0.0.1:0", "--exit-with-parent", "--auth", keyFile];
   if (options.jobs !== undefined) args.push("--jobs", String(options.jobs));
   if (options.maxMessageBytes !== undefined) args.push("--max-message-bytes", String(options.maxMessageBytes));
+  const python = choosePython(options.python);
   return WorkerProcess.spawn({
-    python: choosePython(options.python).path,
+    python: python.path,
+    pythonFix: pythonFix(python),
     args,
     startupTimeoutMs: options.startupTimeoutMs ?? 60_000,
-    onOutput: options.onOutput ?? ((text) => process.stderr.write(text)),
+    onOutput: output(options),
     ...(options.env === undefined ? {} : { env: options.env }),
   });
+}
+
+function output(options: LaunchOptions): (text: string) => void {
+  return options.onOutput ?? ((text) => process.stderr.write(text));
 }
 
 function clientOptions(options: LaunchOptions, key: Uint8Array): ConstructorParameters<typeof WorkerClient>[1] {

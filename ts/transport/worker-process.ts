@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { reapOnExit } from "./child-reaper.js";
-import { BOOTSTRAP_HINT } from "./python-env.js";
+import { PYTHON_ENV, setupHint } from "./python-env.js";
 
 export interface ExitInfo {
   readonly code: number | null;
@@ -10,6 +10,8 @@ export interface ExitInfo {
 
 export interface SpawnWorkerOptions {
   readonly python: string;
+  /** How to get a working interpreter, as a sentence (default: build the environment, or name one). */
+  readonly pythonFix?: string;
   /** Arguments after `-m mcl_worker`. */
   readonly args: readonly string[];
   readonly startupTimeoutMs: number;
@@ -36,6 +38,7 @@ export class WorkerProcess {
     readonly child: ChildProcess,
     readonly pid: number,
     private readonly onOutput: (text: string) => void,
+    private readonly pythonFix: string,
   ) {
     this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
     child.stderr?.setEncoding("utf8").on("data", (text: string) => this.output(text));
@@ -51,18 +54,18 @@ export class WorkerProcess {
       detached: true,
       env: options.env ?? process.env,
     });
+    const fix = options.pythonFix ?? `run \`${setupHint()}\`, or point ${PYTHON_ENV} at a Python with mcl_worker installed`;
     const spawned = await new Promise<Error | undefined>((resolve) => {
       child.once("spawn", () => resolve(undefined));
       child.once("error", resolve);
     });
     if (spawned !== undefined || child.pid === undefined) {
       throw new WorkerStartError(
-        `cannot run the worker's Python ${options.python}: ${spawned?.message ?? "no pid"}. ` +
-          `Create the project's environment with \`${BOOTSTRAP_HINT}\`, or point MCL_WORKER_PYTHON at a Python with mcl_worker installed.`,
+        `cannot run the worker's Python ${options.python}: ${spawned?.message ?? "no pid"}; ${fix}`,
       );
     }
     reapOnExit(child);
-    const worker = new WorkerProcess(child, child.pid, options.onOutput);
+    const worker = new WorkerProcess(child, child.pid, options.onOutput, fix);
     try {
       const endpoint = await worker.awaitListening(options.startupTimeoutMs);
       return { worker, endpoint };
@@ -111,7 +114,7 @@ export class WorkerProcess {
       void this.exited.then(({ code, signal }) => {
         clearTimeout(timer);
         if (announced) return;
-        const missing = this.tail.includes("ModuleNotFoundError") ? ` (a module is missing: run \`${BOOTSTRAP_HINT}\`)` : "";
+        const missing = this.tail.includes("ModuleNotFoundError") ? ` (a module is missing: ${this.pythonFix})` : "";
         fail(`exited with ${signal ?? `code ${code}`} before listening${missing}`);
       });
       lines.on("line", (line) => {

@@ -1,6 +1,7 @@
 /** Tensor element types of the wire (proto/protocol.json "dtypes") and their TypeScript views. */
+import { DTYPES } from "./generated/constants.js";
 
-export const DTYPES = ["float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool"] as const;
+export { DTYPES } from "./generated/constants.js";
 
 /** "float32" | "float16" | "bfloat16" | "int64" | "int32" | "uint8" | "bool". */
 export type DType = (typeof DTYPES)[number];

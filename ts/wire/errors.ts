@@ -1,28 +1,11 @@
+import { CLIENT_ERROR_CODES, ERROR_CODES } from "./generated/constants.js";
 import type { Header } from "./header.js";
 
 /** Every error code of proto/protocol.json, in its order; TIMEOUT and WORKER_LOST are raised by the client only. */
-export const ERROR_CODES = [
-  "MALFORMED",
-  "UNSUPPORTED_VERSION",
-  "UNKNOWN_JOB",
-  "INVALID_BODY",
-  "TENSOR_MISMATCH",
-  "MESSAGE_TOO_LARGE",
-  "AUTH_FAILED",
-  "CANCELLED",
-  "JOB_FAILED",
-  "NOT_FOUND",
-  "NON_FINITE_LOSS",
-  "BUSY",
-  "TIMEOUT",
-  "WORKER_LOST",
-] as const;
+export { CLIENT_ERROR_CODES, ERROR_CODES } from "./generated/constants.js";
 
 /** "MALFORMED" | "UNSUPPORTED_VERSION" | … | "WORKER_LOST". */
 export type ErrorCode = (typeof ERROR_CODES)[number];
-
-/** Codes that never travel on the wire: the client raises them itself. */
-export const CLIENT_ERROR_CODES = ["TIMEOUT", "WORKER_LOST"] as const satisfies readonly ErrorCode[];
 
 /** The codes an error reply may carry on the wire. */
 export type WireErrorCode = Exclude<ErrorCode, (typeof CLIENT_ERROR_CODES)[number]>;

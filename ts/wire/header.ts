@@ -1,7 +1,8 @@
 import { describe } from "./describe.js";
 import { WireError } from "./errors.js";
+import { MAX_REQUEST_ID, MESSAGE_KINDS, SUPPORTED_VERSIONS } from "./generated/constants.js";
 
-export const MESSAGE_KINDS = ["request", "cancel", "progress", "result", "error", "heartbeat"] as const;
+export { MAX_REQUEST_ID, MESSAGE_KINDS, PROTOCOL_VERSION, SUPPORTED_VERSIONS } from "./generated/constants.js";
 
 /** "request" | "cancel" | "progress" | "result" | "error" | "heartbeat". */
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
@@ -13,12 +14,6 @@ export interface Header {
   readonly kind: MessageKind;
   readonly type: string;
 }
-
-export const PROTOCOL_VERSION = 4;
-export const SUPPORTED_VERSIONS: readonly number[] = [PROTOCOL_VERSION];
-
-/** 0 is reserved for errors about a message whose id could not be read. */
-export const MAX_REQUEST_ID = 0xffff_ffff;
 
 const HEADER_KEYS = ["v", "id", "kind", "type"] as const;
 

@@ -41,4 +41,5 @@ export {
   signFrames,
   verifyAuth,
 } from "./signing.js";
+export { JOB_TYPES } from "./generated/constants.js";
 export * from "./schemas.js";

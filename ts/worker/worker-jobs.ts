@@ -1,7 +1,7 @@
 /**
  * The compute jobs of a worker as typed methods. Each method checks its request against the job's
- * zod schema before sending (a bad argument rejects at once, naming the field) and its reply
- * after receiving; every failure is a WorkerError with a protocol `code`.
+ * zod schema before sending (a bad argument rejects at once, naming the field), and the client
+ * checks every reply; every failure is a WorkerError with a protocol `code`.
  *
  *   const jobs = new WorkerJobs(worker.client);
  *   const data = await jobs.openDataset("synthetic:trifeature?n=6000");
@@ -34,17 +34,17 @@ import {
   type ClipZeroShotRequest,
   type ClipZeroShotResult,
   type PairBenchmarkResult,
-  type ComputeJobType,
   type DatasetOpenRequest,
   type DatasetOpenResult,
   type EmbedRequest,
   type EmbeddingHandle,
   type EmbeddingResult,
-  type ExportJobResult,
   type ExportRequest,
+  type ExportResult,
   type Handle,
   type IntegrateRequest,
-  type KMeansRequest,
+  type JobType,
+  type KmeansRequest,
   type ModelCreateRequest,
   type ModelCreateResult,
   type OptimizerCreateRequest,
@@ -55,7 +55,7 @@ import {
   type TrainProgress,
   type TrainRequest,
   type TrainResult,
-  computeJobSchemas,
+  jobSchemas,
 } from "./job-schemas.js";
 
 /** One chunk of a batch plan (ts/control/batch-planner.ts): step t is indices[offsets[t], offsets[t + 1]). */
@@ -129,11 +129,7 @@ export class WorkerJobs {
 
   /** The train job as an async iterable of its progress, then its result; leaving the loop early cancels it. */
   async *trainEvents(args: TrainArgs, options: JobOptions = {}): AsyncGenerator<JobEvent<TrainProgress, TrainResult>, void, undefined> {
-    const body = checkRequest("train", trainBody(args));
-    for await (const event of this.client.stream("train", body, options)) {
-      if (event.kind === "progress") yield { kind: "progress", body: checkReply("train", "progress", event.body) };
-      else yield { kind: "result", body: checkReply("train", "result", event.body) };
-    }
+    yield* this.client.stream("train", checkRequest("train", trainBody(args)), options);
   }
 
   /** Embeds every sample of a dataset; the embedding stays on the worker. */
@@ -146,7 +142,7 @@ export class WorkerJobs {
     return this.run("integrate", request, options);
   }
 
-  async kmeans(request: KMeansRequest, options: JobOptions = {}): Promise<KMeansResult> {
+  async kmeans(request: KmeansRequest, options: JobOptions = {}): Promise<KMeansResult> {
     const result = await this.run("kmeans", request, options);
     const { assignments, centroids } = result;
     if (assignments.dtype !== "int32" || assignments.shape.length !== 1) {
@@ -209,7 +205,7 @@ export class WorkerJobs {
   }
 
   /** Writes models loaded with stages' checkpoints to one file: weights peer libraries load, or a TorchScript module. */
-  exportEncoders(request: ExportRequest, options: JobOptions = {}): Promise<ExportJobResult> {
+  exportEncoders(request: ExportRequest, options: JobOptions = {}): Promise<ExportResult> {
     return this.run("export", request, options);
   }
 
@@ -248,19 +244,9 @@ export class WorkerJobs {
     return this.run("clip.mmvp_vlm", request, options);
   }
 
-  private async run<K extends ComputeJobType>(
-    type: K,
-    body: RequestOf<K>,
-    options: RequestOptions<ProgressOf<K>>,
-  ): Promise<ResultOf<K>> {
-    const { onProgress, ...rest } = options;
-    const request = checkRequest(type, body);
-    const result = await this.client.request(type, request, {
-      ...rest,
-      // A progress body that fails its schema throws here: the client rejects the job and cancels it.
-      ...(onProgress === undefined ? {} : { onProgress: (p: ProgressOf<K>) => onProgress(checkReply(type, "progress", p)) }),
-    });
-    return checkReply(type, "result", result);
+  /** The client checks every reply against the job's schema (a bad one rejects the job, naming the field). */
+  private run<K extends JobType>(type: K, body: RequestOf<K>, options: RequestOptions<ProgressOf<K>>): Promise<ResultOf<K>> {
+    return this.client.request(type, checkRequest(type, body), options);
   }
 }
 
@@ -276,22 +262,10 @@ function planTensors(plan: TrainPlan): Pick<TrainRequest, "indices" | "offsets">
   };
 }
 
-function checkRequest<K extends ComputeJobType>(type: K, body: RequestOf<K>): RequestOf<K> {
-  const parsed = computeJobSchemas[type].request.safeParse(body);
+function checkRequest<K extends JobType>(type: K, body: RequestOf<K>): RequestOf<K> {
+  const parsed = jobSchemas[type].request.safeParse(body);
   if (!parsed.success) throw invalid(`${type} request`, parsed.error);
   return body;
-}
-
-function checkReply<K extends ComputeJobType, P extends "result" | "progress">(
-  type: K,
-  kind: P,
-  body: unknown,
-): P extends "result" ? ResultOf<K> : ProgressOf<K> {
-  const schema: z.ZodType | null = computeJobSchemas[type][kind];
-  if (schema === null) throw replyError(type, "", `job ${type} sends no ${kind}`);
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw invalid(`${type} ${kind}`, parsed.error);
-  return body as P extends "result" ? ResultOf<K> : ProgressOf<K>;
 }
 
 function invalid(where: string, error: z.ZodError): WorkerError {

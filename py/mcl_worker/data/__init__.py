@@ -31,6 +31,7 @@ from .digits import open_digits
 from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError, ImageDecodeError
 from .folder import FolderDataset, open_folder
 from .npz import open_npz
+from .plugin_dataset import open_plugin_dataset
 from .trifeature import open_trifeature
 from .uri import DatasetUri, parse_uri
 from .webdataset import WebDatasetShards, open_webdataset
@@ -55,8 +56,6 @@ def open_dataset(uri: str, args: Mapping[str, Any] | None = None) -> ImageDatase
     A plugin py:<module>:<attr> is built with the keyword arguments `args` (mcl_worker.plugins).
     """
     if uri.startswith("py:"):
-        from ..plugins import open_plugin_dataset  # plugins imports this package
-
         return open_plugin_dataset(uri, args or {})
     if args:
         raise DatasetUriError(f"{uri!r} takes no arguments (only a py:<module>:<attr> plugin does); leave args out")

@@ -1,28 +1,27 @@
 """The integrated CLIP representation of MCL: every stage's towers, concatenated.
 
 For S stage models, an image is [w_1 f_1(x); ...; w_S f_S(x)] and a text [w_1 g_1(t); ...;
-w_S g_S(t)], both towers integrated the same way (docs/method.md), normalised as the integrate job
-does: "per-stage-l2" normalises each stage's block first (every stage weighs the same),
-"concat-then-l2" and "none" leave the blocks raw. One model with weight 1 is just that model.
-Similarities are cosines of the integrated vectors, so the concatenation is always L2-normalised
-last, and "none" scores exactly as "concat-then-l2" does here.
+w_S g_S(t)], both towers integrated the same way (docs/method.md): each stage's embedding
+L2-normalised, as `embed` with normalize and the exported encoder give it, then
+mcl_worker.integration's formula, so the integrated image is the one the integrated probe and the
+exported encoder see. One model with weight 1 is just that model. Similarities are cosines of the
+integrated vectors, so the result is L2-normalised last; on unit-norm stage embeddings the three
+normalisations then score alike, and only the weights matter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import InvalidArgument
+from ..integration import Normalize, integrate
 from ..models.clip import CLIP
 from ..text import Tokenizer, tokenize
-
-Normalize = Literal["per-stage-l2", "concat-then-l2", "none"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +31,8 @@ class Encoded:
 
 
 def _combine(blocks: Sequence[Tensor], weights: Sequence[float], normalize: Normalize) -> Tensor:
-    if normalize == "per-stage-l2":
-        blocks = [F.normalize(b, dim=1) for b in blocks]
-    return F.normalize(torch.cat([b * w for b, w in zip(blocks, weights)], dim=1), dim=1)
+    stages = [F.normalize(b, dim=1) for b in blocks]
+    return F.normalize(integrate(stages, [float(w) for w in weights], normalize), dim=1)
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@
          floor(size / crop_pct) then the centred size x size), antialiased, then (x - mean) / std
       -> each stage's encoder; its features L2-normalised (the stage's embedding, as the `embed`
          job with normalize gives it)
-      -> the integration of ts/control/integration.ts: each block times its weight, L2-normalised
-         per stage (per-stage-l2) or as a whole (concat-then-l2) or not at all (none)
+      -> mcl_worker.integration's formula: each block times its weight, L2-normalised per stage
+         (per-stage-l2) or as a whole (concat-then-l2) or not at all (none)
 
 The transform repeats mcl_worker.data.eval_transform op for op in what TorchScript compiles (no
 dataclass, no Python rounding): tests hold the two equal to the last bit. No
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-NORMALIZATIONS = ("concat-then-l2", "per-stage-l2", "none")
+from ..integration import NORMALIZATIONS, integrate
 
 
 class ExportedEncoder(nn.Module):
@@ -61,15 +61,9 @@ class ExportedEncoder(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         x = self.transform(images)
         blocks: List[Tensor] = []
-        for j, encoder in enumerate(self.encoders):
-            z = F.normalize(encoder(x).float(), dim=1)
-            if self.normalize == "per-stage-l2":
-                z = F.normalize(z, dim=1)  # as the integrate job does to the embeddings it is given
-            blocks.append(z * self.weights[j])
-        z = torch.cat(blocks, dim=1)
-        if self.normalize == "concat-then-l2":
-            z = F.normalize(z, dim=1)
-        return z
+        for encoder in self.encoders:
+            blocks.append(F.normalize(encoder(x).float(), dim=1))
+        return integrate(blocks, self.weights, self.normalize)
 
     def transform(self, images: Tensor) -> Tensor:
         """The run's eval transform: what every encoder sees."""

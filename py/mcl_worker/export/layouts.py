@@ -25,7 +25,7 @@ from torch import nn
 
 from ..models import ContrastiveModel, ModelSpec, ResNet, VisionTransformer, create_model
 from ..models.clip import CLIP, CLIP_CONFIGS, ClipSpec, create_clip
-from ..plugins import is_plugin
+from ..plugin_ref import is_plugin
 
 Library = Literal["torchvision", "timm", "open_clip"]
 OWN_FORMAT = "mcl"  # the library of an encoder no peer loads

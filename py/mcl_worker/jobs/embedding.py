@@ -6,8 +6,9 @@ says (mcl_worker.data.batch_loader). It runs the eval transform (no
 augmentation: resize to augment.size with augment.interpolation, the whole image or the shorter
 side then a centre crop (augment.crop_pct), normalise with augment.mean / std, as training does)
 and the model in eval mode without gradients.
-integrate applies the control plane's integration spec (ts/control/integration.ts) to bulk
-embeddings, so the integrated representation of N samples never crosses the wire unasked.
+integrate applies the integration formula (mcl_worker.integration) with the control plane's
+weights and mode to bulk embeddings, so the integrated representation of N samples never crosses
+the wire unasked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Protocol
 import torch
 import torch.nn.functional as F
 
-from .. import distributed
+from .. import distributed, integration
 from ..data import AugmentConfig, BatchLoader, ImageDataset, eval_transform, loader_options
 from ..eval_mode import eval_mode
 from ..wire import WireError
@@ -151,11 +152,6 @@ def integrate(body: Body, ctx: JobContext) -> Body:
                 f"{path}: expected an embedding of {rows} rows [N, D] like embeddings[0], got {tuple(block.shape)}",
                 details={"path": path},
             )
-        block = block.float()
-        if body["normalize"] == "per-stage-l2":
-            block = F.normalize(block, dim=1)  # a zero row stays zero
-        blocks.append(block * weights[j])
-    z = torch.cat(blocks, dim=1)
-    if body["normalize"] == "concat-then-l2":
-        z = F.normalize(z, dim=1)
+        blocks.append(block.float())
+    z = integration.integrate(blocks, [float(w) for w in weights], body["normalize"])
     return {"embedding": ctx.state.put(z, "embedding"), "shape": list(z.shape), "dtype": "float32"}

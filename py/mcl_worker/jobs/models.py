@@ -18,7 +18,7 @@ from ..lr_schedule import LrSchedule
 from ..models import (
     ContrastiveModel, ModelConfigError, count_parameters, create_model, set_grad_checkpointing, use_channels_last,
 )
-from ..plugins import is_plugin
+from ..plugin_ref import is_plugin
 from ..wire import WireError
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
 from .registry import Body, JobContext, job

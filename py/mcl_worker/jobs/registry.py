@@ -14,13 +14,14 @@ A job's progress is paced (JobContext.progress), so a job that reports every tin
 flood the client or delay the replies queued behind it: the first PROGRESS_BURST messages go out
 as they come, then at most one per PROGRESS_INTERVAL_S. One held back is replaced by the next,
 and the last one held back goes out before the job's final reply. The jobs whose client sets the
-rate itself (`progress_every`, CLIENT_RATED_JOBS) send every progress it asked for: each is a
-training step's worth of compute apart, and a client may read every step's loss from them.
+rate itself (those whose request takes `progress_every`, CLIENT_RATED_JOBS) send every progress
+it asked for: each is a training step's worth of compute apart, and a client may read every
+step's loss from them.
 
-Under torchrun (mcl_worker.distributed) a job is either *collective*, run by every rank on the
-same body, one collective job at a time, or run by rank 0 alone. Collective are the jobs that
-compute with the model or the data (each rank doing its share) and those that create the objects
-they use, so every rank holds them under the same handle: COLLECTIVE_JOBS below.
+Under torchrun a job is either *collective*, run by every rank on the same body
+(mcl_worker.jobs.collective), or run by rank 0 alone. protocol.json marks the collective ones:
+those that compute with the model or the data (each rank doing its share) and those that create
+the objects they use, so every rank holds them under the same handle.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import Any, TypeVar
 
 from .. import distributed
 from ..wire import WireError
+from ..wire.protocol import load_protocol
+from ..wire.schema import resolve
 
 Body = dict[str, Any]
 JobFn = Callable[[Body, "JobContext"], Body]
@@ -42,8 +45,18 @@ T = TypeVar("T")
 
 PROGRESS_BURST = 10
 PROGRESS_INTERVAL_S = 0.05
+_JOBS: dict[str, Any] = load_protocol()["jobs"]
+
+
+def _request_fields(job_type: str) -> set[str]:
+    request: dict[str, Any] = _JOBS[job_type]["request"]
+    return set((resolve(request["$ref"]) if "$ref" in request else request).get("properties", {}))
+
+
 # Jobs that take `progress_every`: their progress is not paced (see the module's docstring).
-CLIENT_RATED_JOBS = frozenset({"train", "clip.train"})
+CLIENT_RATED_JOBS = frozenset(t for t in _JOBS if "progress_every" in _request_fields(t))
+# Jobs every rank runs (see the module's docstring).
+COLLECTIVE_JOBS = frozenset(t for t, spec in _JOBS.items() if spec["collective"])
 
 
 @dataclass(frozen=True)
@@ -200,14 +213,6 @@ class JobContext:
                 self._send_progress(held)
 
 
-# Jobs every rank runs (see the module's docstring); a job that computes with models, datasets
-# or embeddings across ranks, or creates objects such jobs use, belongs here.
-COLLECTIVE_JOBS = frozenset({
-    "dataset.open", "model.create", "optimizer.create", "checkpoint.load",
-    "train", "embed", "integrate", "kmeans", "clip.create", "clip.train",
-})
-
-
 class _Scope(threading.local):
     collective = False
 
@@ -225,27 +230,12 @@ def collective_scope() -> Iterator[None]:
         _scope.collective = False
 
 
-# Set by mcl_worker.distributed on rank 0 of several: runs a collective job on every rank.
-CollectiveRunner = Callable[["JobSpec", Body, JobContext], Body]
-_collective_runner: CollectiveRunner | None = None
-
-
-def set_collective_runner(runner: CollectiveRunner | None) -> None:
-    global _collective_runner
-    _collective_runner = runner
-
-
 @dataclass(frozen=True)
 class JobSpec:
     type: str
-    run: JobFn  # what the server calls: for a collective job, on every rank when there are several
+    run: JobFn  # runs the job on this rank (mcl_worker.jobs.collective runs a collective one on every rank)
     inline: bool
     collective: bool = False
-    job_fn: JobFn | None = None  # a collective job's own function, run by each rank (else `run`)
-
-    def run_here(self, body: Body, ctx: JobContext) -> Body:
-        """Runs the job on this rank alone."""
-        return (self.job_fn or self.run)(body, ctx)
 
 
 _registry: dict[str, JobSpec] = {}
@@ -257,18 +247,10 @@ def job(job_type: str, *, inline: bool = False) -> Callable[[JobFn], JobFn]:
     def register(run: JobFn) -> JobFn:
         if job_type in _registry:
             raise ValueError(f"job type {job_type!r} is already registered")
-        if job_type not in COLLECTIVE_JOBS:
-            _registry[job_type] = JobSpec(job_type, _sending_held_progress(run), inline)
-            return run
-        if inline:
-            raise ValueError(f"job type {job_type!r}: a collective job cannot run inline")
-
-        def run_collectively(body: Body, ctx: JobContext) -> Body:
-            runner = _collective_runner
-            return run(body, ctx) if runner is None else runner(spec, body, ctx)
-
-        spec = JobSpec(job_type, _sending_held_progress(run_collectively), inline, collective=True, job_fn=run)
-        _registry[job_type] = spec
+        collective = job_type in COLLECTIVE_JOBS
+        if collective and inline:
+            raise ValueError(f"job type {job_type!r}: a collective job (protocol.json) cannot run inline")
+        _registry[job_type] = JobSpec(job_type, _sending_held_progress(run), inline, collective)
         return run
 
     return register

@@ -25,7 +25,7 @@ from ..data import ImageDataset, augment, loader_options
 from ..errors import InvalidArgument
 from ..losses import get_loss
 from ..models import ContrastiveModel
-from ..plugins import is_plugin
+from ..plugin_ref import is_plugin
 from ..train import StepStats, train_steps
 from ..wire import WireError
 from .embedding import augment_config

@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..plugins import build_encoder, is_plugin
+from ..plugin_ref import is_plugin
 from .errors import ModelConfigError
 from .heads import ProjectionHead
+from .plugin_encoder import build_encoder
 from .pretrained import LoadReport, load_pretrained, read_state_dict
 from .resnet import ResNet, build_resnet
 from .small_cnn import SmallCNN, build_small_cnn

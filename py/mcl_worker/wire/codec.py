@@ -25,15 +25,16 @@ import torch
 from .describe import describe
 from .dtypes import DTYPES, itemsize, torch_dtype, wire_dtype
 from .errors import WireError
+from .protocol import load_protocol
 from .replay import ReplayGuard
 from .signing import AUTH_BYTES, AuthTag, auth_frame, verify_auth
 
 if sys.byteorder != "little":
     raise ImportError("the MCL wire carries tensors little-endian, as their memory on the host; big-endian hosts are not supported")
 
-PROTOCOL_VERSION = 4
-SUPPORTED_VERSIONS: tuple[int, ...] = (PROTOCOL_VERSION,)
-KINDS: tuple[str, ...] = ("request", "cancel", "progress", "result", "error", "heartbeat")
+PROTOCOL_VERSION: int = load_protocol()["version"]
+SUPPORTED_VERSIONS: tuple[int, ...] = tuple(load_protocol()["supported_versions"])
+KINDS: tuple[str, ...] = tuple(load_protocol()["kinds"])
 MAX_REQUEST_ID = 0xFFFF_FFFF
 MAX_DEPTH = 64  # maps and arrays nest at most this deep in a body
 TENSOR_KEY = "$tensor"

@@ -1,24 +1,19 @@
-"""Tensor element types of the wire (protocol.json "dtypes") and their torch dtypes."""
+"""Tensor element types of the wire, read from protocol.json "dtypes", and their torch dtypes."""
 
 from __future__ import annotations
 
 import torch
 
-DTYPES: tuple[str, ...] = ("float32", "float16", "bfloat16", "int64", "int32", "uint8", "bool")
+from .protocol import load_protocol
 
-TORCH_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
+# name -> bytes per element; every wire name is also the name of a torch dtype.
+ITEMSIZE: dict[str, int] = dict(load_protocol()["dtypes"])
+
+DTYPES: tuple[str, ...] = tuple(ITEMSIZE)
+
+TORCH_DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPES}
 
 WIRE_DTYPES: dict[torch.dtype, str] = {dtype: name for name, dtype in TORCH_DTYPES.items()}
-
-ITEMSIZE: dict[str, int] = {name: torch.empty((), dtype=dtype).element_size() for name, dtype in TORCH_DTYPES.items()}
 
 
 def itemsize(dtype: str) -> int:

@@ -1,31 +1,18 @@
-"""WireError and the error codes of protocol.json."""
+"""WireError and the error codes, read from protocol.json."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .protocol import load_protocol
+
 if TYPE_CHECKING:
     from .codec import Header
 
-ERROR_CODES: tuple[str, ...] = (
-    "MALFORMED",
-    "UNSUPPORTED_VERSION",
-    "UNKNOWN_JOB",
-    "INVALID_BODY",
-    "TENSOR_MISMATCH",
-    "MESSAGE_TOO_LARGE",
-    "AUTH_FAILED",
-    "CANCELLED",
-    "JOB_FAILED",
-    "NOT_FOUND",
-    "NON_FINITE_LOSS",
-    "BUSY",
-    "TIMEOUT",
-    "WORKER_LOST",
-)
-
+_PROTOCOL = load_protocol()
+ERROR_CODES: tuple[str, ...] = tuple(_PROTOCOL["error_codes"])
 # Raised by the TypeScript client itself, never sent on the wire.
-CLIENT_ERROR_CODES: tuple[str, ...] = ("TIMEOUT", "WORKER_LOST")
+CLIENT_ERROR_CODES: tuple[str, ...] = tuple(_PROTOCOL["client_error_codes"])
 
 
 class WireError(Exception):

@@ -1,7 +1,8 @@
 """Checks decoded bodies against the JSON Schemas of protocol.json.
 
 A small strict validator for the subset of JSON Schema the protocol uses (listed in KEYWORDS; a
-schema using anything else is refused when loaded), compiled once per schema into closures so
+schema using anything else is refused when loaded; `$ref` names an entry of protocol.json's
+`$defs`, the tensor descriptor standing for a decoded tensor), compiled once per schema into closures so
 that checking a body does not walk the schema's dicts. It reports the first offending field the way
 ts/wire/schemas.ts does: `seconds: expected a number >= 0, got -1`, with details.path "seconds".
 Fields are visited in schema order, then unexpected fields in body order, as zod does.
@@ -27,7 +28,8 @@ KEYWORDS = frozenset(
         "enum", "items", "minItems", "maxItems", "$ref", "description",
     }
 )
-TENSOR_REF = "#/$defs/tensor"
+DEFS = "#/$defs/"
+TENSOR_REF = DEFS + "tensor"
 _EXPECTED = {
     "object": "a map",
     "array": "an array",
@@ -78,8 +80,8 @@ def check_schema(schema: Any, where: str) -> None:
     unknown = set(schema) - KEYWORDS
     if unknown:
         raise ValueError(f"{where}: JSON Schema keywords {sorted(unknown)} are not supported by mcl_worker.wire.schema")
-    if "$ref" in schema and schema["$ref"] != TENSOR_REF:
-        raise ValueError(f"{where}: only {TENSOR_REF} may be referenced, got {schema['$ref']}")
+    if "$ref" in schema:
+        resolve(schema["$ref"], where)
     for name, sub in schema.get("properties", {}).items():
         check_schema(sub, f"{where}.{name}")
     if "items" in schema:
@@ -87,6 +89,16 @@ def check_schema(schema: Any, where: str) -> None:
     additional = schema.get("additionalProperties")
     if isinstance(additional, dict):
         check_schema(additional, f"{where}.*")
+
+
+def resolve(ref: str, where: str = "$ref") -> dict[str, Any]:
+    """The schema `ref` names: an entry of protocol.json's $defs."""
+    defs: dict[str, Any] = load_protocol()["$defs"]
+    name = ref.removeprefix(DEFS)
+    if not ref.startswith(DEFS) or name not in defs:
+        raise ValueError(f"{where}: $ref {ref!r} names no entry of protocol.json's $defs ({', '.join(defs)})")
+    schema: dict[str, Any] = defs[name]
+    return schema
 
 
 def validate_body(kind: str, type_: str, body: dict[str, Any]) -> None:
@@ -106,6 +118,8 @@ def compile_schema(schema: dict[str, Any]) -> Check:
     schema order, then unexpected fields in body order."""
     if schema.get("$ref") == TENSOR_REF:
         return _check_tensor
+    if "$ref" in schema:
+        return compile_schema(resolve(schema["$ref"]))
     if "enum" in schema:
         return _compile_enum(schema["enum"])
     kind = schema.get("type")
@@ -236,6 +250,8 @@ def _same(value: Any, option: Any) -> bool:
 def _expected(schema: dict[str, Any]) -> str:
     if schema.get("$ref") == TENSOR_REF:
         return "a tensor"
+    if "$ref" in schema:
+        return _expected(resolve(schema["$ref"]))
     if "enum" in schema:
         return "one of " + ", ".join(json.dumps(option, ensure_ascii=False) for option in schema["enum"])
     return _EXPECTED.get(schema.get("type", ""), "a value")

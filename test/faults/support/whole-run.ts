@@ -6,7 +6,7 @@ import { join, relative } from "node:path";
 import { expect } from "vitest";
 import { readClusters, readLossHistory, RunStore, scheduleFromConfig, type Summary } from "../../../ts/index.js";
 import { LOCK_FILE } from "../../../ts/sdk/run-lock.js";
-import { readSummary } from "../../../ts/sdk/summary.js";
+import { readSummary } from "../../../ts/run/summary.js";
 
 /** What an interrupted run must share with an uninterrupted one of the same config. */
 export function shapeOf(summary: Summary): unknown {

@@ -2,7 +2,7 @@
 
 Run alone, it is a single worker; run W times with torchrun's variables (RANK, WORLD_SIZE,
 MASTER_ADDR, MASTER_PORT), rank 0 runs the scenario's jobs through the registry, which
-broadcasts each collective job to the other ranks (mcl_worker.distributed.follow), as
+broadcasts each collective job to the other ranks (mcl_worker.jobs.collective), as
 `python -m mcl_worker` under torchrun does. Rank 0 writes what the jobs answered to OUT (JSON).
 
 Scenarios: `flow` (open, create, train, embed, k-means, with a rank-0-only uploaded tensor and a
@@ -22,7 +22,7 @@ import torch
 torch.set_num_threads(1)
 
 from mcl_worker import distributed  # noqa: E402
-from mcl_worker.jobs import JobContext, WorkerConfig, WorkerState, lookup, registry  # noqa: E402
+from mcl_worker.jobs import JobContext, WorkerConfig, WorkerState, collective, lookup, registry, run_job  # noqa: E402
 
 DATA = "synthetic:trifeature?n=48&size=16&seed=3"
 CLIP_DATA = "synthetic:trifeature?n=48&size=32&seed=3"  # clip-tiny takes 32-pixel images
@@ -34,7 +34,7 @@ def call(state: WorkerState, job_type: str, body: dict[str, Any], progress: list
     assert spec is not None
     ctx = JobContext(1, job_type, state, WorkerConfig(max_message_bytes=1 << 30, jobs=1),
                      (progress.append if progress is not None else lambda p: None))
-    return spec.run(body, ctx)
+    return run_job(spec, body, ctx)
 
 
 def plan() -> dict[str, torch.Tensor]:
@@ -116,9 +116,9 @@ def sabotage() -> None:
         calls[0] += 1
         if calls[0] == 3:
             raise OSError("the disk of rank 1 is full")
-        return embed.run_here(body, ctx)
+        return embed.run(body, ctx)
 
-    registry._registry["embed"] = registry.JobSpec("embed", embed_or_fail, False, collective=True, job_fn=embed_or_fail)
+    registry._registry["embed"] = registry.JobSpec("embed", embed_or_fail, False, collective=True)
 
 
 def main() -> int:
@@ -128,14 +128,14 @@ def main() -> int:
     if distributed.launched() and distributed.init(timeout_s=60) > 0:
         if scenario == "die":
             sabotage()
-        return distributed.follow(WorkerState())
+        return collective.follow(WorkerState())
     state = WorkerState()
     result = {"flow": flow, "clip": clip, "die": die}[scenario](state)
     result["world_size"] = distributed.world_size()
     with open(out, "w", encoding="utf-8") as f:
         json.dump(result, f)
     if scenario != "die":
-        distributed.shutdown()
+        collective.shutdown()
     return 0
 
 

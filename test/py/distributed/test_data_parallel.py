@@ -111,7 +111,7 @@ def test_alone_the_collectives_are_identities() -> None:
 
 
 def test_shards_cut_a_batch_as_the_planner_does() -> None:
-    # ts/control/shard.ts: rank r of W takes the r-th of W equal consecutive slices.
+    # Rank r of W takes the r-th of W equal consecutive slices (ts/control/batch-planner.ts's layout).
     assert [distributed.shard(12, r, 3) for r in range(3)] == [slice(0, 4), slice(4, 8), slice(8, 12)]
     assert [distributed.shard(5, r, 2) for r in range(2)] == [slice(0, 2), slice(2, 5)]
 

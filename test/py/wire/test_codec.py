@@ -213,7 +213,7 @@ def test_any_body_round_trips(body: dict[str, Any]) -> None:
             assert torch.equal(decoded.body[key], value)
 
 
-# The same bytes as in test/ts/wire/codec.test.ts: wider msgpack forms than needed (array16,
+# The same bytes as in test/ts/wire/codec.unit.test.ts: wider msgpack forms than needed (array16,
 # map16, int8, uint64, str8, int64) are accepted, and re-encoding writes the canonical ones.
 # The version byte follows V, a positive fixint below 128 either way.
 NONCANONICAL_HEAD = (

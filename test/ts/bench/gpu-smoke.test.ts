@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { choosePython, projectRoot } from "../../../ts/transport/index.js";
-import { buildIfStale, run, type Outcome } from "../support/cli-binary.js";
+import { assertBuildCurrent, type Outcome } from "../support/cli-binary.js";
 
 const root = projectRoot();
 const script = join(root, "dist", "bench", "gpu.js");
@@ -15,15 +15,6 @@ const result = join(root, "bench", "results", "gpu.json");
 const dir = mkdtempSync(join(tmpdir(), "mcl-bench-gpu-test-"));
 const hasCuda =
   spawnSync(choosePython().path, ["-c", "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"], { timeout: 120_000 }).status === 0;
-
-/** dist/ as the sources are: the project build when dist/bench/gpu.js is older than its bench sources. */
-async function build(): Promise<void> {
-  await buildIfStale();
-  const newest = Math.max(...["gpu.ts", "plain-script.ts"].map((f) => statSync(join(root, "bench", f)).mtimeMs));
-  if (existsSync(script) && statSync(script).mtimeMs >= newest) return;
-  const tsc = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], root);
-  if (tsc.code !== 0) throw new Error(`npm run build failed:\n${tsc.stdout}${tsc.stderr}`);
-}
 
 /** Runs the benchmark with `env` over the test's environment; killed after `timeoutMs`. */
 function bench(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Outcome> {
@@ -57,7 +48,7 @@ function nullPaths(value: unknown, path = ""): string[] {
   return Object.entries(value).flatMap(([key, v]) => nullPaths(v, path === "" ? key : `${path}.${key}`));
 }
 
-beforeAll(build, 300_000);
+beforeAll(assertBuildCurrent);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("node dist/bench/gpu.js", () => {

@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { tinyConfig } from "../sdk/tiny-config.js";
-import { binary, buildIfStale, run } from "../support/cli-binary.js";
+import { assertBuildCurrent, binary, run } from "../support/cli-binary.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mcl-closed-stdout-"));
 
-beforeAll(buildIfStale, 300_000);
+beforeAll(assertBuildCurrent);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

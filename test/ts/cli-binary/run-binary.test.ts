@@ -7,11 +7,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Summary } from "../../../ts/index.js";
 import { tinyConfig } from "../sdk/tiny-config.js";
-import { binary, buildIfStale, run, type Outcome } from "../support/cli-binary.js";
+import { assertBuildCurrent, binary, run, type Outcome } from "../support/cli-binary.js";
 
 const dir = mkdtempSync(join(tmpdir(), "mcl-binary-"));
 
-beforeAll(buildIfStale, 300_000);
+beforeAll(assertBuildCurrent);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,6 +34,7 @@ describe("node dist/ts/cli/main.js run", () => {
     const summary = JSON.parse(readFileSync(join(dir, "runs", "tiny", "summary.json"), "utf8")) as Summary;
     expect(summary.stages.map((s) => s.stage)).toEqual([1, 2]);
     for (const name of summary.attributes) expect(stdout).toContain(name);
+    expect(stdout.trimEnd().split("\n").at(-1)).toBe(`report: ${join(dir, "runs", "tiny", "report.html")}`);
   });
 
   describe("refuses a bad config before any worker starts", () => {

@@ -1,6 +1,6 @@
 // `mcl` as a child process for the tests that signal it, its output line by line (its workers and
 // waits: test/ts/support/processes.ts). From the sources (vite-node) or, for SIGTERM, which
-// vite-node's own listener turns into an exit, the built binary (dist/; buildIfStale first).
+// vite-node's own listener turns into an exit, the built binary (dist/; assertBuildCurrent first).
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";

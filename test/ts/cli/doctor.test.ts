@@ -78,9 +78,15 @@ describe("the mcl command", () => {
     expect(run.stdout).toContain("fix:");
   });
 
-  test.each([{ args: ["frob"] }, { args: [] }, { args: ["doctor", "--frob"] }])("mcl $args prints usage and exits 2", ({ args }) => {
+  test.each([{ args: ["frob"] }, { args: [] }])("mcl $args prints usage and exits 2", ({ args }) => {
     const run = mcl(...args);
     expect(run.status).toBe(2);
     expect(run.stderr).toContain("usage: mcl <command>");
+  });
+
+  test("mcl doctor --frob names the option and where the usage is, and exits 2", () => {
+    const run = mcl("doctor", "--frob");
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe("mcl doctor: unknown option --frob (mcl doctor --help shows the usage)");
   });
 });

@@ -7,13 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { tinyConfig } from "../sdk/tiny-config.js";
-import { buildIfStale } from "../support/cli-binary.js";
+import { assertBuildCurrent } from "../support/cli-binary.js";
 import { isAlive, until, workerPids } from "../support/processes.js";
 import { builtMcl, hasProc, killLeftovers, type MclProcess } from "./cli-process.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-cli-sigterm-"));
 
-beforeAll(buildIfStale, 300_000);
+beforeAll(assertBuildCurrent);
 
 afterAll(() => {
   killLeftovers();

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readLossHistory } from "../../../ts/report/loss-history.js";
-import { summarySchema } from "../../../ts/sdk/summary.js";
+import { summarySchema } from "../../../ts/run/summary.js";
 import { projectRoot } from "../../../ts/transport/index.js";
-import { binary, buildIfStale, run } from "../support/cli-binary.js";
+import { assertBuildCurrent, binary, run } from "../support/cli-binary.js";
 
 const root = projectRoot();
 const example = join(root, "examples", "configs", "clip-vit-l14-cc12m.json");
@@ -102,7 +102,7 @@ function changedWeights(before: Map<string, Buffer>, after: Map<string, Buffer>)
 let standIns: StandIns;
 
 beforeAll(async () => {
-  await buildIfStale();
+  assertBuildCurrent();
   const python = join(root, ".venv", "bin", "python");
   const made = await run(python, ["-m", "oracles.make_paper_standins", join(dir, "standins")], root, {
     ...process.env,

@@ -3,10 +3,11 @@
 // a small-cnn stage in our own format and says why, a CLIP run's stage in open_clip's names and its
 // integrated encoder; a stage the run does not have, an unfinished run and a damaged checkpoint
 // are refused, naming the option, the run's state or the file.
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { configHash, exportRun, Mcl, type MclRun, tensor } from "../../../ts/index.js";
 import { projectRoot } from "../../../ts/transport/index.js";
@@ -44,10 +45,12 @@ async function moduleDifference(from: MclRun, file: string, n: number, size: num
   const z = await from.embed(tensor("uint8", [n, 3, size, size], pixels));
   writeFileSync(join(root, "pixels.u8"), pixels);
   writeFileSync(join(root, "embedding.f32"), Buffer.from(z.data.buffer, z.data.byteOffset, z.data.byteLength));
-  const check = execFileSync(python, ["-c", CHECK, file, join(root, "pixels.u8"), join(root, "embedding.f32"), String(n), String(size)], {
+  // Asynchronous: a blocked event loop would miss the run's worker heartbeats while Python starts.
+  const { stdout } = await promisify(execFile)(python, ["-c", CHECK, file, join(root, "pixels.u8"), join(root, "embedding.f32"), String(n), String(size)], {
     encoding: "utf8",
+    timeout: 120_000,
   });
-  const [difference, width] = check.trim().split(" ").map(Number);
+  const [difference, width] = stdout.trim().split(" ").map(Number);
   expect(width).toBe(z.dim);
   return difference!;
 }

@@ -75,12 +75,12 @@ const cases: Record<string, Case> = {
     message: `clusters: 50 clusters need at least 50 samples; ${small} has 40`,
   },
   "batch-larger-than-dataset": {
-    bad: { dataset: small, batchSize: 64 },
+    bad: { dataset: small, batchSize: 64, sampling: { minBatchSize: 48 } },
     fixed: { dataset: small, batchSize: 8 },
     code: "DATASET_MISMATCH",
     message:
-      `batchSize: a batch of 64 does not fit in the 40 samples of ${small} (sampling.smallGroups 'merge-to-parent'), ` +
-      "so no epoch would train on anything; set it to at most 40",
+      `batchSize: a batch of 64 does not fit in the 40 samples of ${small} (sampling.smallGroups 'balanced'), ` +
+      "so no epoch would train on anything; set it to at most 40, or lower sampling.minBatchSize",
   },
   "missing-pretrained": {
     bad: { init: "pretrained", pretrained: missingWeights },

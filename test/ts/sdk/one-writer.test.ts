@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it, vi } from "vitest";
 import { reportCommand } from "../../../ts/cli/report-command.js";
 import { Mcl, type MclEvent, type MclRun, readClusters, renderReport } from "../../../ts/index.js";
 import { LOCK_FILE, type LockHolder, STALE_LOCK_WARNING } from "../../../ts/sdk/run-lock.js";
-import { readSummary } from "../../../ts/sdk/summary.js";
+import { readSummary } from "../../../ts/run/summary.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-one-writer-"));

@@ -1,12 +1,15 @@
-// The compiled `mcl` binary (dist/ts/cli/main.js) for the tests that run it as users do: a
-// build when dist/ is missing or older than a source file, and a child process's outcome.
+// The compiled `mcl` binary (dist/ts/cli/main.js) for the tests that run it as users do: a check
+// that dist/ is what the sources compile to (`npm test` builds it once, before vitest), and a
+// child process's outcome.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
 import { projectRoot } from "../../../ts/transport/index.js";
 
 const root = projectRoot();
 export const binary = join(root, "dist", "ts", "cli", "main.js");
+/** The folders tsconfig.json compiles into dist/. */
+const SOURCES = ["ts", "examples", "bench"];
 
 export interface Outcome {
   readonly code: number | null;
@@ -27,23 +30,33 @@ export function run(command: string, args: readonly string[], cwd: string, env: 
   });
 }
 
-/** Newest modification time of the .ts files under `folder`. */
-function newestSource(folder: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(folder, { withFileTypes: true })) {
-    const path = join(folder, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts")) newest = Math.max(newest, statSync(path).mtimeMs);
+/** dist/ is missing a compiled source or older than one. */
+export class StaleBuildError extends Error {
+  readonly code = "STALE_BUILD";
+  constructor(source: string, compiled: string, missing: boolean) {
+    super(`${compiled} is ${missing ? "missing" : `older than ${source}`}: run npm run build (npm test builds before vitest)`);
+    this.name = "StaleBuildError";
   }
-  return newest;
+}
+
+/** The .ts sources under `folder` (declaration files aside). */
+function sources(folder: string): string[] {
+  return readdirSync(folder, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts"))
+    .map((entry) => join(entry.parentPath, entry.name));
 }
 
 /**
- * Builds dist/ (npm run build) when it is missing or older than a source file; asynchronously,
- * as a blocked test worker misses vitest's own messages.
+ * Throws StaleBuildError unless every source of ts/, examples/ and bench/ has its dist/ .js at
+ * least as new as itself. The tests check rather than build: a build in a test worker races the
+ * other workers that read dist/.
  */
-export async function buildIfStale(): Promise<void> {
-  if (existsSync(binary) && statSync(binary).mtimeMs >= newestSource(join(root, "ts"))) return;
-  const build = await run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], root);
-  if (build.code !== 0) throw new Error(`npm run build failed:\n${build.stdout}${build.stderr}`);
+export function assertBuildCurrent(): void {
+  for (const source of SOURCES.flatMap((folder) => sources(join(root, folder)))) {
+    const compiled = join(root, "dist", relative(root, source).replace(/\.ts$/, ".js"));
+    const built = statSync(compiled, { throwIfNoEntry: false });
+    if (built === undefined || built.mtimeMs < statSync(source).mtimeMs) {
+      throw new StaleBuildError(relative(root, source), relative(root, compiled), built === undefined);
+    }
+  }
 }

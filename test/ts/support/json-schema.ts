@@ -1,5 +1,5 @@
-// How a zod schema is compared with protocol.json's JSON Schema, so that proto/ stays the single
-// source of truth for both the diagnostic (ts/wire) and the compute (ts/worker) job bodies.
+// How a zod schema is compared with protocol.json's JSON Schema: the check that scripts/gen-wire.mjs
+// turns every schema of proto/protocol.json into zod that accepts and refuses what it says.
 import { expect } from "vitest";
 import { z } from "zod";
 import { tensorSchema } from "../../../ts/wire/index.js";
@@ -19,6 +19,19 @@ export function jsonSchemaOf(schema: z.ZodType): JsonSchema {
       }
     },
   }) as JsonSchema;
+}
+
+/** `schema` with every $ref but the tensor's replaced by the $defs entry it names. */
+export function inlineRefs(schema: unknown, defs: Record<string, unknown>): unknown {
+  if (Array.isArray(schema)) return schema.map((item) => inlineRefs(item, defs));
+  if (schema === null || typeof schema !== "object") return schema;
+  const ref = (schema as JsonSchema).$ref;
+  if (typeof ref === "string" && ref !== "#/$defs/tensor") {
+    const name = ref.replace("#/$defs/", "");
+    if (!Object.hasOwn(defs, name)) throw new Error(`$ref ${ref} names no entry of $defs`);
+    return inlineRefs(defs[name], defs);
+  }
+  return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key, inlineRefs(value, defs)]));
 }
 
 /**

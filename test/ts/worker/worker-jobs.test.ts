@@ -1,11 +1,10 @@
 // The compute jobs from TypeScript: a real worker (launchWorker) driven through WorkerJobs, with a
-// batch plan from the control plane's planner and its integration formula checked on the worker.
+// batch plan from the control plane's planner and an integration spec applied on the worker.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planUniform } from "../../../ts/control/batch-planner.js";
-import { integrate as integrateInTs } from "../../../ts/control/integration.js";
 import { type WorkerHandle, WorkerError, launchWorker } from "../../../ts/transport/index.js";
 import { type Tensor, tensor } from "../../../ts/wire/index.js";
 import {
@@ -50,6 +49,12 @@ async function rejection(promise: Promise<unknown>): Promise<WorkerError> {
   return error as WorkerError;
 }
 
+/** The row scaled to unit L2 norm. */
+function unit(row: Float32Array): number[] {
+  const norm = Math.hypot(...row);
+  return Array.from(row, (v) => v / norm);
+}
+
 describe("WorkerJobs", () => {
   it("opens a dataset and describes it", async () => {
     const data = await jobs.openDataset(DATA);
@@ -88,7 +93,7 @@ describe("WorkerJobs", () => {
     await expect.poll(next, { timeout: 20_000, interval: 200 }).toBe(1);
   });
 
-  it("embeds, integrates as the control plane does, clusters and probes", async () => {
+  it("embeds, integrates as the spec says, clusters and probes", async () => {
     const features = await jobs.embed({ model, dataset, batch_size: 20 });
     const head = await jobs.embed({ model, dataset, use_head: true });
     expect(features.shape).toEqual([48, 16]);
@@ -100,9 +105,13 @@ describe("WorkerJobs", () => {
     const integrated = await jobs.integrate({ embeddings: [features.embedding, head.embedding], weights: [...spec.weights], normalize: spec.normalize });
     expect(integrated.shape).toEqual([48, 24]);
     const onWorker = (await jobs.fetchTensor(integrated.embedding)).data as Float32Array;
-    const inTs = integrateInTs([a.data as Float32Array, b.data as Float32Array], [16, 8], spec);
-    expect(onWorker.length).toBe(inTs.length);
-    for (let i = 0; i < inTs.length; i++) expect(onWorker[i]).toBeCloseTo(inTs[i]!, 5);
+    // per-stage-l2: row i is [a_i / |a_i|, 0.5 b_i / |b_i|]
+    const expected = Array.from({ length: 48 }, (_, i) => [
+      ...unit((a.data as Float32Array).subarray(i * 16, (i + 1) * 16)),
+      ...unit((b.data as Float32Array).subarray(i * 8, (i + 1) * 8)).map((v) => 0.5 * v),
+    ]).flat();
+    expect(onWorker.length).toBe(expected.length);
+    for (let i = 0; i < expected.length; i++) expect(onWorker[i]).toBeCloseTo(expected[i]!, 5);
 
     const clusters = await jobs.kmeans({ embedding: integrated.embedding, k: 4, seed: 0 });
     expect(clusters.assignments).toBeInstanceOf(Int32Array);
