@@ -5,7 +5,7 @@ import { reportFailure } from "./failure.js";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "--json", help: "print the checks as one JSON object" },
-  { name: "--python", value: "PATH", help: "check this interpreter instead of the worker's ($MCL_WORKER_PYTHON, else the project's .venv)" },
+  { name: "--python", value: "PATH", help: "check this interpreter instead of the worker's ($MCL_WORKER_PYTHON, else the project's .venv, else the environment of mcl setup)" },
 ];
 
 export const doctorCommand = {

@@ -62,11 +62,24 @@ function overridesOf(parsed: ParsedArgs): ConfigOverride[] {
 function takenAdvice(dir: string, args: readonly string[]): string {
   const command = (words: readonly string[]) => ["mcl", "run", ...words].map(shellWord).join(" ");
   return [
-    `  to continue it:           mcl resume ${shellWord(dir)}`,
+    `  to continue it:           ${["mcl", "resume", dir, ...resumeOptions(args)].map(shellWord).join(" ")}`,
     `  to delete it, then start: rm -r ${shellWord(dir)} && ${command(args)}`,
     `  to keep it, another name: ${command(withoutName(args))} --name <new-name>`,
   ].join("\n");
 }
+
+/** The options of `args` that `mcl resume` needs too: which plugins may load, and which worker. */
+function resumeOptions(args: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (RESUME_OPTIONS.includes(arg) && i + 1 < args.length) kept.push(arg, args[++i]!);
+    else if (RESUME_OPTIONS.some((option) => arg.startsWith(`${option}=`))) kept.push(arg);
+  }
+  return kept;
+}
+
+const RESUME_OPTIONS = ["--allow-plugins", "--endpoint", "--key-file"];
 
 /** `args` less any --name NAME (or --name=NAME). */
 function withoutName(args: readonly string[]): string[] {

@@ -20,6 +20,8 @@ export interface ConfigOverride {
 const KEY = "[A-Za-z_][\\w-]*";
 const PATH = new RegExp(`^${KEY}(?:\\.${KEY}|\\[\\d+\\])*$`);
 const PART = new RegExp(`(${KEY})|\\[(\\d+)\\]`, "g");
+/** Keys that would reach an object's prototype instead of a config field. */
+const RESERVED_KEYS = new Set(["__proto__", "prototype", "constructor"]);
 
 /** Reads `key.path=value`; refuses (INVALID_OVERRIDE) a missing `=`, a malformed path or value. */
 export function parseOverride(text: string): ConfigOverride {
@@ -32,6 +34,10 @@ export function parseOverride(text: string): ConfigOverride {
     );
   }
   const path = [...pathText.matchAll(PART)].map((m) => (m[2] === undefined ? m[1]! : Number(m[2])));
+  const reserved = path.find((part) => typeof part === "string" && RESERVED_KEYS.has(part));
+  if (reserved !== undefined) {
+    throw new ConfigError("INVALID_OVERRIDE", `--set ${text}: ${JSON.stringify(reserved)} is not a config field`);
+  }
   let value: unknown;
   try {
     value = parseYaml(text.slice(equals + 1), { prettyErrors: false });

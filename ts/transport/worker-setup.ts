@@ -119,8 +119,11 @@ export function checkStep(python: string): SetupStep {
   };
 }
 
-/** Runs a plan: copies the worker's sources, runs each step, then moves the environment into place. */
-export async function runSetup(plan: SetupPlan, log: (line: string) => void, onOutput?: (text: string) => void): Promise<void> {
+/**
+ * Runs a plan: copies the worker's sources, runs each step, then moves the environment into place,
+ * replacing one that is there only when `replace` (a forced or broken environment).
+ */
+export async function runSetup(plan: SetupPlan, log: (line: string) => void, onOutput?: (text: string) => void, replace = false): Promise<void> {
   const cleanUp = (): void => {
     rmSync(plan.workerSource, { recursive: true, force: true });
     rmSync(plan.staging, { recursive: true, force: true });
@@ -134,7 +137,7 @@ export async function runSetup(plan: SetupPlan, log: (line: string) => void, onO
       await runStep(step, log, onOutput);
       log(`[mcl setup]   done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
-    moveIntoPlace(plan);
+    moveIntoPlace(plan, replace);
     log(`[mcl setup] the worker's environment is ready: ${plan.venv}`);
   } finally {
     cleanUp();
@@ -155,17 +158,22 @@ export function copyWorkerSource(root: string, to: string): void {
   }
 }
 
-/** Swaps the built environment in; if another process finished first, keeps that one. */
-function moveIntoPlace(plan: SetupPlan): void {
+/**
+ * Swaps the built environment in. Unless `replace`, an environment another process finished
+ * first is kept (a worker may be running from it); a swap that fails puts the old one back.
+ */
+function moveIntoPlace(plan: SetupPlan, replace: boolean): void {
+  if (!replace && existsSync(pythonIn(plan.venv))) return;
   const old = `${plan.staging}-old`;
-  if (existsSync(plan.venv)) renameSync(plan.venv, old);
+  const hadOld = existsSync(plan.venv);
+  if (hadOld) renameSync(plan.venv, old);
   try {
     renameSync(plan.staging, plan.venv);
   } catch (err) {
-    if (!existsSync(pythonIn(plan.venv))) throw err;
-  } finally {
-    rmSync(old, { recursive: true, force: true });
+    if (hadOld) renameSync(old, plan.venv);
+    throw err;
   }
+  rmSync(old, { recursive: true, force: true });
 }
 
 function runStep(step: SetupStep, log: (line: string) => void, onOutput?: (text: string) => void): Promise<void> {
@@ -186,6 +194,13 @@ function runStep(step: SetupStep, log: (line: string) => void, onOutput?: (text:
       timedOut = true;
       child.kill("SIGTERM");
       setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+      // A grandchild may hold the pipes open after the kill: stop waiting for them to close.
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        clearInterval(heartbeat);
+        fail(`'${step.command} ${step.args.join(" ")}' did not finish within ${step.timeoutMs / 1000} s`);
+      }, 10_000).unref();
     }, step.timeoutMs);
     const fail = (why: string): void => {
       const output = tail.trim() === "" ? "" : `\n${tail.trimEnd()}\n`;
@@ -269,7 +284,7 @@ export async function setUpWorkerEnvironment(options: SetUpOptions): Promise<Set
   }
   const plan = await planUserSetup(options);
   options.log(`[mcl setup] building the worker's environment in ${venv} (${WORKER_VENV_ENV} moves it); torch: ${plan.torch.spec}, ${plan.torch.why}`);
-  await runSetup(plan, options.log, options.onOutput);
+  await runSetup(plan, options.log, options.onOutput, existsSync(python));
   return { venv, python, built: true };
 }
 

@@ -81,8 +81,13 @@ describe("--set", () => {
     expect(parseOverride("dataset=synthetic:trifeature?n=64").value).toBe("synthetic:trifeature?n=64");
   });
 
-  test.each([["stages"], ["=3"], ["loss..name=x"], ["a[x]=1"], ["x=[1"]])("refuses the malformed %s", (text) => {
+  test.each([["stages"], ["=3"], ["loss..name=x"], ["a[x]=1"], ["x=[1"], ["__proto__.polluted=1"], ["loss.constructor.prototype.x=1"]])("refuses the malformed %s", (text) => {
     expect(() => parseOverride(text)).toThrow(expect.objectContaining({ code: "INVALID_OVERRIDE", message: expect.stringContaining(`--set ${text}:`) }));
+  });
+
+  test("cannot reach an object's prototype", () => {
+    expect(() => applyOverrides({}, [parseOverride("__proto__.polluted=1")])).toThrow();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   test("applies over the file's values, making the sections it names, and leaves the file's value alone", () => {

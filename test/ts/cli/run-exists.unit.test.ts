@@ -54,10 +54,11 @@ describe("mcl run of a taken name", () => {
     await store.commit({ state: { ...store.manifest.state, epoch: 1, checkpoints: ["checkpoints/stage-1-epoch-1.safetensors", null] } });
     const config = join(root, "config.json");
     await writeFile(config, JSON.stringify({ name: "trained", runDir: root, stages: 2, clusters: 3, epochsPerStage: 1 }));
-    const { code, err } = await runCli([config]);
+    const { code, err } = await runCli([config, "--allow-plugins", "my_plugins"]);
     expect(code).toBe(2);
     expect(err).toContain(`mcl run: ${store.dir} already holds a run: resume it`);
-    expect(err).toContain(`  to continue it:           mcl resume ${store.dir}\n`);
+    // The resume keeps the options it needs: which plugins may load (and which worker).
+    expect(err).toContain(`  to continue it:           mcl resume ${store.dir} --allow-plugins my_plugins\n`);
   });
 });
 

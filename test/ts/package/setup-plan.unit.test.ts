@@ -2,9 +2,9 @@
 // the commands it plans, how it runs them (deadlines, failures that name the step and the fix, a
 // half-built environment never left in place), where the environment lives, and the fixes the
 // launcher and doctor give in a clone and in the installed package.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, describe, expect, test } from "vitest";
 import { type PythonFacts, diagnose } from "../../../ts/cli/doctor.js";
@@ -126,6 +126,17 @@ describe("running a plan", () => {
     const plan = fakePlan("hangs", { script: "setInterval(() => {}, 1000)", timeoutMs: 500 });
     await expect(runSetup(plan, () => {})).rejects.toThrow(/did not finish within 0.5 s/);
     expect(existsSync(plan.staging)).toBe(false);
+  });
+
+  test("an environment another process finished first is kept, unless the build replaces it", async () => {
+    const plan = fakePlan("raced", { script: "" });
+    mkdirSync(dirname(pythonIn(plan.venv)), { recursive: true });
+    writeFileSync(pythonIn(plan.venv), "theirs");
+    await runSetup(plan, () => {});
+    expect(readFileSync(pythonIn(plan.venv), "utf8")).toBe("theirs");
+    expect(existsSync(plan.staging)).toBe(false);
+    await runSetup(fakePlan("raced", { script: "" }), () => {}, undefined, true);
+    expect(readFileSync(pythonIn(plan.venv), "utf8")).not.toBe("theirs");
   });
 
   test("a rebuild replaces the environment that was there", async () => {
