@@ -173,6 +173,15 @@ const loggingSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe("Write TensorBoard event files to <run>/tensorboard/ as the run goes (losses, learning rate, samples/s, left-out fraction, probe accuracies)"),
+  wandb: z
+    .strictObject({
+      project: z.string().min(1).describe("W&B project"),
+      entity: z.string().min(1).optional().describe("W&B entity (user or team; default: the account's default entity)"),
+      name: z.string().min(1).optional().describe("W&B run name (default: the config's name)"),
+      mode: z.enum(["online", "offline"]).default("online").describe("online streams to W&B; offline writes <run>/wandb/ for `wandb sync`"),
+    })
+    .optional()
+    .describe("Also log the metrics to Weights & Biases, through a sidecar in the worker's Python; needs `pip install wandb` there (absent: no W&B)"),
 });
 
 const perStageInt = (min: number, what: string) =>
@@ -259,7 +268,7 @@ export const mclConfigSchema = z
       .describe("Device, precision, torch.compile, gradient checkpointing and memory format of the encoder (ts/config/compute-config.ts)"),
     logging: loggingSchema
       .prefault({})
-      .describe("Experiment logs (docs/experiment-logs.md): metrics.jsonl is always written to the run directory; TensorBoard event files as asked here"),
+      .describe("Experiment logs (docs/experiment-logs.md): metrics.jsonl is always written to the run directory; TensorBoard event files and Weights & Biases as asked here"),
     runDir: z.string().min(1).default("runs").describe("Folder that holds the run directories"),
   })
   .superRefine((config, ctx) => {

@@ -91,8 +91,10 @@ export type MclEvent =
  * the run went back to the newest intact checkpoint of that track (or its start) and retrains from there.
  * SAMPLES_LEFT_OUT: every epoch of the stage (or the baseline) leaves out more than
  * LEFT_OUT_WARNING_FRACTION of the samples under the small-group policy (ts/sdk/left-out.ts).
+ * WANDB_LOST: the W&B sidecar of logging.wandb exited during the run, or did not finish in time at
+ * its end; the run goes on and its own files are complete, only W&B misses what followed.
  */
-export type WarningCode = "KMEANS_EMPTY_CLUSTERS" | "CHECKPOINT_DAMAGED" | "SAMPLES_LEFT_OUT";
+export type WarningCode = "KMEANS_EMPTY_CLUSTERS" | "CHECKPOINT_DAMAGED" | "SAMPLES_LEFT_OUT" | "WANDB_LOST";
 
 export interface ClusterStats {
   /** k-means objective and convergence, and its clusters left without a sample (null when the clustering was done in an earlier session). */

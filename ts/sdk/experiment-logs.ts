@@ -1,8 +1,9 @@
 /**
- * A run's experiment logs (docs/experiment-logs.md): metrics.jsonl always, and TensorBoard event
- * files in <run>/tensorboard/ when the config's `logging.tensorboard` asks, both fed from the
- * run's events as they are pushed. Nothing is written before the first metric (a run that fails
- * while it starts leaves no log); each session of a run writes a new event file.
+ * A run's experiment logs (docs/experiment-logs.md): metrics.jsonl always, TensorBoard event
+ * files in <run>/tensorboard/ when the config's `logging.tensorboard` asks, and Weights & Biases
+ * through a sidecar when `logging.wandb` does, all fed from the run's events as they are pushed.
+ * No file is written before the first metric (a run that fails while it starts leaves no log) but
+ * the W&B run's, opened just before training; each session of a run writes a new event file.
  */
 
 import { rm, rmdir } from "node:fs/promises";
@@ -13,8 +14,12 @@ import type { EventLog, MclEvent } from "./events.js";
 import { MetricRecords, type MetricRecord, scalarsOf } from "./metric-records.js";
 import { METRICS_FILE, MetricsLog } from "./metrics-log.js";
 import { TensorBoardWriter } from "./tensorboard-writer.js";
+import { type Track } from "../run/track.js";
+import { stepMetricOf, WandbSink, type WandbOptions } from "./wandb-sink.js";
 
 export const TENSORBOARD_FOLDER = "tensorboard";
+/** What the W&B sidecar writes in the run directory: its run id and wandb's own folder. */
+export const WANDB_FILES = ["wandb-run-id", "wandb"] as const;
 
 interface Sinks {
   readonly metrics: MetricsLog;
@@ -25,6 +30,12 @@ export class ExperimentLogs {
   readonly #runDir: string;
   readonly #resumed: boolean;
   readonly #tensorboard: boolean;
+  readonly #wandbOptions: WandbOptions | undefined;
+  /** Started by startWandb(), before training. */
+  #wandb: WandbSink | null = null;
+  /** Where a lost sidecar is reported, with the track that was training. */
+  #warn: (message: string) => void = () => undefined;
+  #track: Track = 1;
   /** The step at which the integrated representation's and the baseline's probes are plotted. */
   readonly #lastStage: number;
   readonly #records = new MetricRecords();
@@ -39,6 +50,8 @@ export class ExperimentLogs {
     this.#runDir = runDir;
     this.#resumed = resumed;
     this.#tensorboard = config.logging.tensorboard;
+    const wandb = config.logging.wandb;
+    this.#wandbOptions = wandb === undefined ? undefined : { ...wandb, name: wandb.name ?? config.name };
     this.#lastStage = scheduleFromConfig(config).stages;
   }
 
@@ -46,7 +59,22 @@ export class ExperimentLogs {
   static attach(log: EventLog, runDir: string, config: MclConfig, resumed: boolean): ExperimentLogs {
     const logs = new ExperimentLogs(runDir, config, resumed);
     log.listen((event) => logs.record(event));
+    logs.#warn = (message) => log.push({ type: "warning", stage: logs.#track, code: "WANDB_LOST", message });
     return logs;
+  }
+
+  /**
+   * Starts the W&B sidecar when the config asks (`command` before its arguments, see sinkCommand);
+   * MclError INVALID_INPUT naming logging.wandb and the fix when it cannot.
+   */
+  async startWandb(command: readonly string[]): Promise<void> {
+    if (this.#wandbOptions === undefined || this.#wandb !== null) return;
+    try {
+      this.#wandb = await WandbSink.start(command, this.#runDir, this.#wandbOptions, (message) => this.#warn(message));
+    } catch (error) {
+      if (!this.#resumed) await this.#removeWandbFiles();
+      throw error;
+    }
   }
 
   /** Logs the metrics of `event` (in the background; nothing after close()). */
@@ -77,7 +105,7 @@ export class ExperimentLogs {
       await this.flush();
     } finally {
       const sinks = await this.#sinks?.catch(() => undefined);
-      await Promise.allSettled([sinks?.metrics.close(), sinks?.tensorboard?.close()]);
+      await Promise.allSettled([sinks?.metrics.close(), sinks?.tensorboard?.close(), this.#wandb?.close()]);
     }
   }
 
@@ -87,6 +115,7 @@ export class ExperimentLogs {
    */
   async discard(): Promise<void> {
     await this.close().catch(() => undefined);
+    if (this.#wandb !== null && !this.#resumed) await this.#removeWandbFiles();
     if (this.#sinks === undefined) return; // nothing was written
     const sinks = await this.#sinks.catch(() => undefined);
     if (!this.#resumed) await rm(join(this.#runDir, METRICS_FILE), { force: true });
@@ -109,9 +138,17 @@ export class ExperimentLogs {
     return this.#sinks;
   }
 
+  async #removeWandbFiles(): Promise<void> {
+    await Promise.all(WANDB_FILES.map((name) => rm(join(this.#runDir, name), { recursive: true, force: true })));
+  }
+
   #write(sinks: Sinks, record: MetricRecord): void {
     if (!sinks.metrics.append(record)) return; // logged by an earlier session
-    const point = sinks.tensorboard === null ? null : scalarsOf(record, this.#lastStage);
-    if (point !== null && point.scalars.length > 0) sinks.tensorboard!.addScalars(point.step, point.scalars, record.time);
+    if (record.kind !== "probe") this.#track = record.stage;
+    if (sinks.tensorboard === null && this.#wandb === null) return;
+    const point = scalarsOf(record, this.#lastStage);
+    if (point === null || point.scalars.length === 0) return;
+    sinks.tensorboard?.addScalars(point.step, point.scalars, record.time);
+    this.#wandb?.log(point, stepMetricOf(record));
   }
 }

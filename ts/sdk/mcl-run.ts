@@ -35,6 +35,8 @@ import { exportEncoders, type ExportOptions, type ExportResult } from "./export.
 import { EventLog, type MclEvent } from "./events.js";
 import { type Track } from "../run/track.js";
 import { ExperimentLogs } from "./experiment-logs.js";
+import { sinkCommand } from "./wandb-sink.js";
+import { choosePython } from "../transport/python-env.js";
 import { RunLock } from "./run-lock.js";
 import { LossRecorder } from "../report/loss-history.js";
 import { type Report, renderReport, writeReport } from "../report/report.js";
@@ -79,11 +81,13 @@ export class MclRun {
   #data: DatasetOpenResult | undefined;
   #stopping: Promise<void> | undefined;
   readonly #losses: LossRecorder;
-  /** metrics.jsonl and the TensorBoard event file, fed from the events. */
+  /** metrics.jsonl, the TensorBoard event file and W&B, fed from the events. */
   readonly #logs: ExperimentLogs;
+  /** The launched worker's interpreter as asked (the W&B sidecar runs in it; undefined: the default). */
+  readonly #python: string | undefined;
 
   /** @internal use Mcl.start or Mcl.resume */
-  constructor(opening: RunOpening, lock: RunLock, connect: () => Promise<WorkerConnection>, pauseAfterStage?: number) {
+  constructor(opening: RunOpening, lock: RunLock, connect: () => Promise<WorkerConnection>, pauseAfterStage?: number, python?: string) {
     this.#opening = opening;
     this.#resumed = "store" in opening;
     this.#store = "store" in opening ? opening.store : undefined;
@@ -92,6 +96,7 @@ export class MclRun {
     this.#lock = lock;
     this.#connect = connect;
     this.#pauseAfterStage = pauseAfterStage;
+    this.#python = python;
     this.#losses = new LossRecorder(this.dir);
     this.#logs = ExperimentLogs.attach(this.#log, this.dir, this.config, this.#resumed);
     this.#outcome = this.#main();
@@ -221,6 +226,8 @@ export class MclRun {
       });
       this.#checkDataset(this.#data, this.#worker.worldSize);
       const store = await this.#open();
+      // After the run files exist, so that a new run refused here is discarded with what the sidecar wrote.
+      if (finished === null) await this.#logs.startWandb(sinkCommand(choosePython(this.#python).path));
       const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : WorkerExecutor;
       const executor = new Executor(jobs, store, this.#data, this.#log, this.#abort.signal);
       this.#executor = executor;

@@ -76,7 +76,7 @@ export const Mcl = {
         versions: { package: packageVersion(), protocol: PROTOCOL_VERSION },
         state: initialState(schedule),
       };
-      return new MclRun({ dir, create }, lock, () => openWorker(worker), options.pauseAfterStage);
+      return new MclRun({ dir, create }, lock, () => openWorker(worker), options.pauseAfterStage, options.worker?.launch?.python);
     });
   },
 
@@ -91,7 +91,7 @@ export const Mcl = {
         entry: "resume",
         source: join(runDir, MANIFEST_FILE),
       });
-      return new MclRun({ store }, lock, () => openWorker(worker), options.pauseAfterStage);
+      return new MclRun({ store }, lock, () => openWorker(worker), options.pauseAfterStage, options.worker?.launch?.python);
     });
   },
 } as const;
