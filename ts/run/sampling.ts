@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { PlanAccounting } from "../control/batch-planner.js";
 import type { RunManifest } from "./run-store.js";
-import type { Sampling } from "./summary.js";
+import { leftOutByReasonSchema, type Sampling } from "./summary.js";
 
 /** A track that leaves out more than this fraction of the samples every epoch is warned about. */
 export const LEFT_OUT_WARNING_FRACTION = 0.1;
@@ -22,13 +22,7 @@ const recordedPlanSchema = z.looseObject({
   samples: z.int().min(0),
   planned: z.int().min(0),
   leftOut: z.int().min(0),
-  leftOutByReason: z.strictObject({
-    smallGroup: z.int().min(0),
-    remainder: z.int().min(0),
-    rootResidual: z.int().min(0),
-    belowMinBatch: z.int().min(0),
-    shardRemainder: z.int().min(0),
-  }),
+  leftOutByReason: leftOutByReasonSchema,
 });
 
 /**

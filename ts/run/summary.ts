@@ -39,6 +39,15 @@ const probeScoresSchema = z.strictObject({
 /** One representation's probe results. */
 export type ProbeScores = z.output<typeof probeScoresSchema>;
 
+/** Samples left out, by reason (ts/control/batch-planner.ts, LeftOutByReason). */
+export const leftOutByReasonSchema = z.strictObject({
+  smallGroup: z.int().min(0),
+  remainder: z.int().min(0),
+  rootResidual: z.int().min(0),
+  belowMinBatch: z.int().min(0),
+  shardRemainder: z.int().min(0),
+});
+
 const samplingSchema = z.strictObject({
   /** Samples in every epoch's batches. */
   planned: z.int().min(0),
@@ -46,14 +55,8 @@ const samplingSchema = z.strictObject({
   leftOut: z.int().min(0),
   /** leftOut / the dataset's samples. */
   leftOutFraction: z.number().min(0).max(1),
-  /** leftOut by reason (ts/control/batch-planner.ts, LeftOutByReason). */
-  leftOutByReason: z.strictObject({
-    smallGroup: z.int().min(0),
-    remainder: z.int().min(0),
-    rootResidual: z.int().min(0),
-    belowMinBatch: z.int().min(0),
-    shardRemainder: z.int().min(0),
-  }),
+  /** leftOut by reason. */
+  leftOutByReason: leftOutByReasonSchema,
 });
 /** What every epoch of a track trained on. */
 export type Sampling = z.output<typeof samplingSchema>;
