@@ -13,14 +13,17 @@ to open it again from the cache, is in the result).
     chunk of the run (which starts the forkserver) is excluded, later chunks' process starts not.
     by_workers is the files layout; by_source the csv and webdataset sources at SOURCE_WORKERS
     loader processes, measured in the same rounds.
-(b) overlap: mcl_worker.train.train_steps on the same dataset with a small CNN on VIEW_SIZE px
-    views of the 224 px images (torch on one thread: one core computes while the other decodes),
-    the narrowest of WIDTHS whose step takes at least BALANCE x its batch's decoding on one
-    thread, i.e. on one core (both figures and the width are in the result); synchronous loading
-    (workers 0, on the dataset's own decoding threads, both cores) against
-    the prefetching pipeline at the default settings (data.workers auto: min(4, CPUs - 1), at
-    least 1; prefetch 2) and at 2 workers. data_wait_fraction = time the steps waited for their
-    images / the chunk's wall time.
+(b) overlap: a stage of STAGE_JOBS train jobs (mcl_worker.train.train_steps, TRAIN_STEPS steps
+    each, as one epoch a job) on the same dataset with a small CNN on VIEW_SIZE px views of the
+    224 px images (torch on one thread: one core computes while the other decodes), the narrowest
+    of WIDTHS whose step takes at least BALANCE x its batch's decoding on one thread, i.e. on one
+    core (both figures and the width are in the result); synchronous loading (workers 0, on the
+    dataset's own decoding threads, both cores) against the prefetching pipeline at the default
+    settings (data.workers auto: min(4, CPUs - 1), at least 1; prefetch 2) and at 2 workers. The
+    jobs of a stage share one LoaderPool, as the worker's train jobs share their dataset handle's:
+    its processes start with the stage's first job (in a run, once for the dataset handle) and
+    serve the later ones. data_wait_fraction = time the steps waited for their images / the
+    stage's wall time; the first job's and the later jobs' fractions are in the result beside it.
 
 Settings alternate within every round, so a busy machine slows all alike; medians and [min, max]
 over ROUNDS. Beside wall time: this process's CPU time and the whole machine's busy CPU
@@ -47,7 +50,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mcl_worker.data import AugmentConfig, BatchLoader, LoaderOptions, augment, open_dataset
+from mcl_worker.data import AugmentConfig, BatchLoader, LoaderOptions, LoaderPool, augment, open_dataset
 from mcl_worker.data.batch_loader import DEFAULT_PREFETCH, default_workers
 from mcl_worker.losses import nt_xent
 from mcl_worker.train import TrainResult, train_steps
@@ -56,7 +59,7 @@ from result_file import write_result
 IMAGES, SHARD, SIZE, SEED = 3000, 1000, 224, 0
 PIPELINE_IMAGES, PIPELINE_BATCH, PIPELINE_WORKERS = 1024, 64, (0, 1, 2, 3)
 SOURCES, SOURCE_WORKERS = ("csv", "webdataset"), (0, 1)
-TRAIN_STEPS, TRAIN_BATCH, VIEW_SIZE = 60, 32, 112
+TRAIN_STEPS, TRAIN_BATCH, VIEW_SIZE, STAGE_JOBS = 60, 32, 112, 3
 # The overlap's model: the first of these SmallCnn widths whose step takes BALANCE x a batch's decode.
 WIDTHS, BALANCE = (16, 24, 32, 40, 48, 64, 96), 1.1
 ROUNDS = 3
@@ -134,14 +137,13 @@ class SmallCnn(nn.Module):
         return self.net(x)
 
 
-def train_chunk(model: nn.Module, get_images: Callable[[torch.Tensor], torch.Tensor], plan: torch.Tensor,
-                cfg: AugmentConfig, workers: int) -> TrainResult:
+def train_chunk(model: nn.Module, optimizer: torch.optim.Optimizer, get_images: Callable[[torch.Tensor], torch.Tensor],
+                plan: torch.Tensor, cfg: AugmentConfig, pool: LoaderPool, first_step: int = 0) -> TrainResult:
     """train_steps over the batches of `plan` [steps, batch] on the model's device, the images
-    loaded by `workers` loader processes (0: synchronously, in the step's thread) with prefetch
-    DEFAULT_PREFETCH; the result's data_wait_s over the chunk's wall time is its data_wait_fraction."""
-    return train_steps(model, torch.optim.SGD(model.parameters(), lr=0.01), plan, get_images,
-                       lambda images, gen: augment(images, cfg, gen), nt_xent, seed=SEED,
-                       progress_every=len(plan), loader=LoaderOptions(workers, DEFAULT_PREFETCH))
+    loaded by `pool` (0 workers: synchronously, in the step's thread); the result's data_wait_s
+    over the chunk's wall time is its data_wait_fraction."""
+    return train_steps(model, optimizer, plan, get_images, lambda images, gen: augment(images, cfg, gen), nt_xent,
+                       seed=SEED, first_step=first_step, progress_every=len(plan), loader=pool)
 
 
 def main() -> None:
@@ -187,27 +189,41 @@ def main() -> None:
                       f"cpu {m['cpu_s']:.2f} s of {m['wall_s']:.2f} s, machine busy {m['machine_busy']:.2f}",
                       file=sys.stderr, flush=True)
 
-        # (b) overlap: train_steps with synchronous loading against the prefetching pipeline.
+        # (b) overlap: a stage of train jobs with synchronous loading against the prefetching pipeline.
         cfg = AugmentConfig(size=VIEW_SIZE)
-        plan = torch.stack([torch.randperm(IMAGES, generator=g)[:TRAIN_BATCH] for _ in range(TRAIN_STEPS)])
+        plans = [torch.stack([torch.randperm(IMAGES, generator=g)[:TRAIN_BATCH] for _ in range(TRAIN_STEPS)])
+                 for _ in range(STAGE_JOBS)]
         default = default_workers(decodes=True)
         settings = {"sync": 0, "prefetch_default": default, "prefetch_2": 2}
 
-        def chunk(get_images: Callable[[torch.Tensor], torch.Tensor], steps: torch.Tensor, workers: int,
-                  width: int) -> TrainResult:
+        def stage(get_images: Callable[[torch.Tensor], torch.Tensor], jobs: list[torch.Tensor], workers: int,
+                  width: int) -> list[tuple[float, float]]:
+            """(seconds waited for images, wall seconds) of each train job of a stage, on one
+            pool of `workers` loader processes."""
             torch.manual_seed(SEED)
-            return train_chunk(SmallCnn(width=width), get_images, steps, cfg, workers)
+            model = SmallCnn(width=width)
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+            pool = LoaderPool(LoaderOptions(workers, DEFAULT_PREFETCH))
+            figures = []
+            try:
+                for k, plan in enumerate(jobs):
+                    started = time.perf_counter()
+                    result = train_chunk(model, optimizer, get_images, plan, cfg, pool, first_step=k * len(plan))
+                    figures.append((result.data_wait_s, time.perf_counter() - started))
+            finally:
+                pool.close()
+            return figures
 
         # The balance: the narrowest model whose step (its images in memory) takes at least
         # BALANCE times one batch's decoding on one thread, the share of a 2-core machine that one
         # loader process gets while the step computes on the other core.
         one_thread = open_dataset(f"folder:{files}?size={SIZE}&workers=1")
-        decode_s = min(measured(lambda: float(one_thread.get_images(plan[0]).shape[0]))["wall_s"] for _ in range(3))
+        decode_s = min(measured(lambda: float(one_thread.get_images(plans[0][0]).shape[0]))["wall_s"] for _ in range(3))
         one_thread.close()
-        held = dataset.get_images(plan[0])
+        held = dataset.get_images(plans[0][0])
 
         def compute_time(width: int) -> float:
-            return min(measured(lambda: float(chunk(lambda _: held, plan[:4], 0, width).steps))["wall_s"] / 4
+            return min(measured(lambda: float(len(stage(lambda _: held, [plans[0][:4]], 0, width))))["wall_s"] / 4
                        for _ in range(2))
 
         width, compute_s = WIDTHS[-1], 0.0
@@ -216,18 +232,24 @@ def main() -> None:
             if compute_s >= BALANCE * decode_s:
                 break
 
-        def train(workers: int) -> Callable[[], float]:
-            return lambda: chunk(dataset.get_images, plan, workers, width).data_wait_s
-
         overlap: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
         for r in range(ROUNDS):
             names = list(settings) if r % 2 == 0 else list(settings)[::-1]
             for name in names:
-                m = measured(train(settings[name]))
+                jobs: list[tuple[float, float]] = []
+
+                def run_stage(workers: int = settings[name]) -> float:
+                    jobs.extend(stage(dataset.get_images, plans, workers, width))
+                    return sum(wait for wait, _ in jobs)
+
+                m = measured(run_stage)
+                m["first_job"] = jobs[0][0] / jobs[0][1]
+                m["later_jobs"] = sum(wait for wait, _ in jobs[1:]) / sum(wall for _, wall in jobs[1:])
                 overlap[name].append(m)
                 print(f"overlap round {r} {name} (workers {settings[name]}): wait {m['value']:.2f} s of "
-                      f"{m['wall_s']:.2f} s = {m['value'] / m['wall_s']:.3f}, cpu {m['cpu_s']:.2f} s, "
-                      f"machine busy {m['machine_busy']:.2f}", file=sys.stderr, flush=True)
+                      f"{m['wall_s']:.2f} s = {m['value'] / m['wall_s']:.3f} (first job {m['first_job']:.3f}, "
+                      f"later jobs {m['later_jobs']:.3f}), cpu {m['cpu_s']:.2f} s, machine busy "
+                      f"{m['machine_busy']:.2f}, load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
         for d in datasets.values():
             d.close()
 
@@ -257,7 +279,8 @@ def main() -> None:
             },
         },
         "overlap": {
-            "steps": TRAIN_STEPS, "batch": TRAIN_BATCH, "view_size": VIEW_SIZE, "torch_threads": 1,
+            "jobs": STAGE_JOBS, "steps_per_job": TRAIN_STEPS, "batch": TRAIN_BATCH, "view_size": VIEW_SIZE,
+            "torch_threads": 1,
             "prefetch": DEFAULT_PREFETCH,
             "decode_s_per_batch_one_thread": round(decode_s, 4), "compute_s_per_step_images_in_memory": round(compute_s, 4),
             "model_width": width, "balance": BALANCE,
@@ -265,6 +288,8 @@ def main() -> None:
                 name: {
                     "workers": settings[name],
                     "data_wait_fraction": summary([m["value"] / m["wall_s"] for m in runs]),
+                    "data_wait_fraction_first_job": summary([m["first_job"] for m in runs]),
+                    "data_wait_fraction_later_jobs": summary([m["later_jobs"] for m in runs]),
                     "wall_s": summary([m["wall_s"] for m in runs]),
                     "cpu_s_this_process": summary([m["cpu_s"] for m in runs]),
                     "machine_busy": summary([m["machine_busy"] for m in runs]),

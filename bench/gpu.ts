@@ -42,7 +42,7 @@ import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { PROGRESS_PER_EPOCH } from "../ts/sdk/events.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import { launchWorker, projectRoot } from "../ts/transport/index.js";
-import { type TrainPlan, WorkerJobs } from "../ts/worker/index.js";
+import { type TrainPlan, WorkerJobs } from "../ts/client/index.js";
 import { PlainScript } from "./plain-script.js";
 
 const RESULT = join(projectRoot(), "bench", "results", "gpu.json");

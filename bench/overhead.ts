@@ -16,20 +16,25 @@
  * script), timed around the whole stage inside its process.
  *
  * One warm-up round each, then MCL_BENCH_OVERHEAD_ROUNDS rounds in ABBA order, so that a shared
- * machine slows both sides alike. ratio = median SDK stage seconds / median plain seconds;
- * goal <= 1.05.
+ * machine slows both sides alike. Each round's ratio is its SDK stage seconds / its plain seconds
+ * (the two ran back to back, under the same load); ratio = the median of the rounds' ratios, goal
+ * <= 1.05, with ratio_per_round and ratio_spread [min, max] beside it. sdk_in_train_jobs_s is the
+ * part of the SDK's stage that its train jobs took, as the worker timed them (the epoch events'
+ * seconds), sdk_outside_train_jobs_s the rest: model and optimizer creation, plans, round trips,
+ * the last checkpoint's write and the commits.
  * CPU time (user + system, all threads), which a shared machine's load skews far less than wall
  * time, over the same intervals, both processes of a side summed: the SDK side is this Node
  * process and the worker the run launched (its workerPid; /proc/<pid>/stat, Linux only), the
  * plain side this Node process (waiting) and the script (its time.process_time()). The synthetic
  * dataset loads in the worker's process (no loader processes), so nothing runs outside them.
  * sdk_cpu_s / plain_cpu_s: median CPU seconds of the stage, per round in sdk_cpu_per_round /
- * plain_cpu_per_round; cpu_ratio = median SDK CPU seconds / median plain, oriented as ratio:
- * smaller is better, the same goal. Where the worker's CPU time cannot be read, the SDK side's CPU
+ * plain_cpu_per_round; cpu_ratio = the median of the rounds' SDK / plain CPU seconds, oriented as
+ * ratio: smaller is better, the same goal. Where the worker's CPU time cannot be read, the SDK side's CPU
  * fields and cpu_ratio are null and cpu_unavailable says why.
  * Writes bench/results/overhead.json atomically and prints it as the last line.
  * MCL_BENCH_OVERHEAD_N (samples, default 2048), MCL_BENCH_OVERHEAD_EPOCHS (default 3),
- * MCL_BENCH_OVERHEAD_ROUNDS (default 3) and MCL_BENCH_OVERHEAD_THREADS (default: the cores) size it.
+ * MCL_BENCH_OVERHEAD_ROUNDS (default 5) and MCL_BENCH_OVERHEAD_THREADS (default: the cores) size it.
+ * The load average before and after is in the result: the goal is for an idle machine.
  */
 
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -46,14 +51,14 @@ import type { MclConfig } from "../ts/config/mcl-config.js";
 import { preprocessOf } from "../ts/config/preprocess.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
-import { augmentOf } from "../ts/sdk/worker-requests.js";
+import { augmentOf } from "../ts/sdk/job-requests.js";
 import { PlainScript } from "./plain-script.js";
 import { projectRoot } from "../ts/transport/index.js";
 import { CPU_TIME_UNAVAILABLE, measureCpu, ownCpuSeconds } from "./cpu-time.js";
 
 const N = positive("MCL_BENCH_OVERHEAD_N", 2048);
 const EPOCHS = positive("MCL_BENCH_OVERHEAD_EPOCHS", 3);
-const ROUNDS = positive("MCL_BENCH_OVERHEAD_ROUNDS", 3);
+const ROUNDS = positive("MCL_BENCH_OVERHEAD_ROUNDS", 5);
 const THREADS = positive("MCL_BENCH_OVERHEAD_THREADS", cpus().length);
 const SIZE = 32;
 const STAGE = 2;
@@ -83,6 +88,8 @@ const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 60_000 }
 interface StageTiming {
   /** Wall seconds of the stage. */
   readonly seconds: number;
+  /** Of those, the seconds its train jobs took as the worker timed them (the SDK side only). */
+  readonly trainJobSeconds?: number;
   /** Samples trained on over the stage's epochs. */
   readonly samples: number;
   /** CPU seconds of the side's two processes over the stage; null where they cannot be read. */
@@ -95,6 +102,7 @@ async function sdkStage(runDir: string, round: number): Promise<StageTiming & { 
   let started = Number.NaN;
   let seconds = Number.NaN;
   let samples = 0;
+  let trainJobSeconds = 0;
   let workerPid: number | undefined;
   let cpu = (): number | null => null;
   let cpuSeconds: number | null = null;
@@ -105,7 +113,10 @@ async function sdkStage(runDir: string, round: number): Promise<StageTiming & { 
         cpu = measureCpu(workerPid);
         started = performance.now();
       }
-      if (event.type === "epoch" && event.stage === STAGE) samples += event.samples;
+      if (event.type === "epoch" && event.stage === STAGE) {
+        samples += event.samples;
+        trainJobSeconds += event.seconds;
+      }
       if (event.type === "stage-end" && event.stage === STAGE) {
         seconds = (performance.now() - started) / 1000;
         if (run.workerPid !== workerPid) throw new Error(`the worker restarted during stage ${STAGE} (pid ${workerPid} became ${run.workerPid}): its CPU time is lost; rerun`);
@@ -118,7 +129,7 @@ async function sdkStage(runDir: string, round: number): Promise<StageTiming & { 
     await run.stop();
   }
   if (Number.isNaN(seconds)) throw new Error(`the SDK run ended before stage ${STAGE} did`);
-  return { seconds, samples, cpuSeconds, plans: await stagePlans(run.dir) };
+  return { seconds, trainJobSeconds, samples, cpuSeconds, plans: await stagePlans(run.dir) };
 }
 
 /** Stage 2's batch plans, rebuilt from the run's committed stage-1 clustering as the run driver builds them. */
@@ -194,6 +205,14 @@ function medianOrNull(xs: readonly (number | null)[]): number | null {
 
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
+/** Each round's a / b, or null if any CPU time is missing. */
+function ratios(a: readonly (number | null)[], b: readonly (number | null)[]): readonly number[] | null {
+  const [x, y] = [allNumbers(a), allNumbers(b)];
+  return x === null || y === null ? null : x.map((v, i) => v / y[i]!);
+}
+
+const loadBefore = loadavg()[0]!;
+
 const work = await mkdtemp(join(tmpdir(), "mcl-bench-overhead-"));
 const { plain, threads } = await startPlain();
 try {
@@ -207,6 +226,7 @@ try {
   await plainStage(plain, planFolder);
 
   const sdkSeconds: number[] = [];
+  const sdkTrainJobSeconds: number[] = [];
   const plainSeconds: number[] = [];
   const sdkCpu: (number | null)[] = [];
   const plainCpu: (number | null)[] = [];
@@ -218,6 +238,7 @@ try {
         const timing = await sdkStage(join(work, "runs"), round);
         plansMatch &&= samePlans(timing.plans, plans);
         sdkSeconds.push(timing.seconds);
+        sdkTrainJobSeconds.push(timing.trainJobSeconds!);
         sdkCpu.push(timing.cpuSeconds);
       } else {
         const timing = await plainStage(plain, planFolder);
@@ -230,6 +251,8 @@ try {
 
   const sdkCpuS = medianOrNull(sdkCpu);
   const plainCpuS = medianOrNull(plainCpu);
+  const roundRatios = ratios(sdkSeconds, plainSeconds)!;
+  const cpuRatios = ratios(sdkCpu, plainCpu);
   const line = JSON.stringify({
     bench: "overhead",
     model: config.encoder,
@@ -243,19 +266,25 @@ try {
     rounds: ROUNDS,
     sdk_seconds: round3(median(sdkSeconds)),
     plain_seconds: round3(median(plainSeconds)),
-    ratio: round3(median(sdkSeconds) / median(plainSeconds)),
+    ratio: round3(median(roundRatios)),
     goal: GOAL,
+    ratio_per_round: roundRatios.map(round3),
+    ratio_spread: [round3(Math.min(...roundRatios)), round3(Math.max(...roundRatios))],
     sdk_per_round: sdkSeconds.map(round3),
     plain_per_round: plainSeconds.map(round3),
+    sdk_in_train_jobs_s: round3(median(sdkTrainJobSeconds)),
+    sdk_outside_train_jobs_s: round3(median(sdkSeconds.map((s, i) => s - sdkTrainJobSeconds[i]!))),
     sdk_cpu_s: sdkCpuS === null ? null : round3(sdkCpuS),
     plain_cpu_s: plainCpuS === null ? null : round3(plainCpuS),
-    cpu_ratio: sdkCpuS === null || plainCpuS === null ? null : round3(sdkCpuS / plainCpuS),
+    cpu_ratio: cpuRatios === null ? null : round3(median(cpuRatios)),
+    cpu_ratio_per_round: cpuRatios?.map(round3) ?? null,
     sdk_cpu_per_round: allNumbers(sdkCpu)?.map(round3) ?? null,
     plain_cpu_per_round: allNumbers(plainCpu)?.map(round3) ?? null,
     ...(CPU_TIME_UNAVAILABLE === undefined ? {} : { cpu_unavailable: CPU_TIME_UNAVAILABLE }),
     // False if a round's clustering (hence its plans) differed from the warm-up's: the plain side then trained other batches of the same sizes.
     plans_match: plansMatch,
-    load_average: Math.round(loadavg()[0]! * 100) / 100,
+    load_average_before: Math.round(loadBefore * 100) / 100,
+    load_average_after: Math.round(loadavg()[0]! * 100) / 100,
     cpus: cpus().length,
     node: process.version,
   });

@@ -15,18 +15,21 @@
  * digits:colored with a continuous colour per instance, in which colour nearly identifies an
  * instance within a batch and so suppresses the digit (docs/method.md, "The demo's data"), with
  * colour jitter off; and
- * digits-jitter, the same images with every augmentation at its default (colour jitter and
- * grayscale on) and K = 16, where colour still nearly identifies an instance within a batch after
- * the augmentations, so suppression survives them.
+ * digits-stripes, the same digits over a grating of each instance's own orientation and frequency,
+ * with every augmentation at its default (colour jitter and grayscale on) and K = 16: the grating
+ * still nearly identifies an instance within a batch after the augmentations, so suppression
+ * survives them.
  *
  * Writes the results atomically (bench/results/quality.json unless --out says otherwise), prints
  * a table per dataset on stderr and the JSON as the last line of stdout. Options:
  *   --quick               tiny settings (256 images of 16×16, 2 stages of 1 epoch): a smoke run
  *   --seeds 0,1,2         the seeds (default 0,1,2)
- *   --datasets a,b        a subset of the datasets (trifeature, digits, digits-jitter)
+ *   --datasets a,b        a subset of the datasets (trifeature, digits, digits-stripes)
  *   --policies a,b        the small-group policies compared, each a sampling.smallGroups value,
  *                         with ":m" for its sampling.minBatchSize (default: all of
  *                         drop, merge-to-parent, shrink:8, shrink:32, balanced:32)
+ *   --set key=value       a config change applied to every case before its policy, as `mcl run
+ *                         --set` reads it (repeatable): one setting against the cases' own
  *   --out path            where to write the JSON (default bench/results/quality.json)
  *   --jobs 3              runs at once, each with its own worker (default 1); on a machine shared
  *                         with other work this takes a larger share of it; the seconds then grow
@@ -38,6 +41,7 @@ import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { applyOverrides, parseOverride } from "../ts/config/config-overrides.js";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
 import { SMALL_GROUP_POLICIES, type MclConfigInput } from "../ts/config/mcl-config.js";
 import type { SmallGroupPolicy } from "../ts/control/batch-planner.js";
@@ -336,15 +340,18 @@ function digits(seed: number): MclConfigInput {
 }
 
 /**
- * The coloured digits with every augmentation at its default (colour jitter 0.4, grayscale 0.2,
- * flip), K = 16 and fresh weights per stage: colour still nearly identifies an instance within a
- * batch after jitter, and 16 × 16 composite groups are mostly smaller than a batch of 256, so the
- * small-group policy decides much of what stage 3 trains on.
+ * The coloured digits with a grating per instance behind the digit (stripes=0.5), every
+ * augmentation at its default (colour jitter 0.4, grayscale 0.2, flip), K = 16 and fresh weights
+ * per stage: jitter and grayscale weaken colour, but crops, flips and colour changes keep a
+ * grating's orientation and roughly its frequency, so the grating still nearly identifies an
+ * instance within a batch and suppression survives the augmentations; 16 × 16 composite groups
+ * are mostly smaller than a batch of 256, so the small-group policy decides much of what stage 3
+ * trains on.
  */
-function digitsJitter(seed: number): MclConfigInput {
+function digitsStripes(seed: number): MclConfigInput {
   return {
-    name: "digits-jitter",
-    dataset: `digits:colored?repeat=3&size=32&colors=0&seed=${seed}`,
+    name: "digits-stripes",
+    dataset: `digits:colored?repeat=3&size=32&colors=0&stripes=0.5&seed=${seed}`,
     encoder: "small-cnn",
     stages: 3,
     clusters: 16,
@@ -364,7 +371,7 @@ export function quick(config: (seed: number) => MclConfigInput): (seed: number) 
     return {
       ...full,
       dataset: full.dataset!.startsWith("digits:")
-        ? `digits:colored?repeat=1&size=16&seed=${seed}`
+        ? full.dataset!.replace(/repeat=\d+/, "repeat=1").replace(/size=\d+/, "size=16")
         : `synthetic:trifeature?n=256&size=16&seed=${seed}&rotation=0`,
       stages: 2,
       clusters: 4,
@@ -378,10 +385,16 @@ export function quick(config: (seed: number) => MclConfigInput): (seed: number) 
 export const QUALITY_CASES: readonly QualityCase[] = [
   { name: "trifeature", config: trifeature },
   { name: "digits", config: digits },
-  { name: "digits-jitter", config: digitsJitter },
+  { name: "digits-stripes", config: digitsStripes },
 ];
 
 async function main(): Promise<void> {
+  // --clip: the CLIP demo's case instead (bench/quality-clip.ts), with options of its own. Not
+  // awaited here: that module imports this one, whose loading waits for main() to return.
+  if (process.argv.includes("--clip")) {
+    void import("./quality-clip.js").then((clip) => clip.clipQualityMain(process.argv.slice(2)));
+    return;
+  }
   const { values } = parseArgs({
     options: {
       quick: { type: "boolean", default: false },
@@ -390,6 +403,7 @@ async function main(): Promise<void> {
       policies: { type: "string", default: DEFAULT_POLICIES.map(policyLabel).join(",") },
       out: { type: "string", default: join(projectRoot(), "bench", "results", "quality.json") },
       jobs: { type: "string", default: "1" },
+      set: { type: "string", multiple: true, default: [] },
     },
   });
   const seeds = values.seeds.split(",").map((s) => {
@@ -404,9 +418,11 @@ async function main(): Promise<void> {
   if (unknown.length > 0) {
     throw new Error(`--datasets: unknown ${unknown.join(", ")}; expected some of ${QUALITY_CASES.map((c) => c.name).join(", ")}`);
   }
-  const cases = QUALITY_CASES.filter((c) => names.includes(c.name)).map((c) =>
-    values.quick ? { name: c.name, config: quick(c.config) } : c,
-  );
+  const overrides = values.set.map(parseOverride);
+  const cases = QUALITY_CASES.filter((c) => names.includes(c.name)).map((c) => {
+    const config = values.quick ? quick(c.config) : c.config;
+    return { name: c.name, config: (seed: number) => applyOverrides(config(seed), overrides) as MclConfigInput };
+  });
   const policies = parsePolicies(values.policies);
   const datasets = await runQuality(cases, {
     seeds,
@@ -427,6 +443,7 @@ async function main(): Promise<void> {
     jobs,
     metric: "linear-probe accuracy on the held-out split, mean ± sample std over seeds",
     policies: policies.map(policyLabel),
+    overrides: values.set,
     datasets,
     load_average: round(loadavg()[0]!, 2),
     cpus: cpus().length,

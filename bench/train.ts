@@ -27,7 +27,7 @@ import { performance } from "node:perf_hooks";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
 import { planUniform } from "../ts/control/batch-planner.js";
 import { launchWorker, projectRoot } from "../ts/transport/index.js";
-import { WorkerJobs } from "../ts/worker/index.js";
+import { WorkerJobs } from "../ts/client/index.js";
 import { CPU_TIME_UNAVAILABLE, measureCpu, ownCpuSeconds } from "./cpu-time.js";
 import { PlainScript } from "./plain-script.js";
 

@@ -41,7 +41,7 @@ import { Dealer } from "zeromq";
 import { writeFileAtomic } from "../ts/control/atomic-file.js";
 import { launchWorker, projectRoot, venvPython } from "../ts/transport/index.js";
 import { tensor } from "../ts/wire/index.js";
-import type { TensorHandle } from "../ts/worker/index.js";
+import type { TensorHandle } from "../ts/wire/index.js";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;

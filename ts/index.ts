@@ -1,8 +1,11 @@
 // The package's public API: the SDK, the run config, the control plane's types, the worker
-// transport and every error class (each has a `code`).
+// transport and every error class (each extends MclError: a `code` and `details`).
 // Node's types are part of this API (Buffer, NodeJS.ProcessEnv, EventEmitter): the reference keeps
 // them in the emitted index.d.ts, so a consumer compiles whatever its `types` setting says.
 /// <reference types="node" preserve="true" />
+
+// The root of every error class below
+export { type ErrorDetails, MclError } from "./errors.js";
 
 // SDK
 export { Mcl, type RunOptions } from "./sdk/mcl.js";
@@ -30,9 +33,8 @@ export {
   summarySchema,
 } from "./run/summary.js";
 export { LEFT_OUT_WARNING_FRACTION } from "./run/sampling.js";
-export { type WorkerConnection, openWorker } from "./sdk/worker-connection.js";
-export { type WorkerOptions } from "./transport/worker-options.js";
-export { MclError, type MclErrorCode } from "./run/errors.js";
+export { type WorkerConnection, type WorkerOptions, openWorker } from "./transport/open.js";
+export { RunError, type RunErrorCode } from "./run/errors.js";
 export { DEMO_CONFIG } from "./sdk/demo-config.js";
 export { CLIP_DEMO_CONFIG } from "./sdk/clip-demo-config.js";
 export { type ClipScores, ClipExecutor, requireCaptions } from "./sdk/clip-executor.js";
@@ -83,7 +85,7 @@ export {
   isClipEncoder,
 } from "./config/clip-config.js";
 export { INTERPOLATIONS, type Interpolation, type Preprocess } from "./config/preprocess.js";
-export { ConfigError, type ConfigErrorCode } from "./config/config-error.js";
+export { ConfigError, type ConfigErrorCode, type ConfigIssue } from "./config/config-error.js";
 
 // Control plane (pure): the pieces a custom driver or executor builds on
 export { type BatchPlan, type PlanAccounting, type PlanOptions, planMcl, planUniform } from "./control/batch-planner.js";
@@ -123,5 +125,5 @@ export {
   launchWorker,
   setUpWorkerEnvironment,
 } from "./transport/index.js";
-export { WorkerJobs } from "./worker/index.js";
+export { WorkerJobs } from "./client/index.js";
 export { type Tensor, WireError, tensor } from "./wire/index.js";

@@ -10,7 +10,7 @@ import { performance } from "node:perf_hooks";
 import { Dealer } from "zeromq";
 import { Rng } from "../../ts/control/rng.js";
 import { choosePython } from "../../ts/transport/index.js";
-import { WorkerProcess } from "../../ts/transport/worker-process.js";
+import { WorkerProcess } from "../../ts/transport/process.js";
 import { type Body, decodeMessage } from "../../ts/wire/codec.js";
 import { WireError } from "../../ts/wire/errors.js";
 import type { Header } from "../../ts/wire/header.js";

@@ -379,10 +379,12 @@ def invalid_body_cases() -> list[dict[str, Any]]:
         body_case("request", "fly", {}, "UNKNOWN_JOB", None, 'no job of type "fly"'),
         body_case("error", "sleep", {"code": "OOPS", "message": "m"}, "INVALID_BODY", "code",
                   'code: expected one of "MALFORMED", "UNSUPPORTED_VERSION", "UNKNOWN_JOB", "INVALID_BODY", "TENSOR_MISMATCH", '
-                  '"MESSAGE_TOO_LARGE", "AUTH_FAILED", "CANCELLED", "JOB_FAILED", "NOT_FOUND", "NON_FINITE_LOSS", "BUSY", got "OOPS"'),
+                  '"MESSAGE_TOO_LARGE", "AUTH_FAILED", "CANCELLED", "JOB_FAILED", "NOT_FOUND", "NON_FINITE_LOSS", "BUSY", '
+                  '"OUT_OF_MEMORY", got "OOPS"'),
         body_case("error", "", {"code": "TIMEOUT", "message": "m"}, "INVALID_BODY", "code",
                   'code: expected one of "MALFORMED", "UNSUPPORTED_VERSION", "UNKNOWN_JOB", "INVALID_BODY", "TENSOR_MISMATCH", '
-                  '"MESSAGE_TOO_LARGE", "AUTH_FAILED", "CANCELLED", "JOB_FAILED", "NOT_FOUND", "NON_FINITE_LOSS", "BUSY", got "TIMEOUT"'),
+                  '"MESSAGE_TOO_LARGE", "AUTH_FAILED", "CANCELLED", "JOB_FAILED", "NOT_FOUND", "NON_FINITE_LOSS", "BUSY", '
+                  '"OUT_OF_MEMORY", got "TIMEOUT"'),
         body_case("error", "", {"code": "BUSY", "message": "m", "details": 3}, "INVALID_BODY", "details", "details: expected a map, got 3"),
         body_case("heartbeat", "", {"beat": 1}, "INVALID_BODY", "beat", "beat: unexpected field"),
         body_case("cancel", "", {"why": "bored"}, "INVALID_BODY", "why", "why: unexpected field"),

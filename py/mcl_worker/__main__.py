@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[mcl-worker %(process)d] %(levelname)s %(message)s")
     # Under torchrun only rank 0 serves; the other ranks run the jobs it broadcasts.
     if distributed.launched() and distributed.init() > 0:
-        return collective.follow(WorkerState())
+        state = WorkerState()
+        try:
+            return collective.follow(state)
+        finally:
+            state.loaders.close()
     try:
         key = read_key(args.auth) if args.auth else None
         server = Server(ServerConfig(bind=args.bind, key=key, max_message_bytes=args.max_message_bytes, jobs=args.jobs))

@@ -46,3 +46,18 @@ class NonFiniteLoss(ComputeError):
         )
         self.step = step
         self.loss = loss
+
+
+class OutOfMemory(ComputeError):
+    """A job ran its device out of memory (torch.cuda.OutOfMemoryError); `job` names it."""
+
+    code = "OUT_OF_MEMORY"
+
+    def __init__(self, job: str, reason: str) -> None:
+        super().__init__(
+            f"{job}: the device ran out of memory ({reason}); the worker released its cached memory. Lower the "
+            "memory a step needs: a smaller batch (batchSize), precision bf16 (compute.precision) or gradient "
+            "checkpointing (compute.gradCheckpointing)",
+            details={"job": job},
+        )
+        self.job = job

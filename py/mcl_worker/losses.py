@@ -16,7 +16,7 @@ signature above for unimodal runs, its similarity graph built from the labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -148,7 +148,8 @@ def clip_loss(z_a: Tensor, z_b: Tensor, logit_scale: Tensor | float) -> Tensor:
 
 
 # X-Sample contrastive (Sobal et al. 2024): soft targets from a sample-similarity graph G [B, B],
-# G_ij how much b_j is a match for a_i (cosine similarity of captions, or 1 for equal labels else 0):
+# G_ij how much b_j is a match for a_i (the captions' token overlap or cosine similarity, or 1 for
+# equal labels else 0):
 #   L = ½ [ −Σ_j softmax_j(G_ij / τ_s) log softmax_j(s_ij) − Σ_j softmax_j(G_ji / τ_s) log softmax_j(s_ji) ]
 # with s as in clip_loss. The column term (b_i against every a_j) takes its targets from Gᵀ, so a
 # graph need not be symmetric, and L(a, b, G) = L(b, a, Gᵀ).
@@ -167,6 +168,22 @@ def xsample_loss(z_a: Tensor, z_b: Tensor, graph: Tensor, *, logit_scale: Tensor
 def label_graph(labels: Tensor) -> Tensor:
     """G_ij = 1 where samples i and j share a label, else 0."""
     return (labels[:, None] == labels[None, :]).float()
+
+
+# Token overlap of two captions, the Jaccard index of their token sets T_i (ids in `ignore`, as
+# padding, start and end, left out):  G_ij = |T_i ∩ T_j| / |T_i ∪ T_j|, 1 where both sets are empty.
+# It comes from the captions alone, not from the model being trained.
+def token_graph(tokens: Tensor, ignore: Sequence[int]) -> Tensor:
+    if tokens.dim() != 2 or tokens.is_floating_point():
+        raise InvalidArgument("tokens", f"must be integer token ids [B, L], got {tokens.dtype} {tuple(tokens.shape)}")
+    ids, position = torch.unique(tokens, return_inverse=True)
+    present = torch.zeros(tokens.shape[0], ids.numel(), dtype=torch.float32, device=tokens.device)
+    present.scatter_(1, position, 1.0)
+    present[:, torch.isin(ids, torch.tensor(list(ignore), dtype=ids.dtype, device=ids.device))] = 0.0
+    shared = present @ present.T
+    sizes = present.sum(1)
+    union = sizes[:, None] + sizes[None, :] - shared
+    return torch.where(union > 0, shared / union.clamp(min=1.0), torch.ones_like(shared))
 
 
 DEFAULT_TARGET_TEMPERATURE = 0.1

@@ -328,6 +328,7 @@ class Server:
         for ctx in self._jobs.values():
             ctx.cancel()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.state.loaders.close()
         with self._waker_lock:
             self._waker.close(linger=0)
         if self._pipe_watcher.is_alive():

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from . import distributed
-from .data.batch_loader import BatchLoader, GetImages, LoaderOptions
+from .data.batch_loader import GetImages, LoaderOptions, LoaderPool
 from .errors import InvalidArgument
 from .losses import ContrastiveLoss
 from .lr_schedule import LrSchedule, set_lr
@@ -85,7 +85,7 @@ def train_steps(
     progress_every: int = 10,
     on_progress: Callable[[StepStats], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    loader: LoaderOptions | None = None,
+    loader: LoaderPool | None = None,
 ) -> TrainResult:
     """Runs every batch of `plan` as one optimizer step; returns what was done.
 
@@ -98,9 +98,10 @@ def train_steps(
     - schedule: sets the learning rate of every step from its global index before the step
       runs; a plan that runs past schedule.total_steps is refused. None: the optimizer's rate.
     - on_progress gets a StepStats every `progress_every` steps and after the last one.
-    - loader: how the images are loaded (mcl_worker.data.batch_loader): None or workers 0 calls
-      get_images(batch) at each step; workers > 0 loads the next batches in loader processes while
-      the step computes (get_images must then pickle, e.g. a dataset's bound method).
+    - loader: how the images are loaded (mcl_worker.data.batch_loader): None, or a pool of 0
+      workers, calls get_images(batch) at each step; a pool of workers > 0 loads the next batches
+      in its loader processes while the step computes (get_images must then pickle, e.g. a
+      dataset's bound method), and keeps them running for the pool's next plan.
     - should_stop is checked before every step; True ends the call (stopped=True). With several
       ranks, True on any of them stops all.
     Losses stay on the device and are read at progress points. A NaN or infinite loss raises
@@ -134,9 +135,9 @@ def train_steps(
     stopped = False
     started = window_started = time.perf_counter()
     window_samples = 0
-    loader_images = BatchLoader(get_images, batches, loader or LoaderOptions(), pin_memory=device.type == "cuda")
+    pool = loader if loader is not None else LoaderPool(LoaderOptions())
     data_wait_s = 0.0
-    with closing(iter(loader_images)) as images_of:
+    with closing(pool.load(get_images, batches, pin_memory=device.type == "cuda")) as images_of:
         for position, batch in enumerate(batches):
             if distributed.any_rank(should_stop is not None and should_stop()):
                 stopped = True

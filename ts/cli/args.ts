@@ -5,6 +5,7 @@
  */
 
 import { didYouMean } from "../config/suggest.js";
+import { MclError } from "../errors.js";
 
 /** One option of a command. */
 export interface OptionSpec {
@@ -18,9 +19,10 @@ export interface OptionSpec {
 }
 
 /** A bad command line: the command prints it and exits with EXIT_USAGE. */
-export class CommandUsageError extends Error {
-  override name = "CommandUsageError";
-  readonly code = "USAGE";
+export class CommandUsageError extends MclError<"USAGE"> {
+  constructor(message: string) {
+    super("USAGE", message);
+  }
 }
 
 export interface ParsedArgs {

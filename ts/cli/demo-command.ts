@@ -1,17 +1,18 @@
 /**
- * `mcl demo`: 3-stage MCL on synthetic:trifeature with the small CNN on the CPU, beside a
- * single-stage baseline of the same total epochs, in runs/demo. An unfinished demo run is
+ * `mcl demo`: 3-stage MCL on synthetic:trifeature with the small CNN, beside a single-stage
+ * baseline of the same total epochs, in runs/demo, on the device --device names (default auto). An unfinished demo run is
  * resumed; a finished one is reported (--fresh starts over). Either way runs/demo/report.html
  * holds the charts at the end.
  */
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { MANIFEST_FILE } from "../run/run-store.js";
+import { MANIFEST_FILE, RunStore } from "../run/run-store.js";
 import { REPORT_FILE, writeReport } from "../report/report.js";
 import { DEMO_CONFIG } from "../sdk/demo-config.js";
 import { CLIP_DEMO_CONFIG } from "../sdk/clip-demo-config.js";
 import { formatClipTables } from "../sdk/clip-summary.js";
+import { computeSchema } from "../config/compute-config.js";
 import type { MclConfigInput } from "../config/mcl-config.js";
 import { didYouMean } from "../config/suggest.js";
 import { Mcl } from "../sdk/mcl.js";
@@ -22,6 +23,11 @@ import { followRun, WORKER_OPTIONS, workerArgs } from "./run-session.js";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "--fresh", help: "delete the demo's run directory and start over" },
+  {
+    name: "--device",
+    value: "DEVICE",
+    help: "where the encoder trains, as the config's compute.device: auto (the default: the first CUDA device when the worker has one, else the CPU), cpu, cuda or cuda:N",
+  },
   ...WORKER_OPTIONS,
 ];
 
@@ -40,11 +46,14 @@ export const demoCommand = {
       clip = positional[0] === "clip";
       const extra = positional[clip ? 1 : 0];
       if (extra !== undefined) throw new CommandUsageError(`unexpected argument ${JSON.stringify(extra)}${clip ? "" : didYouMean(extra, ["clip"])}`);
-      const config: MclConfigInput = clip ? CLIP_DEMO_CONFIG : DEMO_CONFIG;
+      const device = deviceOption(values.get("--device"));
+      const demo: MclConfigInput = clip ? CLIP_DEMO_CONFIG : DEMO_CONFIG;
+      const config: MclConfigInput = device === undefined ? demo : { ...demo, compute: { ...demo.compute, device } };
       const dir = join(config.runDir!, config.name);
       if (flags.has("--fresh")) await rm(dir, { recursive: true, force: true });
       const options = { worker: workerArgs(values) };
       if (existsSync(join(dir, MANIFEST_FILE))) {
+        if (device !== undefined) await checkStoredDevice(dir, device, clip);
         const finished = await readSummary(dir);
         if (finished !== null) {
           console.log(`${dir} holds a finished demo run (mcl demo --fresh runs it again):\n`);
@@ -66,6 +75,24 @@ export const demoCommand = {
     return outcome.exitCode;
   },
 };
+
+/** The --device value checked as the config's compute.device is; undefined when not given. */
+function deviceOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const parsed = computeSchema.shape.device.safeParse(value);
+  if (!parsed.success) throw new CommandUsageError(`--device: ${parsed.error.issues[0]!.message}, got ${JSON.stringify(value)}`);
+  return parsed.data;
+}
+
+/** A demo run already in `dir` keeps the device it started on: another --device is refused, naming --fresh. */
+async function checkStoredDevice(dir: string, device: string, clip: boolean): Promise<void> {
+  const stored = (await RunStore.open(dir)).manifest.config.compute.device;
+  if (stored !== device) {
+    throw new CommandUsageError(
+      `--device: the demo run in ${dir} was started on ${stored}; mcl demo${clip ? " clip" : ""} --fresh --device ${device} starts it over on ${device}`,
+    );
+  }
+}
 
 /**
  * What the table shows about feature suppression, read off the numbers: the attributes stage 1

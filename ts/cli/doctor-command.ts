@@ -1,7 +1,7 @@
 // `mcl doctor`: checks the Python worker's environment (doctor.ts) and says how to fix what is missing.
 import { type OptionSpec, parseArgs, CommandUsageError } from "./args.js";
 import { formatReport, runDoctor } from "./doctor.js";
-import { reportFailure } from "./failure.js";
+import { EXIT_FAILURE, reportFailure } from "./failure.js";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "--json", help: "print the checks as one JSON object" },
@@ -18,7 +18,7 @@ export const doctorCommand = {
       if (positional.length > 0) throw new CommandUsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
       const report = await runDoctor(values.get("--python"));
       console.log(flags.has("--json") ? JSON.stringify(report) : formatReport(report));
-      return report.ok ? 0 : 1;
+      return report.ok ? 0 : EXIT_FAILURE;
     } catch (error) {
       return reportFailure("doctor", error);
     }

@@ -2,7 +2,7 @@
 // loads it: a stage's weights in torchvision's, timm's or open_clip's names, or our own format where
 // no peer library has the architecture; the integrated encoder as one TorchScript module.
 import { didYouMean } from "../config/suggest.js";
-import { EXPORT_FORMATS, type ExportFormat } from "../worker/index.js";
+import { EXPORT_FORMATS, type ExportFormat } from "../wire/index.js";
 import { allowPluginsArg } from "../plugins/plugin-consent.js";
 import { exportRun, type ExportResult, type ExportedStage } from "../sdk/export.js";
 import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";

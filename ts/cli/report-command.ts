@@ -3,7 +3,7 @@
 import { writeReport } from "../report/report.js";
 import { formatProbeTable, readSummary } from "../run/summary.js";
 import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";
-import { reportFailure } from "./failure.js";
+import { EXIT_FAILURE, reportFailure } from "./failure.js";
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: "--json", help: "print the finished run's summary.json instead of the table (an unfinished run exits 1)" },
@@ -23,7 +23,7 @@ export const reportCommand = {
       if (flags.has("--json")) {
         if (summary === null) {
           console.error(`mcl report: ${dir} has no summary.json yet: the run has not finished (continue it with mcl resume)`);
-          return 1;
+          return EXIT_FAILURE;
         }
         console.log(JSON.stringify(summary, null, 2));
         return 0;

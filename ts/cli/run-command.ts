@@ -6,7 +6,7 @@ import { type ConfigOverride, parseOverride } from "../config/config-overrides.j
 import type { MclConfig } from "../config/mcl-config.js";
 import { allowPluginsArg } from "../plugins/plugin-consent.js";
 import { Mcl } from "../sdk/mcl.js";
-import { errorCode } from "../run/errors.js";
+import { MclError } from "../errors.js";
 import { CommandUsageError, type OptionSpec, parseArgs, type ParsedArgs } from "./args.js";
 import { reportFailure, shellWord } from "./failure.js";
 import { ALLOW_PLUGINS_OPTION, followRun, reportLocation, WORKER_OPTIONS, workerArgs } from "./run-session.js";
@@ -38,7 +38,7 @@ export const runCommand = {
       run = await Mcl.start(config, { worker: workerArgs(parsed.values), ...allowPluginsArg(parsed.values) });
     } catch (error) {
       const code = reportFailure("run", error);
-      if (config !== undefined && errorCode(error) === "RUN_EXISTS") console.error(takenAdvice(join(config.runDir, config.name), args));
+      if (config !== undefined && error instanceof MclError && error.code === "RUN_EXISTS") console.error(takenAdvice(join(config.runDir, config.name), args));
       return code;
     }
     const outcome = await followRun(run);

@@ -18,12 +18,8 @@ import type { MclRun } from "../sdk/mcl-run.js";
 import { formatProbeTable, SUMMARY_FILE, type Summary } from "../run/summary.js";
 import { onOutputClosed, outputClosed, stdoutWhileOpen } from "./closed-output.js";
 import { CommandUsageError, type OptionSpec } from "./args.js";
-import { shellWord } from "./failure.js";
+import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, EXIT_TERMINATED, shellWord } from "./failure.js";
 import { ProgressPrinter } from "./progress.js";
-
-export const EXIT_INTERRUPTED = 130;
-const EXIT_OUTPUT_CLOSED = 141;
-const EXIT_TERMINATED = 143;
 
 const SIGNAL_EXIT_CODES = { SIGINT: EXIT_INTERRUPTED, SIGTERM: EXIT_TERMINATED } as const;
 type StopSignal = keyof typeof SIGNAL_EXIT_CODES;
@@ -64,7 +60,7 @@ export async function followRun(run: MclRun): Promise<SessionOutcome> {
     following = false;
     printer.finish();
     const summary = await run.result().catch(() => null);
-    if (summary === null) return { exitCode: stopCode ?? 1, summary };
+    if (summary === null) return { exitCode: stopCode ?? EXIT_FAILURE, summary };
     console.log(`\nlinear-probe accuracy per attribute (held-out split), ${run.dir}/${SUMMARY_FILE}:\n`);
     console.log(formatProbeTable(summary));
     return { exitCode: 0, summary };

@@ -1,4 +1,4 @@
-// `mcl setup`: builds the worker's Python environment in this user's cache (transport/worker-setup.ts),
+// `mcl setup`: builds the worker's Python environment in this user's cache (transport/setup.ts),
 // the one-time step of the installed package; the SDK runs the same on first use.
 import { type PythonChoice, type SetupPlan, choosePython, planUserSetup, setUpWorkerEnvironment } from "../transport/index.js";
 import { CommandUsageError, type OptionSpec, parseArgs } from "./args.js";

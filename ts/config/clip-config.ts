@@ -13,7 +13,7 @@
  */
 
 import { z } from "zod";
-import { CLIP_ACTIVATIONS } from "../worker/job-schemas.js";
+import { CLIP_ACTIVATIONS } from "../wire/index.js";
 
 export const CLIP_ENCODERS = ["clip-tiny", "clip-rn50", "clip-vit-b-32", "clip-vit-b-16", "clip-vit-l-14"] as const;
 export type ClipEncoder = (typeof CLIP_ENCODERS)[number];
@@ -55,9 +55,9 @@ const clipLossSchema = z.strictObject({
     .describe("A fixed temperature instead of the model's learnable logit scale, used as it is (only the learnable one is clamped, at 1/100)"),
   targetTemperature: z.number().positive().optional().describe("xsample: temperature of the target distribution"),
   graph: z
-    .enum(["captions", "labels"])
+    .enum(["tokens", "labels"])
     .optional()
-    .describe("xsample: sample similarity from the captions' text embeddings (default) or from a labelled attribute"),
+    .describe("xsample: sample similarity as the captions' token overlap (Jaccard of their token sets; default) or from a labelled attribute"),
   attribute: z.string().min(1).optional().describe("xsample with graph 'labels': the attribute whose classes make the graph"),
 });
 

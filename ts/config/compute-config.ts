@@ -7,7 +7,7 @@
  */
 
 import { z } from "zod";
-import { PRECISIONS } from "../worker/job-schemas.js";
+import { PRECISIONS } from "../wire/index.js";
 import { isClipEncoder } from "./clip-config.js";
 
 export { PRECISIONS };

@@ -3,7 +3,7 @@
  * `sampling.smallGroups`). Used to refuse resuming a run with a changed config.
  */
 
-import { formatPath } from "./config-error.js";
+import { formatPath } from "../errors.js";
 
 /** Fields that may change between sessions without changing what the run computes. */
 export const RESUMABLE_FIELDS: readonly string[] = ["runDir", "data"];

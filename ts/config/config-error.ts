@@ -1,15 +1,17 @@
 /**
- * Config errors and the formatter that turns zod issues into one readable line each:
+ * Config errors and the formatter that turns zod issues into issues of a path and a message,
+ * one readable line each:
  *   stages: expected an integer >= 1, got 0
  *   stagse: unknown key; did you mean "stages"?
  *   init: expected one of "scratch", "pretrained", "previous", got "scrach"; did you mean "scratch"?
  */
 
 import type { z } from "zod";
+import { formatPath, MclError } from "../errors.js";
 import { didYouMean } from "./suggest.js";
 
 export type ConfigErrorCode =
-  /** The config parsed but violates the schema; `issues` holds one line per problem. */
+  /** The config parsed but violates the schema; `details.issues` holds every problem. */
   | "INVALID_CONFIG"
   /** The config file is not valid JSON or YAML; the message gives line and column. */
   | "CONFIG_SYNTAX"
@@ -18,50 +20,46 @@ export type ConfigErrorCode =
   /** A command-line change (`--set key.path=value`) is malformed; the message shows the form. */
   | "INVALID_OVERRIDE";
 
-export class ConfigError extends Error {
-  readonly code: ConfigErrorCode;
-  /** One line per problem, `path: what is wrong`. */
-  readonly issues: readonly string[];
+/** One problem of a config: the field (`loss.temperature`; "" for the config itself) and what is wrong with it. */
+export interface ConfigIssue {
+  readonly path: string;
+  readonly message: string;
+}
 
-  constructor(code: ConfigErrorCode, message: string, issues: readonly string[] = [], options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.issues = issues;
-    this.name = "ConfigError";
+/** `details.issues`: every problem found (INVALID_CONFIG), else none. */
+export class ConfigError extends MclError<ConfigErrorCode, { readonly issues: readonly ConfigIssue[] }> {
+  constructor(code: ConfigErrorCode, message: string, issues: readonly ConfigIssue[] = [], options: { cause?: unknown } = {}) {
+    super(code, message, { details: { issues }, cause: options.cause });
   }
+}
+
+/** An issue as one line: `loss.temperature: expected a number > 0, got 0`. */
+export function issueLine(issue: ConfigIssue): string {
+  return `${issue.path === "" ? "(config)" : issue.path}: ${issue.message}`;
 }
 
 type Issue = z.core.$ZodIssue;
 type Schema = z.core.$ZodType;
 
 /**
- * One line per problem; `root` (the schema that was parsed) sharpens the wording. `retired` maps
- * the path of a key that earlier versions took (`clip.imageUnlockedBlocks`) to what replaced it,
- * said instead of "unknown key".
+ * The problems of zod's issues, one for each (one per key for unknown keys); `root` (the schema
+ * that was parsed) sharpens the wording. `retired` maps the path of a key that earlier versions
+ * took (`clip.imageUnlockedBlocks`) to what replaced it, said instead of "unknown key".
  */
-export function formatIssues(issues: readonly Issue[], root?: Schema, retired: Readonly<Record<string, string>> = {}): string[] {
+export function formatIssues(issues: readonly Issue[], root?: Schema, retired: Readonly<Record<string, string>> = {}): ConfigIssue[] {
   return issues.flatMap((issue) => formatIssue(issue, root, retired));
 }
 
-/** `["integration", "stages", 2]` → `integration.stages[2]`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let text = "";
-  for (const part of path) {
-    if (typeof part === "number") text += `[${part}]`;
-    else text += text === "" ? String(part) : `.${String(part)}`;
-  }
-  return text === "" ? "(config)" : text;
-}
-
-function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<Record<string, string>>): string[] {
-  const where = formatPath(issue.path);
+function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<Record<string, string>>): ConfigIssue[] {
+  const path = formatPath(issue.path);
+  const at = (message: string): ConfigIssue[] => [{ path, message }];
   const got = "input" in issue ? `, got ${describeValue(issue.input)}` : "";
   switch (issue.code) {
     case "invalid_type": {
       const integer = issue.expected === "number" && root !== undefined && isIntegerAt(root, issue.path);
       const expected = typePhrase(integer ? "int" : issue.expected);
-      if (issue.input === undefined) return [`${where}: required, expected ${expected}`];
-      return [`${where}: expected ${expected}${got}`];
+      if (issue.input === undefined) return at(`required, expected ${expected}`);
+      return at(`expected ${expected}${got}`);
     }
     case "too_small":
     case "too_big": {
@@ -70,32 +68,32 @@ function formatIssue(issue: Issue, root: Schema | undefined, retired: Readonly<R
       if (issue.origin === "number") {
         const kind = root !== undefined && isIntegerAt(root, issue.path) ? "an integer" : "a number";
         const op = small ? (issue.inclusive ? ">=" : ">") : issue.inclusive ? "<=" : "<";
-        return [`${where}: expected ${kind} ${op} ${bound}${got}`];
+        return at(`expected ${kind} ${op} ${bound}${got}`);
       }
       const unit = issue.origin === "string" ? "characters" : "entries";
       const length = Array.isArray(issue.input) || typeof issue.input === "string" ? `, got ${issue.input.length}` : "";
-      return [`${where}: expected at ${small ? "least" : "most"} ${bound} ${unit}${length}`];
+      return at(`expected at ${small ? "least" : "most"} ${bound} ${unit}${length}`);
     }
     case "invalid_value": {
       const expected = `${issue.values.length === 1 ? "" : "one of "}${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
       const strings = issue.values.filter((v): v is string => typeof v === "string");
       const hint = typeof issue.input === "string" ? didYouMean(issue.input, strings) : "";
-      return [`${where}: expected ${expected}${got}${hint}`];
+      return at(`expected ${expected}${got}${hint}`);
     }
     case "unrecognized_keys": {
       const known = root === undefined ? [] : knownKeysAt(root, issue.path);
       return issue.keys.map((key) => {
-        const path = formatPath([...issue.path, key]);
-        const replaced = Object.hasOwn(retired, path) ? retired[path] : undefined;
-        return replaced === undefined ? `${path}: unknown key${suggestion(key, known)}` : `${path}: ${replaced}`;
+        const keyPath = formatPath([...issue.path, key]);
+        const replaced = Object.hasOwn(retired, keyPath) ? retired[keyPath] : undefined;
+        return { path: keyPath, message: replaced ?? `unknown key${suggestion(key, known)}` };
       });
     }
     case "custom": {
       const hint = typeof issue.input === "string" ? didYouMean(issue.input, allowedValues(issue)) : "";
-      return [`${where}: ${issue.message}${hint}`];
+      return at(`${issue.message}${hint}`);
     }
     default:
-      return [`${where}: ${issue.message}${issue.message.includes(", got ") ? "" : got}`];
+      return at(`${issue.message}${issue.message.includes(", got ") ? "" : got}`);
   }
 }
 

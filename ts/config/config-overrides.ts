@@ -6,7 +6,8 @@
  */
 
 import { parse as parseYaml } from "yaml";
-import { ConfigError, formatPath } from "./config-error.js";
+import { formatPath } from "../errors.js";
+import { ConfigError } from "./config-error.js";
 
 export type ConfigPath = readonly (string | number)[];
 

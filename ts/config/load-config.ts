@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
 import { type Document, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
-import { ConfigError, formatIssues } from "./config-error.js";
+import { ConfigError, formatIssues, issueLine } from "./config-error.js";
 import { applyOverrides, type ConfigOverride, overrideOf } from "./config-overrides.js";
 import { mclConfigSchema, RETIRED_CONFIG_KEYS, type MclConfig } from "./mcl-config.js";
 
@@ -21,13 +21,13 @@ export function parseConfig(value: unknown, source = "config", locate: Locate = 
   const result = mclConfigSchema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue) => {
-    const lines = formatIssues([issue], mclConfigSchema, RETIRED_CONFIG_KEYS);
-    return lines.map((line, i) => `${line}${locate(issuePaths(issue)[i] ?? issue.path)}`);
+    const found = formatIssues([issue], mclConfigSchema, RETIRED_CONFIG_KEYS);
+    return found.map((each, i) => ({ ...each, message: `${each.message}${locate(issuePaths(issue)[i] ?? issue.path)}` }));
   });
-  throw new ConfigError("INVALID_CONFIG", `invalid ${source}:\n  ${issues.join("\n  ")}`, issues);
+  throw new ConfigError("INVALID_CONFIG", `invalid ${source}:\n  ${issues.map(issueLine).join("\n  ")}`, issues);
 }
 
-/** The path of each line formatIssues gives for `issue`: an unknown key's own, else the issue's. */
+/** The path of each problem formatIssues gives for `issue`: an unknown key's own, else the issue's. */
 function issuePaths(issue: z.core.$ZodIssue): (readonly PropertyKey[])[] {
   return issue.code === "unrecognized_keys" ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
 }

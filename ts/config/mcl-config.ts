@@ -13,7 +13,7 @@ import { integrationProblems, NORMALIZATIONS } from "../control/integration.js";
 import { PLUGIN_REF, isPluginRef } from "./plugin-ref.js";
 import { CLIP_ENCODERS, clipProblems, clipSchema, isClipEncoder } from "./clip-config.js";
 import { computeProblems, computeSchema } from "./compute-config.js";
-import { LR_SCHEDULES, OPTIMIZERS } from "../worker/job-schemas.js";
+import { LR_SCHEDULES, OPTIMIZERS } from "../wire/index.js";
 import { preprocessSchema } from "./preprocess.js";
 
 export const ENCODERS = ["small-cnn", "resnet18", "resnet50", "vit-tiny", "vit-small", "vit-base"] as const;
@@ -51,12 +51,12 @@ const samplingSchema = z
     policy: z
       .enum(SAMPLING_POLICIES)
       .default("mcl")
-      .describe("Negatives for stages 2…S: 'mcl' = one pseudo-label group per batch; 'uniform' = plain contrastive"),
+      .describe("Negatives for every stage after the first clustering: 'mcl' = one pseudo-label group per batch; 'uniform' = plain contrastive"),
     smallGroups: z
       .enum(SMALL_GROUP_POLICIES)
       .default("balanced")
       .describe(
-        "Groups and remainders smaller than a batch: 'balanced' (default) cuts every group into the fewest batches of at most batchSize, of equal sizes, and pools groups under minBatchSize with their siblings in the previous stage's group; 'drop' leaves them out; 'merge-to-parent' merges them into the previous stage's group (up to a stage-1 cluster, whose leftover is left out); 'shrink' allows one smaller batch. docs/method.md compares them",
+        "Groups and remainders smaller than a batch: 'balanced' (default) cuts every group into the fewest batches of at most batchSize, of equal sizes, and pools groups under minBatchSize with their siblings in the previous stage's group; 'drop' leaves them out; 'merge-to-parent' merges them into the previous stage's group (up to the first clustering's cluster, whose leftover is left out); 'shrink' allows one smaller batch. docs/method.md compares them",
       ),
     minBatchSize: z
       .int()
@@ -243,7 +243,7 @@ export const mclConfigSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("Pretrained weights (path or name); required when init is 'pretrained', the start of stage 1 under 'previous'"),
+      .describe("Pretrained weights (path or name); required when init is 'pretrained', the start of the first stage under 'previous'"),
     sampling: samplingSchema.prefault({}).describe("Negative sampling"),
     loss: lossSchema.prefault({}).describe("Contrastive loss"),
     optimizer: optimizerSchema.prefault({}).describe("Optimiser, re-created at the start of every stage"),

@@ -17,7 +17,7 @@
  */
 
 import { z } from "zod";
-import { INTERPOLATIONS } from "../worker/job-schemas.js";
+import { INTERPOLATIONS } from "../wire/index.js";
 import { isClipEncoder } from "./clip-config.js";
 
 export { INTERPOLATIONS };

@@ -3,6 +3,8 @@
  * the message says what was wrong and how to fix it.
  */
 
+import { MclError } from "../errors.js";
+
 /** Codes raised by the control plane (never sent on the wire). */
 export type ControlErrorCode =
   /** An argument is out of range or inconsistent (the message names it). */
@@ -27,15 +29,7 @@ export type ControlErrorCode =
   | "WRITE_FAILED";
 
 /** Base class of every control-plane error. */
-export class ControlError extends Error {
-  readonly code: ControlErrorCode;
-
-  constructor(code: ControlErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+export class ControlError extends MclError<ControlErrorCode> {}
 
 /** Bad input to the cluster book (wrong length, label out of range, stage out of order). */
 export class ClusterBookError extends ControlError {}

@@ -7,7 +7,8 @@
  * A CLIP run (docs/clip.md) sets `stageZero`: its stage 1 is the paper's "stage 0", the initial
  * model, whose epochs may be 0 (then its checkpoint is the initial weights as they are, written
  * by a save-initial action); it is clustered like any stage, and every later stage starts from its
- * weights (init 'pretrained') or from the previous stage's (init 'previous').
+ * weights (init 'pretrained') or from the previous stage's (init 'previous'). Outside the scheduler
+ * every stage goes by its number (ts/run/track.ts), which is that stage 0.
  *
  * It is pure: `nextAction(schedule, state)` says what to do, the driver (SDK) does it on the
  * worker, and `advance(schedule, state, event)` gives the next state, which the run store

@@ -13,7 +13,8 @@
 import { existsSync } from "node:fs";
 import { z } from "zod";
 import type { MclConfig } from "../config/mcl-config.js";
-import type { WorkerOptions } from "../transport/worker-options.js";
+import { MclError } from "../errors.js";
+import type { WorkerOptions } from "../transport/open.js";
 import { choosePython } from "../transport/python-env.js";
 import { pythonError } from "../transport/python-error.js";
 import { allowedModules, gatePlugins, pluginSlots, type ConsentEntry } from "./plugin-consent.js";
@@ -47,20 +48,16 @@ const reportSchema = z.strictObject({ ok: z.boolean(), checks: z.array(checkSche
 export type PluginCheck = z.infer<typeof checkSchema>;
 export type PluginReport = z.infer<typeof reportSchema>;
 
-export class PluginCheckError extends Error {
-  readonly code = "PLUGIN_CHECK_FAILED";
-  /** The checks that failed (one per failing plugin: its first failure). */
-  readonly failures: readonly PluginCheck[];
-
-  constructor(failures: readonly PluginCheck[], options?: { cause?: unknown }) {
+/** `details.failures`: the checks that failed (one per failing plugin: its first failure). */
+export class PluginCheckError extends MclError<"PLUGIN_CHECK_FAILED", { readonly failures: readonly PluginCheck[] }> {
+  constructor(failures: readonly PluginCheck[], options: { cause?: unknown } = {}) {
     super(
+      "PLUGIN_CHECK_FAILED",
       `plugin check failed:\n  ${failures
         .map((f) => `${f.plugin} plugin ${f.ref}: the '${f.check}' check expected ${f.expected}, got ${f.got}`)
         .join("\n  ")}`,
-      options,
+      { details: { failures }, cause: options.cause },
     );
-    this.failures = failures;
-    this.name = "PluginCheckError";
   }
 }
 

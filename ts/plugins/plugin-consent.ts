@@ -14,21 +14,17 @@
  */
 
 import type { MclConfig } from "../config/mcl-config.js";
+import { MclError } from "../errors.js";
 import { PLUGINS_ENV, isPluginRef, parsePluginRef, type PluginKind } from "../config/plugin-ref.js";
 import { PYTHON_STDLIB_MODULES } from "./python-stdlib.js";
 
 /** How the run was asked for: the consent message names that entry point's option and flag. */
 export type ConsentEntry = "start" | "resume" | "export" | "check";
 
-export class PluginConsentError extends Error {
-  readonly code = "PLUGIN_NOT_ALLOWED";
-  /** The refused field: dataset, encoder, loss.name, or allowPlugins. */
-  readonly field: string;
-
+/** `details.field`: the refused field (dataset, encoder, loss.name, or allowPlugins). */
+export class PluginConsentError extends MclError<"PLUGIN_NOT_ALLOWED", { readonly field: string }> {
   constructor(field: string, message: string) {
-    super(message);
-    this.field = field;
-    this.name = "PluginConsentError";
+    super("PLUGIN_NOT_ALLOWED", message, { details: { field } });
   }
 }
 

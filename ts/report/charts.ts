@@ -11,6 +11,7 @@ import type { TopLevelSpec } from "vega-lite";
 import { CONFIG, HEIGHT, message, WIDTH } from "./chart-frame.js";
 import { colorScale, stageColor } from "./palette.js";
 import type { ReportData } from "./report-data.js";
+import { stagePosition } from "../run/track.js";
 
 export { lossChart } from "./loss-chart.js";
 export { accuracyChart, mmvpChart } from "./score-chart.js";
@@ -24,7 +25,7 @@ export function groupSizeChart(data: ReportData): TopLevelSpec {
   );
   const sizes = [...new Map(values.map((v) => [v.lower, v.size])).entries()].sort((a, b) => a[0] - b[0]).map(([, size]) => size);
   // Each clustering in the colour of the stage it followed, as in the loss chart.
-  const color = colorScale(data.groups.map(clustering), (_, i) => stageColor(data.groups[i]!.stage - data.firstStage, data.facts.stages));
+  const color = colorScale(data.groups.map(clustering), (_, i) => stageColor(stagePosition(data.firstStage, data.groups[i]!.stage), data.facts.stages));
   return {
     width: WIDTH,
     height: HEIGHT,

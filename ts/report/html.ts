@@ -82,7 +82,7 @@ function factList(data: ReportData): string {
     ["directory", f.dir],
     ["dataset", f.numSamples === null ? f.dataset : `${f.dataset} (${f.numSamples} samples)`],
     ["encoder", f.encoder],
-    ["stages", `${f.stages}: epochs ${f.epochs.join(", ")}${f.clusters.length > 0 ? `; K ${f.clusters.join(", ")}` : ""}`],
+    ["stages", `${f.stages}, numbered ${data.firstStage}…${data.lastStage}: epochs ${f.epochs.join(", ")}${f.clusters.length > 0 ? `; K ${f.clusters.join(", ")}` : ""}`],
     ["batch size", String(f.batchSize)],
     ["sampling", f.sampling],
     ["loss", f.loss],

@@ -9,19 +9,20 @@ import type { TopLevelSpec } from "vega-lite";
 import { BASELINE_DASH, CONFIG, message } from "./chart-frame.js";
 import { BASELINE_COLOR, colorScale, stageColor } from "./palette.js";
 import type { ReportData } from "./report-data.js";
+import { stagePosition } from "../run/track.js";
 
 const COLUMNS = 4;
 
 export function lossChart(data: ReportData): TopLevelSpec {
   const tracks = data.losses?.tracks ?? {};
-  // Run-file stage s's epoch e is training epoch (epochs of stages 1…s-1) + e + 1 of the run.
+  // The epoch e of the run's i-th stage (from 0) is training epoch (epochs of the stages before it) + e + 1 of the run.
   const offsets = data.facts.epochs.map((_, s) => data.facts.epochs.slice(0, s).reduce((a, b) => a + b, 0));
   const stageTracks: { name: string; index: number }[] = [];
   const values: { track: string; epoch: number; loss: number }[] = [];
   for (const [name, losses] of Object.entries(tracks)) {
     const stage = /^stage-(\d+)$/.exec(name);
-    const index = stage === null ? null : Number(stage[1]) - 1;
-    const track = index === null ? "baseline" : `stage ${index + data.firstStage}`;
+    const index = stage === null ? null : stagePosition(data.firstStage, Number(stage[1]));
+    const track = stage === null ? "baseline" : `stage ${stage[1]}`;
     if (index !== null) stageTracks.push({ name: track, index });
     const offset = index === null ? 0 : (offsets[index] ?? 0);
     losses.forEach((loss, epoch) => {

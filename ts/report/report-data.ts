@@ -14,6 +14,7 @@ import { clipOptionsOf, isClipEncoder } from "../config/clip-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { scheduleFromConfig } from "../config/stage-schedule.js";
 import { recordedSampling } from "../run/sampling.js";
+import { firstStage, lastStage, stageNumber, stageNumbers } from "../run/track.js";
 import { type Accuracies, baselineLabel, readProbeFile, readSummary, type Sampling, type Summary } from "../run/summary.js";
 import { type LossHistory, readLossHistory } from "./loss-history.js";
 
@@ -81,6 +82,8 @@ export interface ReportData {
   readonly attributes: readonly string[];
   /** The number of the run's first stage: 0 in a CLIP run (its initial model), else 1. */
   readonly firstStage: 0 | 1;
+  /** The number of the run's last stage. */
+  readonly lastStage: number;
   /** k of the kNN probe (0: no kNN probe). */
   readonly knnK: number;
   /** Probe accuracies of each stage measured so far, numbered as the summary numbers them. */
@@ -105,19 +108,16 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   const { manifest } = store;
   const config = manifest.config;
   const summary = await readSummary(runDir);
-  // The scheduler's stages, epochs and clusterings: a CLIP run's stage 0 is its stage 1 there.
+  // The scheduler's stages, epochs and clusterings: a CLIP run's stage 0 is the first of them.
   const schedule = scheduleFromConfig(config);
-  const firstStage = schedule.stageZero === true ? 0 : 1;
-  // Run files number the stages from 1; the summary, the CLI and the report from firstStage.
-  const named = (fileStage: number) => fileStage - 1 + firstStage;
 
   let stages: ({ stage: number } & ProbeResult)[];
   if (summary !== null) stages = summary.stages.map((s) => ({ stage: s.stage, probe: s.probe, knn: s.knn ?? null }));
   else {
     stages = [];
-    for (let stage = 1; stage <= schedule.stages; stage++) {
+    for (const stage of stageNumbers(schedule)) {
       const probe = await readProbeFile(join(runDir, "probes", `stage-${stage}.json`));
-      if (probe !== null) stages.push({ stage: named(stage), probe: probe.linear, knn: probe.knn ?? null });
+      if (probe !== null) stages.push({ stage, probe: probe.linear, knn: probe.knn ?? null });
     }
   }
   const attributes = summary?.attributes ?? [...new Set(stages.flatMap((s) => Object.keys(s.probe)))];
@@ -126,7 +126,7 @@ export async function readReportData(runDir: string): Promise<ReportData> {
   for (const record of manifest.stages) {
     if (record.composite === undefined) continue;
     const sizes = await store.readArray(record.composite.sizes);
-    groups.push({ stage: named(record.stage), k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
+    groups.push({ stage: record.stage, k: record.k, stats: record.composite.stats, bins: sizeHistogram(sizes) });
   }
 
   const sampling: TrackSampling[] = [];
@@ -136,9 +136,9 @@ export async function readReportData(runDir: string): Promise<ReportData> {
     if (baseline?.sampling !== undefined) sampling.push({ track: baselineLabel(baseline.epochs), sampling: baseline.sampling });
   } else {
     // Before the summary, the MCL stages whose groups are planned.
-    for (let stage = 2; stage <= schedule.stages; stage++) {
+    for (const stage of stageNumbers(schedule).slice(1)) {
       const recorded = recordedSampling(manifest, stage);
-      if (recorded !== null) sampling.push({ track: `stage ${named(stage)}`, sampling: recorded });
+      if (recorded !== null) sampling.push({ track: `stage ${stage}`, sampling: recorded });
     }
   }
 
@@ -160,14 +160,15 @@ export async function readReportData(runDir: string): Promise<ReportData> {
       loss: lossFact(config),
       seed: config.seed,
       progress:
-        state.phase === "done" ? "done" : `${state.phase}, stage ${state.stage}, ${state.epoch} epochs of the phase done`,
+        state.phase === "done" ? "done" : `${state.phase}, stage ${stageNumber(schedule, state.stage)}, ${state.epoch} epochs of the phase done`,
       createdAt: manifest.createdAt,
       updatedAt: manifest.updatedAt,
       packageVersion: manifest.versions.package,
       seconds: summary?.seconds ?? null,
     },
     attributes,
-    firstStage,
+    firstStage: firstStage(schedule),
+    lastStage: lastStage(schedule),
     knnK: config.probe.knn,
     stages,
     integrated: summary === null ? null : { probe: summary.integrated.probe, knn: summary.integrated.knn ?? null },

@@ -1,10 +1,12 @@
 /**
- * Errors of the SDK itself (config, control-plane, transport and worker errors keep their own
- * classes). Here, below the SDK, because reading the run's files (summary.json) raises them too,
- * and the report reads those files without the SDK.
+ * Errors of a run as the SDK drives it (config, control-plane, transport and worker errors have
+ * their own classes). Here, below the SDK, because reading the run's files (summary.json) raises
+ * them too, and the report reads those files without the SDK.
  */
 
-export type MclErrorCode =
+import { MclError } from "../errors.js";
+
+export type RunErrorCode =
   /** The run was stopped by stop() (or Ctrl-C) before it finished; it can be resumed. */
   | "STOPPED"
   /** The run paused where `pauseAfterStage` asked; Mcl.resume continues it. */
@@ -38,18 +40,4 @@ export type MclErrorCode =
    */
   | "RUN_LOCKED";
 
-export class MclError extends Error {
-  readonly code: MclErrorCode;
-
-  constructor(code: MclErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = "MclError";
-  }
-}
-
-/** The `code` of any error from the package (every error class has one), else "UNKNOWN". */
-export function errorCode(error: unknown): string {
-  if (typeof error === "object" && error !== null && "code" in error && typeof error.code === "string") return error.code;
-  return "UNKNOWN";
-}
+export class RunError extends MclError<RunErrorCode> {}

@@ -6,6 +6,11 @@
  * action that was not committed. Batch plans are never stored: they are recomputed from
  * (seed, stage, epoch) and come out identical.
  *
+ * The driver is where the scheduler's stage indices (1…S) become stage numbers (track.ts): the
+ * executor and the callbacks get every action with its stages numbered as the run numbers them,
+ * and the files and records it writes use those numbers; the indices stay with the scheduler's
+ * state, the arrays it indexes and the batch plans' seeds.
+ *
  * An epoch's checkpoint may still be on its way to disk when the executor returns: the driver then
  * starts the next epoch of the same track at once and commits the finished one when its file is
  * durable, so writing a checkpoint costs the training no time. Nothing is committed before its
@@ -28,6 +33,7 @@ import {
   type StageSchedule,
 } from "../control/stage-scheduler.js";
 import { scheduleFromConfig } from "../config/stage-schedule.js";
+import { stageNumber } from "./track.js";
 
 export type TrainEpochAction = Extract<Action, { kind: "train-epoch" }>;
 export type EmbedAction = Extract<Action, { kind: "embed" }>;
@@ -46,7 +52,8 @@ export interface EpochCheckpoint {
 }
 
 /**
- * The tensor work, done by the worker. Each call resolves once its result is durable, but for an
+ * The tensor work, done by the worker. Every action's stages are stage numbers (track.ts), not
+ * the scheduler's indices. Each call resolves once its result is durable, but for an
  * epoch's checkpoint (EpochCheckpoint.durable). The epoch calls take a signal that is aborted when
  * the previous epoch's checkpoint failed to become durable: the epoch is then not needed.
  */
@@ -72,11 +79,12 @@ export interface DriveOptions {
   /** Data-parallel ranks of the worker. Default 1. */
   readonly worldSize?: number;
   /**
-   * Called after an action's work and before its commit, for what must be on disk with it: a
-   * process killed in between repeats the action on resume, and with it this call.
+   * Called after an action's work (its stages numbered as the executor's are) and before its
+   * commit, for what must be on disk with it: a process killed in between repeats the action on
+   * resume, and with it this call.
    */
   readonly beforeCommit?: (action: Action) => Promise<void>;
-  /** Called after every committed transition. */
+  /** Called after every committed transition, with the action numbered as the executor's are. */
   readonly onTransition?: (action: Action, state: SchedulerState) => void;
   /** Stops the loop (between actions) when aborted. */
   readonly signal?: AbortSignal;
@@ -99,9 +107,9 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
 
   const commit = async (done: Done): Promise<void> => {
     await done.durable;
-    await options.beforeCommit?.(done.action);
+    await options.beforeCommit?.(done.work);
     await store.commit(done.changes);
-    options.onTransition?.(done.action, done.next);
+    options.onTransition?.(done.work, done.next);
   };
   // The last epoch, while its checkpoint is being written.
   let writing: Done | undefined;
@@ -138,6 +146,8 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
         writing = undefined;
         await commit(done);
       }
+      /** `action` numbered (numberedAction), as the executor and the callbacks get it. */
+      let work: Action;
       let event: Event;
       let stages: readonly StageRecord[] | undefined;
       let durable: Promise<void> | undefined;
@@ -145,41 +155,48 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
         case "done":
           return state;
         case "train-epoch": {
+          const numbered = numberedAction(schedule, action); // a const: the training closure below keeps its type
+          work = numbered;
           const plan =
             action.sampling.policy === "uniform"
               ? planUniform(numSamples, planOptions(action.stage, action.epoch))
               : planMcl(book.hierarchy(action.sampling.labelsStage), planOptions(action.stage, action.epoch));
-          requireBatches(plan, action.stage, config);
-          const trained = await trainBesideCommit((signal) => executor.trainEpoch(action, plan, signal));
+          requireBatches(plan, work.stage, config);
+          const trained = await trainBesideCommit((signal) => executor.trainEpoch(numbered, plan, signal));
           durable = trained.durable;
           event = { kind: "epoch-trained", stage: action.stage, epoch: action.epoch, checkpoint: trained.checkpoint };
           break;
         }
         case "save-initial": {
+          work = numberedAction(schedule, action);
           if (executor.saveInitial === undefined) {
-            throw new SchedulerError("INVALID_ARGUMENT", `stage ${action.stage} trains 0 epochs, and this executor cannot save initial weights`);
+            throw new SchedulerError("INVALID_ARGUMENT", `stage ${work.stage} trains 0 epochs, and this executor cannot save initial weights`);
           }
-          const { checkpoint } = await executor.saveInitial(action);
+          const { checkpoint } = await executor.saveInitial(work);
           event = { kind: "initial-saved", stage: action.stage, checkpoint };
           break;
         }
         case "embed":
-          await executor.embed(action);
+          work = numberedAction(schedule, action);
+          await executor.embed(work);
           event = { kind: "embedded", stage: action.stage };
           break;
         case "cluster": {
-          const assignments = await executor.cluster(action);
-          const ref = await store.writeArray(`stage-${action.stage}/assignments.i32`, assignments);
-          stages = [...store.manifest.stages.slice(0, action.stage - 1), { stage: action.stage, k: action.k, assignments: ref }];
+          work = numberedAction(schedule, action);
+          const assignments = await executor.cluster(work);
+          const ref = await store.writeArray(`stage-${work.stage}/assignments.i32`, assignments);
+          stages = [...store.manifest.stages.slice(0, action.stage - 1), { stage: work.stage, k: action.k, assignments: ref }];
           event = { kind: "clustered", stage: action.stage };
           break;
         }
         case "plan": {
+          work = numberedAction(schedule, action);
           stages = await recordComposite(store, book, action.stage, schedule, planOptions(action.stage + 1, 0));
           event = { kind: "planned", stage: action.stage };
           break;
         }
         case "train-baseline-epoch": {
+          work = numberedAction(schedule, action);
           // Stream 0 keeps the baseline's batches apart from every stage's.
           const plan = planUniform(numSamples, planOptions(0, action.epoch));
           const trained = await trainBesideCommit((signal) => executor.trainBaselineEpoch(action, plan, signal));
@@ -189,7 +206,8 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
         }
       }
       const next = advance(schedule, state, event);
-      const done: Done = { action, next, changes: stages === undefined ? { state: next } : { state: next, stages }, durable };
+      const changes = stages === undefined ? { state: next } : { state: next, stages };
+      const done: Done = { action, work, next, changes, durable };
       if (durable === undefined) {
         await commit(done);
       } else {
@@ -207,10 +225,23 @@ export async function driveRun(store: RunStore, executor: StageExecutor, options
 /** An action carried out, and what committing it takes. */
 interface Done {
   readonly action: Action;
+  /** `action` numbered (numberedAction), for the callbacks. */
+  readonly work: Action;
   readonly next: SchedulerState;
   readonly changes: ManifestChanges;
   /** The epoch's checkpoint, durable once this resolves. */
   readonly durable: Promise<void> | undefined;
+}
+
+/**
+ * The scheduler's `action` with its stages as stage numbers (track.ts), as the executor and the
+ * callbacks get it.
+ */
+export function numberedAction<A extends Action>(schedule: StageSchedule, action: A): A {
+  if (!("stage" in action)) return action;
+  const stage = stageNumber(schedule, action.stage);
+  if (action.kind !== "train-epoch" || action.sampling.policy !== "mcl") return { ...action, stage };
+  return { ...action, stage, sampling: { policy: "mcl", labelsStage: stageNumber(schedule, action.sampling.labelsStage) } };
 }
 
 /** Whether `next` trains on the track `previous` trained, so that it may start before `previous` commits. */
@@ -219,7 +250,7 @@ function continuesTrack(previous: Action, next: Action): boolean {
   return previous.kind === "train-baseline-epoch" && next.kind === "train-baseline-epoch";
 }
 
-/** The planning options of `stage`'s `epoch` (stage 0: the baseline's stream). */
+/** The planning options of the scheduler's stage `stage` (1…S), epoch `epoch` (stage 0: the baseline's stream). */
 export function planOptionsOf(config: MclConfig, worldSize: number, stage: number, epoch: number): PlanOptions {
   return {
     batchSize: config.batchSize,
@@ -253,7 +284,7 @@ async function rebuildBook(store: RunStore, numSamples: number): Promise<Cluster
   return book;
 }
 
-/** plan action: composes stage s's labels, writes them, and records stats and plan accounting. */
+/** plan action: composes the labels after the scheduler's stage `stage`, writes them, and records stats and plan accounting. */
 async function recordComposite(
   store: RunStore,
   book: ClusterBook,
@@ -263,13 +294,13 @@ async function recordComposite(
 ): Promise<StageRecord[]> {
   const record = store.manifest.stages[stage - 1];
   if (record === undefined) {
-    throw new RunStoreError("CORRUPT_FILE", `manifest.json: stage ${stage} is in the plan phase but has no assignments`);
+    throw new RunStoreError("CORRUPT_FILE", `manifest.json: stage ${stageNumber(schedule, stage)} is in the plan phase but has no assignments`);
   }
   const clustering =
     book.numStages >= stage ? book.stage(stage) : book.addStage(await store.readArray(record.assignments), record.k);
   const accounting =
     schedule.sampling === "mcl" ? planMcl(book.hierarchy(stage), firstEpoch).accounting : undefined;
-  const dir = `stage-${stage}`;
+  const dir = `stage-${record.stage}`;
   const composite = {
     labels: await store.writeArray(`${dir}/labels.i32`, clustering.labels),
     parents: await store.writeArray(`${dir}/parents.i32`, clustering.parents),

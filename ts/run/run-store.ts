@@ -3,7 +3,7 @@
  *
  *   manifest.json                 format, config, versions, preprocessing, scheduler state,
  *                                 per-stage records
- *   stage-<s>/assignments.i32     k-means assignments c_s (raw little-endian int32, N entries)
+ *   stage-<s>/assignments.i32     k-means assignments c_s after stage s (raw little-endian int32, N entries)
  *   stage-<s>/labels.i32          composite labels after stage s (dense ids)
  *   stage-<s>/parents.i32         per composite group: its group after stage s-1
  *   stage-<s>/sizes.i32           per composite group: its size
@@ -12,6 +12,14 @@
  *                                 size and SHA-256 of each referenced one and of the one before
  *                                 it in its track (the fallback when the newer one is damaged)
  *   probes/…                      the SDK's probe caches
+ *
+ * Stages are numbered as everywhere (track.ts: a CLIP run's initial model is stage 0) in file
+ * names and in the manifest's records; only its `state`, the stage scheduler's, counts the
+ * stages from 1 and indexes `checkpoints` by that count. A manifest whose records or checkpoint
+ * tracks are not the run's stage numbers is refused (CORRUPT_FILE). Manifests of format
+ * mcl-run/1 numbered a CLIP run's stages as its scheduler does: a unimodal run of that format
+ * numbers them alike and is read as it is, a CLIP run is refused (RUN_INCOMPATIBLE) rather than
+ * misread.
  *
  * Every file is written atomically (atomic-file.ts), arrays first, the manifest last: the
  * manifest is the commit record, and it names each array with its length and SHA-256. A crash
@@ -31,16 +39,20 @@ import { endianness } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { diffConfigs } from "../config/config-diff.js";
-import { formatIssues } from "../config/config-error.js";
-import { isResNetClipEncoder } from "../config/clip-config.js";
+import { formatIssues, issueLine } from "../config/config-error.js";
+import { isClipEncoder, isResNetClipEncoder } from "../config/clip-config.js";
 import { mclConfigSchema, type MclConfig } from "../config/mcl-config.js";
 import { DEFAULT_PREPROCESS, preprocessOf, preprocessRecordSchema, type Preprocess } from "../config/preprocess.js";
 import { bytesOf, isTemporaryFile, writeFileAtomic } from "../control/atomic-file.js";
 import { RunStoreError } from "../control/errors.js";
-import { schedulerStateSchema, type SchedulerState } from "../control/stage-scheduler.js";
+import { type StageSchedule, schedulerStateSchema, type SchedulerState } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
+import { firstStage, lastStage, schedulerStage, stageNumber } from "./track.js";
 
 export const MANIFEST_FILE = "manifest.json";
-export const MANIFEST_FORMAT = "mcl-run/1";
+export const MANIFEST_FORMAT = "mcl-run/2";
+/** The format before stage numbers (track.ts): a CLIP run's files and records counted its stages from 1. */
+const SCHEDULER_NUMBERED_FORMAT = "mcl-run/1";
 /** The folders of a run directory that hold its files besides the top level. */
 const RUN_FOLDERS = /^(stage-\d+|checkpoints|probes)$/;
 
@@ -64,7 +76,8 @@ const groupStatsSchema = z.strictObject({
 });
 
 const stageRecordSchema = z.strictObject({
-  stage: z.int().min(1),
+  /** The stage clustered (its number, track.ts). */
+  stage: z.int().min(0),
   k: z.int().min(1),
   assignments: arrayFileSchema,
   /** Set once the stage's composite labels are planned. */
@@ -81,11 +94,11 @@ const stageRecordSchema = z.strictObject({
 });
 export type StageRecord = z.output<typeof stageRecordSchema>;
 
-/** A stage (1…S) or the baseline. */
+/** A stage (its number, track.ts) or the baseline. */
 export type CheckpointTrack = number | "baseline";
 
 const checkpointFileSchema = z.strictObject({
-  track: z.union([z.int().min(1), z.literal("baseline")]),
+  track: z.union([z.int().min(0), z.literal("baseline")]),
   /** Epochs of its track trained into it (0: a stage's initial weights). */
   epochs: z.int().min(0),
   bytes: z.int().min(0),
@@ -111,7 +124,7 @@ const versionsSchema = z.strictObject({ package: z.string(), protocol: z.int() }
 export type Versions = z.output<typeof versionsSchema>;
 
 const manifestSchema = z.strictObject({
-  format: z.literal(MANIFEST_FORMAT),
+  format: z.enum([MANIFEST_FORMAT, SCHEDULER_NUMBERED_FORMAT]),
   name: z.string(),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -138,8 +151,9 @@ export interface RunManifest {
   readonly preprocess: Preprocess;
   /** N, known once the dataset is opened. */
   readonly numSamples: number | null;
+  /** The stage scheduler's state: its `stage` and the index of `checkpoints` count the stages from 1 (track.ts). */
   readonly state: SchedulerState;
-  /** Clusterings recorded so far; stages[s - 1] is stage s. */
+  /** Clusterings recorded so far, in order: stages[i] follows the scheduler's stage i + 1. */
   readonly stages: readonly StageRecord[];
   /** Size and checksum of the checkpoints the state references, and of the one before each in its track. */
   readonly checkpointFiles: Readonly<Record<string, CheckpointFileRef>>;
@@ -365,8 +379,9 @@ export class RunStore {
    */
   async recoverCheckpoints(): Promise<CheckpointRecovery | null> {
     const state = this.#manifest.state;
+    const schedule = scheduleFromConfig(this.#manifest.config);
     const referenced: [CheckpointTrack, string | null][] = [
-      ...state.checkpoints.map((file, i): [CheckpointTrack, string | null] => [i + 1, file]),
+      ...state.checkpoints.map((file, i): [CheckpointTrack, string | null] => [stageNumber(schedule, i + 1), file]),
       ["baseline", state.baselineCheckpoint],
     ];
     for (const [track, file] of referenced) {
@@ -386,18 +401,14 @@ export class RunStore {
       }
       const epochs = fallback?.[1].epochs ?? 0;
       const path = fallback?.[0] ?? null;
-      const rewound =
-        track === "baseline"
-          ? { ...state, phase: "baseline" as const, epoch: epochs, baselineCheckpoint: path }
-          : {
-              stage: track,
-              phase: "train" as const,
-              epoch: epochs,
-              checkpoints: state.checkpoints.map((c, i) => (i < track - 1 ? c : i === track - 1 ? path : null)),
-              baselineCheckpoint: null,
-            };
-      const stages = track === "baseline" ? this.#manifest.stages : this.#manifest.stages.slice(0, track - 1);
-      await this.commit({ state: rewound, stages });
+      if (track === "baseline") {
+        await this.commit({ state: { ...state, phase: "baseline", epoch: epochs, baselineCheckpoint: path } });
+      } else {
+        const index = schedulerStage(schedule, track);
+        const checkpoints = state.checkpoints.map((c, i) => (i < index - 1 ? c : i === index - 1 ? path : null));
+        const rewound = { stage: index, phase: "train" as const, epoch: epochs, checkpoints, baselineCheckpoint: null };
+        await this.commit({ state: rewound, stages: this.#manifest.stages.slice(0, index - 1) });
+      }
       return { file, problem, track, fallback: path, epochs };
     }
     return null;
@@ -514,19 +525,69 @@ function parseManifest(text: string, path: string): RunManifest {
   }
   const parsed = manifestSchema.safeParse(value, { reportInput: true });
   if (!parsed.success) {
-    throw new RunStoreError("CORRUPT_FILE", `${path}: ${formatIssues(parsed.error.issues, manifestSchema).join("; ")}`);
+    throw new RunStoreError("CORRUPT_FILE", `${path}: ${formatIssues(parsed.error.issues, manifestSchema).map(issueLine).join("; ")}`);
   }
   const config = mclConfigSchema.safeParse(migrateConfig(parsed.data.config, path), { reportInput: true });
   if (!config.success) {
-    const issues = formatIssues(config.error.issues, mclConfigSchema).map((line) => `config.${line}`);
+    const issues = formatIssues(config.error.issues, mclConfigSchema).map(({ path, message }) =>
+      issueLine({ path: path === "" ? "config" : `config.${path}`, message }),
+    );
     throw new RunStoreError("CORRUPT_FILE", `${path}: ${issues.join("; ")}`);
   }
+  if (parsed.data.format === SCHEDULER_NUMBERED_FORMAT && isClipEncoder(config.data.encoder)) {
+    const made = parsed.data.versions.package;
+    throw new RunStoreError(
+      "RUN_INCOMPATIBLE",
+      `${path}: this CLIP run was made by version ${made}, whose run files number the initial model stage 1 and the MCL ` +
+        "stages from 2; this version numbers them from 0 as summary.json does, and cannot resume or read the run's files. " +
+        `Its summary.json and report.html stay valid; resume, report or export it with version ${made}, or start it again under a new name`,
+    );
+  }
+  const checkpointFiles = parsed.data.checkpointFiles ?? {};
+  checkStageNumbers(parsed.data.stages, checkpointFiles, scheduleFromConfig(config.data), path);
   return {
     ...parsed.data,
+    format: MANIFEST_FORMAT,
     config: config.data,
     preprocess: parsed.data.preprocess ?? DEFAULT_PREPROCESS,
-    checkpointFiles: parsed.data.checkpointFiles ?? {},
+    checkpointFiles,
   };
+}
+
+/**
+ * Refuses (CORRUPT_FILE) stage records and checkpoint tracks that are not the run's stage numbers
+ * (track.ts): records are looked up both by position (stages[i] follows the scheduler's stage
+ * i + 1) and by number, which must agree.
+ */
+function checkStageNumbers(
+  stages: readonly StageRecord[],
+  checkpointFiles: Readonly<Record<string, CheckpointFileRef>>,
+  schedule: StageSchedule,
+  path: string,
+): void {
+  const numbered = `the run's stages are numbered ${firstStage(schedule)}…${lastStage(schedule)}`;
+  const fix = "the manifest was changed by hand or damaged: restore it from a copy of the run, or start the run again";
+  if (stages.length > schedule.stages - 1) {
+    throw new RunStoreError(
+      "CORRUPT_FILE",
+      `${path}: stages has ${stages.length} records, but the run clusters after each stage but the last (${numbered}): ` +
+        `${schedule.stages - 1} at most; ${fix}`,
+    );
+  }
+  stages.forEach((record, i) => {
+    const expected = stageNumber(schedule, i + 1);
+    if (record.stage !== expected) {
+      throw new RunStoreError(
+        "CORRUPT_FILE",
+        `${path}: stages[${i}].stage is ${record.stage}, expected ${expected} (${numbered}, and the records follow them in order); ${fix}`,
+      );
+    }
+  });
+  for (const [file, ref] of Object.entries(checkpointFiles)) {
+    if (ref.track !== "baseline" && (ref.track < firstStage(schedule) || ref.track > lastStage(schedule))) {
+      throw new RunStoreError("CORRUPT_FILE", `${path}: checkpointFiles["${file}"].track is ${ref.track}, but ${numbered}; ${fix}`);
+    }
+  }
 }
 
 /**

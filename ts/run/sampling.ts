@@ -26,10 +26,11 @@ const recordedPlanSchema = z.looseObject({
 });
 
 /**
- * What every epoch of MCL stage `stage` (2…S) trains on, as recorded in the manifest when its
- * groups were planned (null until then), without planning anything.
+ * What every epoch of MCL stage `stage` (a stage number after the first, track.ts) trains on, as
+ * recorded in the manifest when its groups were planned (null until then), without planning anything.
  */
 export function recordedSampling(manifest: RunManifest, stage: number): Sampling | null {
-  const recorded = recordedPlanSchema.safeParse(manifest.stages[stage - 2]?.composite?.plan);
+  const groups = manifest.stages.find((record) => record.stage === stage - 1);
+  const recorded = recordedPlanSchema.safeParse(groups?.composite?.plan);
   return recorded.success ? samplingOf(recorded.data) : null;
 }

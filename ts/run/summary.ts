@@ -20,7 +20,8 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../control/atomic-file.js";
-import { MclError } from "./errors.js";
+import { formatPath } from "../errors.js";
+import { RunError } from "./errors.js";
 
 export const SUMMARY_FILE = "summary.json";
 export const SUMMARY_FORMAT = "mcl-summary/1";
@@ -129,20 +130,20 @@ export async function readJsonFile<T extends z.ZodType>(path: string, schema: T)
     text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw new MclError("CORRUPT_FILE", `${path}: cannot be read (${(error as Error).message})`, { cause: error });
+    throw new RunError("CORRUPT_FILE", `${path}: cannot be read (${(error as Error).message})`, { cause: error });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new MclError("CORRUPT_FILE", `${path}: not valid JSON (${(error as Error).message}); delete the file to have it written again`, {
+    throw new RunError("CORRUPT_FILE", `${path}: not valid JSON (${(error as Error).message}); delete the file to have it written again`, {
       cause: error,
     });
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((issue) => `${issue.path.join(".") || "(top level)"}: ${issue.message}`);
-    throw new MclError("CORRUPT_FILE", `${path}: ${issues.join("; ")}; delete the file to have it written again`);
+    const issues = parsed.error.issues.map((issue) => `${formatPath(issue.path) || "(top level)"}: ${issue.message}`);
+    throw new RunError("CORRUPT_FILE", `${path}: ${issues.join("; ")}; delete the file to have it written again`);
   }
   return parsed.data;
 }

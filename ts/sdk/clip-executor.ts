@@ -1,14 +1,14 @@
 /**
  * The run driver's StageExecutor for a CLIP run (docs/clip.md) over the worker's clip.*
- * jobs. It is the WorkerExecutor with CLIP models: the scheduler's stage 1 is the recipe's stage 0
- * (the initial model, saved as it is by saveInitial when it trains 0 epochs), every later stage
+ * jobs. It is the EncoderExecutor with CLIP models: stage 0 is the initial model (saved as it is
+ * by saveInitial when it trains 0 epochs), every later stage
  * is a fresh clip.create that loads stage 0's checkpoint (or the previous stage's), clustering
  * runs on the image embeddings of the generic embed job, and the evaluation of a stage or of the
  * integrated model (both towers concatenated) is clip.zero_shot and clip.mmvp (and clip.mmvp_vlm
  * when the config names the benchmark's folder).
  *
- * Scheduler stage s is reported as stage s-1 in summary.json (stage 0 = the initial model); run
- * files (checkpoints/stage-<s>…, probes/stage-<s>.json) and events keep the scheduler's numbers.
+ * Its actions come numbered from stage 0 (ts/run/track.ts), and so do its events, its checkpoints
+ * (checkpoints/stage-0-initial.safetensors…) and its score caches (probes/clip-stage-<s>.json).
  */
 
 import { resolve } from "node:path";
@@ -20,9 +20,9 @@ import { writeFileAtomic } from "../control/atomic-file.js";
 import type { IntegrationSpec, Normalization } from "../control/integration.js";
 import { clipOptionsOf, isClipEncoder, type ClipEncoder, type ClipOptions } from "../config/clip-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
+import type { ClipTrainArgs, TrainOptions, WorkerJobs } from "../client/index.js";
 import type {
   ClipCreateRequest,
-  ClipTrainArgs,
   ClipTrainRequest,
   ClipTrainResult,
   DatasetHandle,
@@ -30,16 +30,14 @@ import type {
   ModelHandle,
   OptimizerHandle,
   PairBenchmarkResult,
-  TrainOptions,
-  WorkerJobs,
-} from "../worker/index.js";
-import { MclError } from "../run/errors.js";
+} from "../wire/index.js";
+import { RunError } from "../run/errors.js";
 import type { EventLog } from "./events.js";
 import type { Track } from "../run/track.js";
 import { readJsonFile, type Accuracies } from "../run/summary.js";
-import { WorkerExecutor } from "./worker-executor.js";
+import { EncoderExecutor } from "./encoder-executor.js";
 import { trackName } from "../run/track.js";
-import { augmentOf, createOptionsOf } from "./worker-requests.js";
+import { augmentOf, createOptionsOf } from "./job-requests.js";
 
 const scores = z.record(z.string(), z.number().min(0).max(1));
 export const clipScoresSchema = z.strictObject({ zeroShot: scores, mmvp: scores, mmvpVlm: scores.optional() });
@@ -56,14 +54,14 @@ interface HeldModel {
 /** Refuses a dataset without captions (MclRun does before anything trains): a CLIP run needs one per image. */
 export function requireCaptions(config: MclConfig, data: DatasetOpenResult): void {
   if (data.has_captions) return;
-  throw new MclError(
+  throw new RunError(
     "DATASET_MISMATCH",
     `dataset: ${config.dataset} has no captions, which a CLIP run (encoder ${config.encoder}) needs: give npz datasets a` +
       " `captions` array, folder datasets a .txt file beside every image, or use synthetic:trifeature",
   );
 }
 
-export class ClipExecutor extends WorkerExecutor {
+export class ClipExecutor extends EncoderExecutor {
   readonly #clip: ClipOptions;
   /** Final models of earlier stages, loaded for embedding and evaluation (the live one trains). */
   readonly #models = new Map<Track, HeldModel>();
@@ -205,7 +203,7 @@ export function clipCreateRequest(config: MclConfig, dataset: DatasetHandle, pre
 }
 
 function clipConfigName(encoder: string): ClipEncoder {
-  if (!isClipEncoder(encoder)) throw new MclError("INVALID_INPUT", `encoder: ${JSON.stringify(encoder)} is not a CLIP encoder`);
+  if (!isClipEncoder(encoder)) throw new RunError("INVALID_INPUT", `encoder: ${JSON.stringify(encoder)} is not a CLIP encoder`);
   return encoder;
 }
 

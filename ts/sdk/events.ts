@@ -4,13 +4,16 @@
  * The log keeps every event of the session (unbounded: a run emits a handful per epoch, the
  * train progress of an epoch is capped at PROGRESS_PER_EPOCH messages), so that every
  * `events()` iterator, however late it starts, sees the whole session from the first event.
+ *
+ * Every `stage` is a stage number as summary.json, the run files and the CLI give it
+ * (ts/run/track.ts): a CLIP run's initial model is stage 0, its MCL stages 1…S.
  */
 
 import type { GroupStats } from "../control/cluster-book.js";
 import type { Summary, ProbeScores } from "../run/summary.js";
 import type { Track } from "../run/track.js";
 
-/** Where a probe's embedding came from. */
+/** Where a probe's embedding came from: a stage (its number), the integrated representation or the baseline. */
 export type ProbeSubject = number | "integrated" | "baseline";
 
 /** Train progress messages asked of the worker per epoch (about). */

@@ -14,7 +14,7 @@ import type { EventLog, MclEvent } from "./events.js";
 import { MetricRecords, type MetricRecord, scalarsOf } from "./metric-records.js";
 import { METRICS_FILE, MetricsLog } from "./metrics-log.js";
 import { TensorBoardWriter } from "./tensorboard-writer.js";
-import { type Track } from "../run/track.js";
+import { lastStage, type Track } from "../run/track.js";
 import { stepMetricOf, WandbSink, type WandbOptions } from "./wandb-sink.js";
 
 export const TENSORBOARD_FOLDER = "tensorboard";
@@ -52,7 +52,7 @@ export class ExperimentLogs {
     this.#tensorboard = config.logging.tensorboard;
     const wandb = config.logging.wandb;
     this.#wandbOptions = wandb === undefined ? undefined : { ...wandb, name: wandb.name ?? config.name };
-    this.#lastStage = scheduleFromConfig(config).stages;
+    this.#lastStage = lastStage(scheduleFromConfig(config));
   }
 
   /** Logs for the run in `runDir`, fed every event `log` receives from now on. */
@@ -65,7 +65,7 @@ export class ExperimentLogs {
 
   /**
    * Starts the W&B sidecar when the config asks (`command` before its arguments, see sinkCommand);
-   * MclError INVALID_INPUT naming logging.wandb and the fix when it cannot.
+   * RunError INVALID_INPUT naming logging.wandb and the fix when it cannot.
    */
   async startWandb(command: readonly string[]): Promise<void> {
     if (this.#wandbOptions === undefined || this.#wandb !== null) return;

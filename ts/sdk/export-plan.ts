@@ -17,9 +17,10 @@ import { type Normalization, resolveIntegrationSpec } from "../control/integrati
 import type { RunManifest } from "../run/run-store.js";
 import { type StageSchedule } from "../control/stage-scheduler.js";
 import { scheduleFromConfig } from "../config/stage-schedule.js";
+import { firstStage, lastStage, schedulerStage, stageNumber } from "../run/track.js";
 import type { MclConfig } from "../config/mcl-config.js";
-import { EXPORT_FORMATS, type ExportFormat } from "../worker/index.js";
-import { MclError } from "../run/errors.js";
+import { EXPORT_FORMATS, type ExportFormat } from "../wire/index.js";
+import { RunError } from "../run/errors.js";
 
 export type { ExportFormat };
 
@@ -34,10 +35,10 @@ export interface ExportOptions {
   readonly out?: string | undefined;
 }
 
-/** One exported stage: its number in the run's files (1-based), in summary.json, and its checkpoint. */
+/** One exported stage: its number (ts/run/track.ts), its index in the stage scheduler (1…S), and its checkpoint. */
 export interface PlannedStage {
+  readonly index: number;
   readonly stage: number;
-  readonly label: number;
   /** Run-relative, as the manifest commits it. */
   readonly checkpoint: string;
 }
@@ -52,28 +53,27 @@ export interface ExportPlan {
   readonly path: string;
 }
 
-/** What to export of the run in `dir`; MclError INVALID_INPUT naming the option, or INVALID_STATE for an unfinished run. */
+/** What to export of the run in `dir`; RunError INVALID_INPUT naming the option, or INVALID_STATE for an unfinished run. */
 export function planExport(dir: string, manifest: RunManifest, options: ExportOptions): ExportPlan {
   const schedule = scheduleFromConfig(manifest.config);
-  const first = schedule.stageZero === true ? 0 : 1;
-  const last = first + schedule.stages - 1;
+  const [first, last] = [firstStage(schedule), lastStage(schedule)];
   const { stage, format } = options;
   if (stage !== undefined && options.integrated === true) {
-    throw new MclError("INVALID_INPUT", "stage: give a stage or integrated, not both");
+    throw new RunError("INVALID_INPUT", "stage: give a stage or integrated, not both");
   }
   if (stage !== undefined && (!Number.isInteger(stage) || stage < first || stage > last)) {
-    throw new MclError("INVALID_INPUT", `stage: the run has stages ${first}…${last} (as its summary.json numbers them), got ${stage}`);
+    throw new RunError("INVALID_INPUT", `stage: the run has stages ${first}…${last} (as its summary.json numbers them), got ${stage}`);
   }
   if (format !== undefined && !EXPORT_FORMATS.includes(format)) {
-    throw new MclError("INVALID_INPUT", `format: expected ${EXPORT_FORMATS.join(" or ")}, got ${JSON.stringify(format)}`);
+    throw new RunError("INVALID_INPUT", `format: expected ${EXPORT_FORMATS.join(" or ")}, got ${JSON.stringify(format)}`);
   }
-  if (manifest.state.phase !== "done") throw new MclError("INVALID_STATE", unfinished(dir, manifest, schedule, first));
-  const planned = (s: number): PlannedStage => ({ stage: s, label: s - 1 + first, checkpoint: manifest.state.checkpoints[s - 1]! });
+  if (manifest.state.phase !== "done") throw new RunError("INVALID_STATE", unfinished(dir, manifest, schedule));
+  const planned = (index: number): PlannedStage => ({ index, stage: stageNumber(schedule, index), checkpoint: manifest.state.checkpoints[index - 1]! });
   const kind = stage === undefined ? "integrated" : "stage";
   const chosen = format ?? (kind === "stage" ? "safetensors" : "torchscript");
   const file = `${kind === "stage" ? `stage-${stage}` : "integrated"}${chosen === "safetensors" ? ".safetensors" : ".pt"}`;
   const path = resolve(options.out ?? join(dir, "export", file));
-  if (stage !== undefined) return { kind, stages: [planned(stage - first + 1)], weights: [1], normalize: "none", format: chosen, path };
+  if (stage !== undefined) return { kind, stages: [planned(schedulerStage(schedule, stage))], weights: [1], normalize: "none", format: chosen, path };
   const spec = resolveIntegrationSpec(manifest.config.integration, schedule.stages);
   return { kind, stages: spec.stages.map(planned), weights: [...spec.weights], normalize: spec.normalize, format: chosen, path };
 }
@@ -92,14 +92,14 @@ function canonicalJson(value: unknown): string {
 }
 
 /** Where an unfinished run stands, what is left and how to finish it. */
-function unfinished(dir: string, manifest: RunManifest, schedule: StageSchedule, first: number): string {
+function unfinished(dir: string, manifest: RunManifest, schedule: StageSchedule): string {
   const { stage, phase, epoch } = manifest.state;
   const at =
     phase === "baseline"
       ? `its stages are trained, the baseline has ${epoch} of ${schedule.baselineEpochs} epochs`
       : phase === "train"
-        ? `stage ${stage - 1 + first} of ${first}…${first + schedule.stages - 1} has ${epoch} of ${schedule.epochs[stage - 1]} epochs trained`
-        : `stage ${stage - 1 + first} is trained, its clustering (${phase}) is not done`;
+        ? `stage ${stageNumber(schedule, stage)} of ${firstStage(schedule)}…${lastStage(schedule)} has ${epoch} of ${schedule.epochs[stage - 1]} epochs trained`
+        : `stage ${stageNumber(schedule, stage)} is trained, its clustering (${phase}) is not done`;
   return (
     `${dir} has not finished training (manifest.json state.phase is "${phase}", not "done"): ${at}. ` +
     `An export takes the final weights of finished runs: finish it with \`mcl resume ${dir}\` (Mcl.resume), then export it`

@@ -18,14 +18,14 @@ import { MANIFEST_FILE, RunStore } from "../run/run-store.js";
 import { RunStoreError } from "../control/errors.js";
 import { isClipEncoder } from "../config/clip-config.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
-import { type DatasetOpenResult, type ExportJobResult, type ModelHandle, WorkerJobs } from "../worker/index.js";
+import { WorkerJobs } from "../client/index.js";
+import { type DatasetOpenResult, type ExportResult as ExportJobResult, type ModelHandle } from "../wire/index.js";
 import { clipCreateRequest } from "./clip-executor.js";
-import { MclError } from "../run/errors.js";
+import { RunError } from "../run/errors.js";
 import { configHash, type ExportFormat, type ExportOptions, type ExportPlan, planExport } from "./export-plan.js";
 import { datasetOpenError } from "./preflight.js";
-import { openWorker } from "./worker-connection.js";
-import { type WorkerOptions } from "../transport/worker-options.js";
-import { modelRequest } from "./worker-requests.js";
+import { type WorkerOptions, openWorker } from "../transport/index.js";
+import { modelRequest } from "./job-requests.js";
 
 export type { ExportFormat, ExportOptions };
 
@@ -116,13 +116,13 @@ async function writeExport(jobs: WorkerJobs, store: RunStore, data: DatasetOpenR
   const models: ModelHandle[] = [];
   try {
     let size = data.image_shape[1]!;
-    for (const { stage, checkpoint } of plan.stages) {
+    for (const { index, checkpoint } of plan.stages) {
       if (isClipEncoder(config.encoder)) {
         const created = await jobs.createClip(clipCreateRequest(config, data.dataset, null), request);
         models.push(created.model);
         size = created.image_size;
       } else {
-        const seed = deriveSeed(config.seed, stage) & 0x7fffffff; // the weights come from the checkpoint
+        const seed = deriveSeed(config.seed, index) & 0x7fffffff; // the weights come from the checkpoint
         models.push((await jobs.createModel(modelRequest(config, size, seed, null), request)).model);
       }
       await jobs.loadCheckpoint({ path: resolve(store.dir, checkpoint), model: models.at(-1)! }, request);
@@ -131,7 +131,7 @@ async function writeExport(jobs: WorkerJobs, store: RunStore, data: DatasetOpenR
     const result = await jobs.exportEncoders(
       {
         models,
-        stages: plan.stages.map((s) => s.label),
+        stages: plan.stages.map((s) => s.stage),
         kind: plan.kind,
         format: plan.format,
         path: plan.path,
@@ -164,7 +164,7 @@ async function writeExport(jobs: WorkerJobs, store: RunStore, data: DatasetOpenR
 
 /**
  * The planned checkpoints as the manifest records them (size, SHA-256), before anything loads them;
- * else MclError CORRUPT_FILE naming the file and the fix.
+ * else RunError CORRUPT_FILE naming the file and the fix.
  */
 async function verifyCheckpoints(store: RunStore, plan: ExportPlan): Promise<void> {
   for (const { checkpoint } of plan.stages) {
@@ -172,7 +172,7 @@ async function verifyCheckpoints(store: RunStore, plan: ExportPlan): Promise<voi
       await store.verifyCheckpoint(checkpoint);
     } catch (error) {
       if (!(error instanceof RunStoreError) || error.code !== "CORRUPT_FILE") throw error;
-      throw new MclError(
+      throw new RunError(
         "CORRUPT_FILE",
         `${store.path(checkpoint)}: ${error.message.slice(checkpoint.length + 2)}; an export takes the checkpoint the run ` +
           `committed (manifest.json checkpointFiles): restore it from a copy of the run, or run \`mcl resume ${store.dir}\`, ` +

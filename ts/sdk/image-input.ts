@@ -6,7 +6,7 @@
  */
 
 import { isTensor, numel, type Tensor } from "../wire/index.js";
-import { MclError } from "../run/errors.js";
+import { RunError } from "../run/errors.js";
 
 /** The images as a uint8 [N, C, H, W] tensor, or an INVALID_INPUT error naming the field. */
 export function checkImages(images: unknown, channels: number): Tensor<"uint8"> {
@@ -32,8 +32,8 @@ export function checkImages(images: unknown, channels: number): Tensor<"uint8"> 
   return images as Tensor<"uint8">;
 }
 
-function invalid(field: string, message: string): MclError {
-  return new MclError("INVALID_INPUT", `embed: ${field}: ${message}`);
+function invalid(field: string, message: string): RunError {
+  return new RunError("INVALID_INPUT", `embed: ${field}: ${message}`);
 }
 
 function describe(value: unknown): string {

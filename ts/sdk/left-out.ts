@@ -12,7 +12,7 @@ import type { RunManifest } from "../run/run-store.js";
 import { scheduleFromConfig } from "../config/stage-schedule.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import type { MclEvent } from "./events.js";
-import type { Track } from "../run/track.js";
+import { firstStage, schedulerStage, type Track } from "../run/track.js";
 import type { Sampling } from "../run/summary.js";
 import { LEFT_OUT_WARNING_FRACTION, recordedSampling, samplingOf } from "../run/sampling.js";
 
@@ -20,7 +20,7 @@ import { LEFT_OUT_WARNING_FRACTION, recordedSampling, samplingOf } from "../run/
 const REASONS: Readonly<Record<keyof LeftOutByReason, string>> = {
   smallGroup: "groups smaller than a batch",
   remainder: "the last partial batch of each group",
-  rootResidual: "leftovers that even a stage-1 cluster's pool could not make a batch of",
+  rootResidual: "leftovers that even a first-stage cluster's pool could not make a batch of",
   belowMinBatch: "batches under sampling.minBatchSize",
   shardRemainder: "cuts to a multiple of the data-parallel ranks",
 };
@@ -62,16 +62,17 @@ export function leftOutWarning(track: Track, accounting: PlanAccounting, config:
  * What every epoch of `track` trains on in the run of `manifest` on `worldSize` ranks, or null
  * when the track trains no epoch (a CLIP run's stage 0) or the manifest does not tell (a stage
  * planned by an earlier version). An MCL stage's figure is the one recorded when its groups were
- * planned; a uniform track's (stage 1, the baseline) is planned again here, which costs two
+ * planned; a uniform track's (the first stage, the baseline) is planned again here, which costs two
  * arrays of N int32.
  */
 export function trackSampling(manifest: RunManifest, track: Track, worldSize: number): Sampling | null {
   const { config, numSamples } = manifest;
   const schedule = scheduleFromConfig(config);
   if (numSamples === null) return null;
-  if (track !== "baseline" && (schedule.epochs[track - 1] ?? 0) === 0) return null;
-  if (track === "baseline" || track === 1 || schedule.sampling === "uniform") {
-    return samplingOf(planUniform(numSamples, planOptionsOf(config, worldSize, track === "baseline" ? 0 : track, 0)).accounting);
+  const index = track === "baseline" ? 0 : schedulerStage(schedule, track);
+  if (track !== "baseline" && (schedule.epochs[index - 1] ?? 0) === 0) return null;
+  if (track === "baseline" || track === firstStage(schedule) || schedule.sampling === "uniform") {
+    return samplingOf(planUniform(numSamples, planOptionsOf(config, worldSize, index, 0)).accounting);
   }
   return recordedSampling(manifest, track);
 }

@@ -18,7 +18,7 @@
  */
 
 import { performance } from "node:perf_hooks";
-import { resolveIntegrationSpec } from "../control/integration.js";
+import { type IntegrationSpec, resolveIntegrationSpec } from "../control/integration.js";
 import { driveRun } from "../run/run-driver.js";
 import { type CreateRunOptions, removeInterruptedWrites, RunStore } from "../run/run-store.js";
 import { type Action, type SchedulerState } from "../control/stage-scheduler.js";
@@ -27,13 +27,14 @@ import type { MclConfig } from "../config/mcl-config.js";
 import { isClipEncoder } from "../config/clip-config.js";
 import { preprocessOf } from "../config/preprocess.js";
 import { ClipExecutor } from "./clip-executor.js";
-import type { Tensor } from "../wire/index.js";
+import type { DatasetOpenResult, Tensor } from "../wire/index.js";
 import { checkImages } from "./image-input.js";
-import { type DatasetOpenResult, WorkerJobs } from "../worker/index.js";
-import { errorCode, MclError } from "../run/errors.js";
+import { WorkerJobs } from "../client/index.js";
+import { errorCodeOf } from "../errors.js";
+import { RunError } from "../run/errors.js";
 import { exportEncoders, type ExportOptions, type ExportResult } from "./export.js";
 import { EventLog, type MclEvent } from "./events.js";
-import { type Track } from "../run/track.js";
+import { lastStage, schedulerStage, stageNumber, stageNumbers, type Track } from "../run/track.js";
 import { ExperimentLogs } from "./experiment-logs.js";
 import { sinkCommand } from "./wandb-sink.js";
 import { choosePython } from "../transport/python-env.js";
@@ -44,8 +45,8 @@ import { type Accuracies, type ProbeScores, readSummary, type Sampling, SUMMARY_
 import { trackSampling } from "./left-out.js";
 import { checkDatasetFit, checkDevice, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
-import { type ImageSource, recoverCheckpoints, WorkerExecutor } from "./worker-executor.js";
-import type { WorkerConnection } from "./worker-connection.js";
+import { type ImageSource, recoverCheckpoints, EncoderExecutor } from "./encoder-executor.js";
+import type { WorkerConnection } from "../transport/open.js";
 
 export interface EmbedResult {
   /** Row-major float32 [rows, dim]. */
@@ -77,7 +78,7 @@ export class MclRun {
   readonly #started = performance.now();
   #phase: Phase = "running";
   #worker: WorkerConnection | undefined;
-  #executor: WorkerExecutor | undefined;
+  #executor: EncoderExecutor | undefined;
   #data: DatasetOpenResult | undefined;
   #stopping: Promise<void> | undefined;
   readonly #losses: LossRecorder;
@@ -110,7 +111,7 @@ export class MclRun {
 
   /**
    * Resolves with the summary when the run finishes; rejects with the error that ended it
-   * (MclError STOPPED or PAUSED when it ended resumably).
+   * (RunError STOPPED or PAUSED when it ended resumably).
    */
   result(): Promise<Summary> {
     return this.#outcome;
@@ -138,7 +139,7 @@ export class MclRun {
   async evaluate(): Promise<Summary> {
     const executor = this.#ready("evaluate");
     if (this.#store?.manifest.state.phase !== "done") {
-      throw new MclError("INVALID_STATE", "evaluate: the run has not finished training; wait for result() first");
+      throw new RunError("INVALID_STATE", "evaluate: the run has not finished training; wait for result() first");
     }
     // The run released its directory when it finished; this writes summary.json and the probes again.
     const lock = await RunLock.acquire(this.dir, "evaluate");
@@ -157,12 +158,12 @@ export class MclRun {
    *   the run's dataset), e.g. `tensor("uint8", [n, 3, 32, 32], pixels)`, sent to the worker in
    *   one message (at most its max message size, 1 GiB by default).
    * Images of another height or width are resized to the run's size. Bad images are refused
-   * with an MclError INVALID_INPUT naming the field before anything is sent.
+   * with a RunError INVALID_INPUT naming the field before anything is sent.
    */
   async embed(input: string | Tensor): Promise<EmbedResult> {
     const executor = this.#ready("embed");
     if (this.#store?.manifest.state.phase !== "done") {
-      throw new MclError("INVALID_STATE", "embed: the run has not finished training; wait for result() first");
+      throw new RunError("INVALID_STATE", "embed: the run has not finished training; wait for result() first");
     }
     const jobs = new WorkerJobs(this.#worker!.client);
     const options = { signal: this.#abort.signal };
@@ -171,8 +172,7 @@ export class MclRun {
     else source = { images: await jobs.putTensor(checkImages(input, this.#data!.image_shape[0]!), options) };
     const uploaded = "dataset" in source ? source.dataset : source.images;
     try {
-      const spec = resolveIntegrationSpec(this.config.integration, scheduleFromConfig(this.config).stages);
-      const integrated = await executor.integrated(spec, source);
+      const integrated = await executor.integrated(integrationOf(this.config), source);
       try {
         const tensor: Tensor = await jobs.fetchTensor(integrated.embedding, options);
         const [rows, dim] = integrated.shape;
@@ -193,7 +193,7 @@ export class MclRun {
   async export(options: ExportOptions = {}): Promise<ExportResult> {
     this.#ready("export");
     if (this.#store?.manifest.state.phase !== "done") {
-      throw new MclError("INVALID_STATE", "export: the run has not finished training; wait for result() first");
+      throw new RunError("INVALID_STATE", "export: the run has not finished training; wait for result() first");
     }
     const jobs = new WorkerJobs(this.#worker!.client);
     return exportEncoders(jobs, this.#store, this.#data!, options, this.#abort.signal);
@@ -206,7 +206,7 @@ export class MclRun {
    */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
-      if (this.#phase === "running") this.#abort.abort(new MclError("STOPPED", "the run was stopped"));
+      if (this.#phase === "running") this.#abort.abort(new RunError("STOPPED", "the run was stopped"));
       await this.#outcome.catch(() => undefined);
       await this.#release();
     })();
@@ -228,7 +228,7 @@ export class MclRun {
       const store = await this.#open();
       // After the run files exist, so that a new run refused here is discarded with what the sidecar wrote.
       if (finished === null) await this.#logs.startWandb(sinkCommand(choosePython(this.#python).path));
-      const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : WorkerExecutor;
+      const Executor = isClipEncoder(this.config.encoder) ? ClipExecutor : EncoderExecutor;
       const executor = new Executor(jobs, store, this.#data, this.#log, this.#abort.signal);
       this.#executor = executor;
       this.#log.push({
@@ -262,7 +262,7 @@ export class MclRun {
       return summary;
     } catch (error) {
       const reason: unknown = this.#abort.signal.reason;
-      const paused = reason instanceof MclError && reason.code === "PAUSED";
+      const paused = reason instanceof RunError && reason.code === "PAUSED";
       const stopped = this.#abort.signal.aborted && !paused;
       this.#phase = paused ? "paused" : stopped ? "stopped" : "failed";
       try {
@@ -283,20 +283,20 @@ export class MclRun {
         await this.#lock.release();
         if (paused) this.#log.push({ type: "paused", runDir: this.dir, stage: this.#pauseAfterStage! });
         else if (stopped) this.#log.push({ type: "stopped", runDir: this.dir, resumable: this.#store !== undefined });
-        else this.#log.push({ type: "error", error: { code: errorCode(error), message: (error as Error).message } });
+        else this.#log.push({ type: "error", error: { code: errorCodeOf(error), message: (error as Error).message } });
         this.#log.close();
       }
       if (paused) throw reason;
       if (!stopped) throw error;
       const next = this.#store === undefined ? "it had not begun, and nothing was written: start it again" : `resume it with Mcl.resume(${JSON.stringify(this.dir)})`;
-      throw new MclError("STOPPED", `the run was stopped; ${next}`, { cause: error });
+      throw new RunError("STOPPED", `the run was stopped; ${next}`, { cause: error });
     }
   }
 
   /** After each committed step: a clustering's statistics once its composite groups are recorded. */
   #transition(action: Action, _state: SchedulerState): void {
     if (action.kind !== "plan") return;
-    const record = this.#store?.manifest.stages[action.stage - 1];
+    const record = this.#store?.manifest.stages.find((r) => r.stage === action.stage);
     const composite = record?.composite;
     if (record === undefined || composite === undefined) return;
     const leftOut = composite.plan?.["leftOut"];
@@ -313,25 +313,24 @@ export class MclRun {
     if (action.stage === this.#pauseAfterStage) {
       // Between actions: nothing is in flight, and the driver checks the signal before the next one.
       const resume = `Mcl.resume(${JSON.stringify(this.dir)})`;
-      this.#abort.abort(new MclError("PAUSED", `the run paused after stage ${action.stage}'s clustering, as asked; continue it with ${resume}`));
+      this.#abort.abort(new RunError("PAUSED", `the run paused after stage ${action.stage}'s clustering, as asked; continue it with ${resume}`));
     }
   }
 
-  async #evaluate(executor: WorkerExecutor): Promise<Summary> {
+  async #evaluate(executor: EncoderExecutor): Promise<Summary> {
     const config = this.config;
     const schedule = scheduleFromConfig(config);
-    // A CLIP run's scheduler stage 1 is the recipe's stage 0: summary.json numbers its stages from 0.
-    const first = schedule.stageZero === true ? 0 : 1;
     const stages: Summary["stages"] = [];
-    for (let stage = 1; stage <= schedule.stages; stage++) {
+    for (const stage of stageNumbers(schedule)) {
       const probe = await executor.stageProbe(stage);
-      // Stages 1…S-1 reported theirs when they were clustered in this session.
-      if (stage === schedule.stages || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
+      // The stages before the last reported theirs when they were clustered in this session.
+      if (stage === lastStage(schedule) || !this.#reported(stage)) this.#log.push({ type: "probe", stage, probe });
       const extra = await executor.trackScores(stage);
       const sampling = this.#sampling(stage);
-      stages.push({ stage: stage - 1 + first, epochs: schedule.epochs[stage - 1]!, ...summaryScores(probe), ...extra, ...sampling });
+      const epochs = schedule.epochs[schedulerStage(schedule, stage) - 1]!;
+      stages.push({ stage, epochs, ...summaryScores(probe), ...extra, ...sampling });
     }
-    const spec = resolveIntegrationSpec(config.integration, schedule.stages);
+    const spec = integrationOf(config);
     const integrated = await executor.integrated(spec);
     const integratedProbe = await executor.probe(integrated.embedding);
     this.#log.push({ type: "probe", stage: "integrated", probe: integratedProbe });
@@ -350,7 +349,7 @@ export class MclRun {
       attributes: Object.keys(stages[0]?.probe ?? {}),
       stages,
       integrated: {
-        spec: { stages: spec.stages.map((stage) => stage - 1 + first), weights: [...spec.weights], normalize: spec.normalize },
+        spec: { stages: [...spec.stages], weights: [...spec.weights], normalize: spec.normalize },
         ...summaryScores(integratedProbe),
         ...(await executor.integratedScores(spec)),
       },
@@ -415,8 +414,8 @@ export class MclRun {
     try {
       checkDatasetFit(this.config, this.#store?.manifest.preprocess ?? preprocessOf(this.config), data, worldSize);
     } catch (error) {
-      if (!(error instanceof MclError) || !this.#resumed) throw error;
-      throw new MclError(
+      if (!(error instanceof RunError) || !this.#resumed) throw error;
+      throw new RunError(
         error.code,
         `${error.message}\nthe run cannot continue with its stored config: remove ${this.dir} and start it again with the config fixed`,
         { cause: error },
@@ -424,10 +423,10 @@ export class MclRun {
     }
   }
 
-  #ready(what: string): WorkerExecutor {
+  #ready(what: string): EncoderExecutor {
     const ended = this.#phase !== "running" && this.#phase !== "finished";
     if (this.#executor === undefined || this.#worker === undefined || ended || this.#stopping !== undefined) {
-      throw new MclError("INVALID_STATE", `${what}: the run has no worker (it was stopped, paused, failed or is still starting)`);
+      throw new RunError("INVALID_STATE", `${what}: the run has no worker (it was stopped, paused, failed or is still starting)`);
     }
     return this.#executor;
   }
@@ -441,6 +440,13 @@ export class MclRun {
     if (worker !== undefined && !worker.launched) await executor?.release();
     await worker?.close();
   }
+}
+
+/** The integration the run's config asks for, its stages as stage numbers (track.ts). */
+function integrationOf(config: MclConfig): IntegrationSpec {
+  const schedule = scheduleFromConfig(config);
+  const spec = resolveIntegrationSpec(config.integration, schedule.stages);
+  return { ...spec, stages: spec.stages.map((index) => stageNumber(schedule, index)) };
 }
 
 /** A probe as summary.json holds it: linear accuracies, and kNN ones when they were measured. */

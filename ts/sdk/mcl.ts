@@ -14,7 +14,7 @@
  * resume() reopens a run directory at its last commit and continues it with the config stored
  * there. Both launch a local worker unless `worker.endpoint` names one to connect to, and both
  * hold the run directory's lock (run-lock.ts) until the run ends: a second start or resume of the
- * same directory meanwhile is refused with MclError RUN_LOCKED, naming the process that holds it.
+ * same directory meanwhile is refused with RunError RUN_LOCKED, naming the process that holds it.
  *
  * Step by step (a notebook): pause after a stage's clustering, look at it, then go on:
  *
@@ -27,28 +27,27 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CreateRunOptions, RunStore } from "../run/run-store.js";
-import { initialState } from "../control/stage-scheduler.js";
+import { initialState, type StageSchedule } from "../control/stage-scheduler.js";
 import { scheduleFromConfig } from "../config/stage-schedule.js";
+import { firstStage, lastStage } from "../run/track.js";
 import { parseConfig } from "../config/load-config.js";
 import type { MclConfig, MclConfigInput } from "../config/mcl-config.js";
-import { projectRoot } from "../transport/index.js";
+import { type WorkerOptions, openWorker, projectRoot } from "../transport/index.js";
 import { PROTOCOL_VERSION } from "../wire/index.js";
 import { MANIFEST_FILE, type RunManifest } from "../run/run-store.js";
-import { MclError } from "../run/errors.js";
+import { RunError } from "../run/errors.js";
 import { MclRun } from "./mcl-run.js";
 import { checkWeightFiles } from "./preflight.js";
 import { type LockPurpose, RunLock } from "./run-lock.js";
-import { openWorker } from "./worker-connection.js";
-import { type WorkerOptions } from "../transport/worker-options.js";
 import { checkRunPlugins } from "../plugins/plugin-check.js";
 
 export interface RunOptions {
   /** The worker: launched locally by default. */
   readonly worker?: WorkerOptions;
   /**
-   * Pause once stage k's clustering is committed (1 <= k < stages; a CLIP run counts its stage 0
-   * as 1, as its run files do): the session ends resumably
-   * with a `paused` event, result() rejects with MclError PAUSED, Mcl.resume(dir) continues.
+   * Pause once stage k's clustering is committed (k a stage with a clustering after it: 1…S-1, a
+   * CLIP run's 0…S-1, numbered as everywhere else): the session ends resumably
+   * with a `paused` event, result() rejects with RunError PAUSED, Mcl.resume(dir) continues.
    */
   readonly pauseAfterStage?: number;
   /**
@@ -64,7 +63,7 @@ export const Mcl = {
   async start(config: MclConfigInput | MclConfig, options: RunOptions = {}): Promise<MclRun> {
     const parsed = parseConfig(config);
     const schedule = scheduleFromConfig(parsed);
-    checkPause(options.pauseAfterStage, schedule.stages, null);
+    checkPause(options.pauseAfterStage, schedule, null);
     await checkWeightFiles(parsed, options.worker);
     // plugins (py:…) are allowed by the user and pass their checks before anything starts
     const worker = await checkRunPlugins(parsed, options.worker, { allowPlugins: options.allowPlugins, entry: "start" });
@@ -85,7 +84,7 @@ export const Mcl = {
     // Opened under the lock: the state a run that held it last committed.
     return underLock(runDir, "resume", async (lock) => {
       const store = await RunStore.open(runDir);
-      checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config).stages, store.manifest);
+      checkPause(options.pauseAfterStage, scheduleFromConfig(store.manifest.config), store.manifest);
       const worker = await checkRunPlugins(store.manifest.config, options.worker, {
         allowPlugins: options.allowPlugins,
         entry: "resume",
@@ -97,7 +96,7 @@ export const Mcl = {
 } as const;
 
 /**
- * Makes a run under the lock of its directory (MclError RUN_LOCKED while another process writes
+ * Makes a run under the lock of its directory (RunError RUN_LOCKED while another process writes
  * there): the run holds the lock until it ends; a run that cannot be made releases it at once,
  * which removes the directory when the lock made it.
  */
@@ -112,15 +111,16 @@ async function underLock(dir: string, purpose: LockPurpose, make: (lock: RunLock
 }
 
 /** pauseAfterStage names a clustering still ahead of the run (INVALID_INPUT otherwise). */
-function checkPause(stage: number | undefined, stages: number, manifest: RunManifest | null): void {
+function checkPause(stage: number | undefined, schedule: StageSchedule, manifest: RunManifest | null): void {
   if (stage === undefined) return;
-  if (!Number.isInteger(stage) || stage < 1 || stage >= stages) {
+  const [first, last] = [firstStage(schedule), lastStage(schedule)];
+  if (!Number.isInteger(stage) || stage < first || stage >= last) {
     const expected =
-      stages > 1 ? `expected an integer from 1 to ${stages - 1} (stages with a clustering after them)` : "a 1-stage run has no clustering to pause after; leave it out";
-    throw new MclError("INVALID_INPUT", `pauseAfterStage: ${expected}, got ${stage}`);
+      last > first ? `expected an integer from ${first} to ${last - 1} (stages with a clustering after them)` : "a 1-stage run has no clustering to pause after; leave it out";
+    throw new RunError("INVALID_INPUT", `pauseAfterStage: ${expected}, got ${stage}`);
   }
-  if (manifest?.stages[stage - 1]?.composite !== undefined) {
-    throw new MclError("INVALID_INPUT", `pauseAfterStage: the run is already past stage ${stage}'s clustering; leave it out or name a later stage`);
+  if (manifest?.stages.find((record) => record.stage === stage)?.composite !== undefined) {
+    throw new RunError("INVALID_INPUT", `pauseAfterStage: the run is already past stage ${stage}'s clustering; leave it out or name a later stage`);
   }
 }
 

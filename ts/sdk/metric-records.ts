@@ -3,8 +3,8 @@
  * event) and the TensorBoard scalars of each record.
  *
  * `step` is the track's global step: the steps its training has done since the track began
- * (epoch × steps per epoch + steps of the epoch). Stages are numbered as in the events (from 1;
- * a CLIP run's stage 1 is its stage 0 of summary.json).
+ * (epoch × steps per epoch + steps of the epoch). Stages are numbered as in the events and
+ * summary.json (ts/run/track.ts: a CLIP run's from 0).
  */
 
 import type { Accuracies } from "../run/summary.js";

@@ -20,11 +20,10 @@ import { deviceProblem, precisionProblem } from "../config/compute-config.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import { type Preprocess, preprocessProblems } from "../config/preprocess.js";
 import { RemoteJobError } from "../transport/index.js";
-import type { HelloResult } from "../wire/index.js";
-import type { DatasetOpenResult } from "../worker/index.js";
+import type { DatasetOpenResult, HelloResult } from "../wire/index.js";
 import { requireCaptions } from "./clip-executor.js";
-import { MclError } from "../run/errors.js";
-import type { WorkerOptions } from "../transport/worker-options.js";
+import { RunError } from "../run/errors.js";
+import type { WorkerOptions } from "../transport/open.js";
 
 /**
  * Refuses (FILE_UNREADABLE) weights the run starts from that a launched worker could not load: a
@@ -50,7 +49,7 @@ export async function checkWeightFiles(config: MclConfig, worker: WorkerOptions 
     const code = (error as NodeJS.ErrnoException).code;
     problem = code === "ENOENT" ? "does not exist" : `cannot be read (${code ?? (error as Error).message})`;
   }
-  if (problem !== null) throw new MclError("FILE_UNREADABLE", `${field}: ${path} ${problem}; give the path of a weight file`);
+  if (problem !== null) throw new RunError("FILE_UNREADABLE", `${field}: ${path} ${problem}; give the path of a weight file`);
 }
 
 /**
@@ -60,9 +59,9 @@ export async function checkWeightFiles(config: MclConfig, worker: WorkerOptions 
 export function checkDevice(config: MclConfig, hello: Pick<HelloResult, "devices" | "torch_version" | "world_size">): void {
   const { device, precision } = config.compute;
   const problem = deviceProblem(device, hello);
-  if (problem !== null) throw new MclError("INVALID_INPUT", `compute.device: ${problem}`);
+  if (problem !== null) throw new RunError("INVALID_INPUT", `compute.device: ${problem}`);
   const precisionIssue = precisionProblem(precision, device, hello);
-  if (precisionIssue !== null) throw new MclError("INVALID_INPUT", `compute.precision: ${precisionIssue}`);
+  if (precisionIssue !== null) throw new RunError("INVALID_INPUT", `compute.precision: ${precisionIssue}`);
 }
 
 /**
@@ -91,7 +90,7 @@ export function checkDatasetFit(config: MclConfig, preprocess: Preprocess, data:
     ...clusterProblems(config, data.size),
     ...batchProblems(config, data.size, worldSize),
   ];
-  if (problems.length > 0) throw new MclError("DATASET_MISMATCH", problems.join("\n"));
+  if (problems.length > 0) throw new RunError("DATASET_MISMATCH", problems.join("\n"));
 }
 
 /** The attributes the config names (probes, supcon's labels) are the dataset's. */
@@ -99,7 +98,7 @@ function checkAttributes(config: MclConfig, data: DatasetOpenResult): void {
   const known = data.attributes.map((a) => a.name);
   const labels = config.loss.attribute;
   if (labels !== undefined && !known.includes(labels)) {
-    throw new MclError(
+    throw new RunError(
       "UNKNOWN_ATTRIBUTE",
       `loss.attribute: ${config.dataset} has no attribute ${JSON.stringify(labels)} to take ${config.loss.name}'s labels from; it has ${known.join(", ") || "none"}`,
     );
@@ -108,7 +107,7 @@ function checkAttributes(config: MclConfig, data: DatasetOpenResult): void {
   if (wanted === "all") return;
   const missing = wanted.filter((name) => !known.includes(name));
   if (missing.length > 0) {
-    throw new MclError(
+    throw new RunError(
       "UNKNOWN_ATTRIBUTE",
       `probe.attributes: ${config.dataset} has no attribute ${missing.map((m) => JSON.stringify(m)).join(", ")}; it has ${known.join(", ") || "none"}`,
     );

@@ -25,7 +25,7 @@ export interface StageClusters {
   } | null;
 }
 
-/** Every committed clustering of the run in `runDir`, stage 1 first. */
+/** Every committed clustering of the run in `runDir`, in stage order (stages numbered as in summary.json). */
 export async function readClusters(runDir: string): Promise<StageClusters[]> {
   const store = await RunStore.open(runDir);
   const stages: StageClusters[] = [];

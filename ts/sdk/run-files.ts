@@ -19,7 +19,7 @@ export async function checkRunFiles(store: RunStore): Promise<void> {
   await readLossHistory(runDir);
   const probes = join(runDir, "probes");
   for (const name of (await folderEntries(probes)).map((entry) => entry.name).sort()) {
-    // The file names WorkerExecutor.stageProbe and ClipExecutor.trackScores write.
+    // The file names EncoderExecutor.stageProbe and ClipExecutor.trackScores write.
     if (/^stage-\d+\.json$/.test(name)) await readProbeFile(join(probes, name));
     else if (/^clip-stage-\d+\.json$/.test(name)) await readJsonFile(join(probes, name), clipScoresSchema);
   }

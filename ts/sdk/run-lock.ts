@@ -4,7 +4,7 @@
  *
  * The file is created with O_EXCL (flag "wx"), which the file system grants to one process only,
  * and names its holder: pid, host, since when, and what for. A second writer is refused with
- * MclError RUN_LOCKED naming the holder. A lock left by a process that died without releasing it
+ * RunError RUN_LOCKED naming the holder. A lock left by a process that died without releasing it
  * (SIGKILL, a crash) is stale when its host is this one and its pid runs no more: it is taken over,
  * with a process warning (code MCL_STALE_LOCK) saying whose it was. A lock of another host is never
  * taken over, as its pid cannot be checked from here: the message says which file to remove once
@@ -25,7 +25,8 @@ import { dirname, join, relative, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { writeFailure } from "../control/atomic-file.js";
-import { MclError } from "../run/errors.js";
+import { formatPath } from "../errors.js";
+import { RunError } from "../run/errors.js";
 
 export const LOCK_FILE = "run.lock";
 
@@ -95,7 +96,7 @@ export class RunLock {
 
   /**
    * Takes the lock of run directory `dir` (created when missing), taking over a stale one;
-   * MclError RUN_LOCKED when another live process holds it. A lock that cannot be written (a full
+   * RunError RUN_LOCKED when another live process holds it. A lock that cannot be written (a full
    * disk) is DISK_FULL or WRITE_FAILED naming the file, and leaves neither it nor the directories made for it.
    */
   static async acquire(dir: string, purpose: LockPurpose): Promise<RunLock> {
@@ -130,7 +131,7 @@ export class RunLock {
       }
       const current = await readHolder(path);
       if (current === "gone") continue; // released meanwhile: try again
-      if (!isStale(current, host, isAlive)) throw new MclError("RUN_LOCKED", lockedMessage(dir, current, host));
+      if (!isStale(current, host, isAlive)) throw new RunError("RUN_LOCKED", lockedMessage(dir, current, host));
       if (await takeOver(dir, path, current, holder)) {
         process.emitWarning(
           `${path}: took over the lock of pid ${current.pid} (a ${current.purpose} since ${current.since}), which no longer runs; ` +
@@ -139,7 +140,7 @@ export class RunLock {
         );
       }
     }
-    throw new MclError("RUN_LOCKED", `${dir}: its lock changed hands ${ACQUIRE_ROUNDS} times while this process tried to take it; try again`);
+    throw new RunError("RUN_LOCKED", `${dir}: its lock changed hands ${ACQUIRE_ROUNDS} times while this process tried to take it; try again`);
   }
 
   /** Releases the lock; idempotent. */
@@ -218,7 +219,7 @@ async function readHolder(path: string): Promise<LockHolder | "gone"> {
     if (typeof parsed !== "string") return parsed;
     problem = parsed;
   }
-  throw new MclError(
+  throw new RunError(
     "RUN_LOCKED",
     `${dirname(path)} is locked, but its lock file ${path} cannot be read (${problem}); if no run is using the directory, remove that file`,
   );
@@ -233,7 +234,7 @@ function parseHolder(text: string): LockHolder | string {
     return `not valid JSON: ${(error as Error).message}`;
   }
   const parsed = holderSchema.safeParse(value);
-  return parsed.success ? parsed.data : parsed.error.issues.map((issue) => `${issue.path.join(".") || "lock"}: ${issue.message}`).join("; ");
+  return parsed.success ? parsed.data : parsed.error.issues.map((issue) => `${formatPath(issue.path) || "lock"}: ${issue.message}`).join("; ");
 }
 
 /**
@@ -252,12 +253,12 @@ async function takeOver(dir: string, path: string, stale: LockHolder, taker: Loc
     const other = await readHolder(guard);
     if (other === "gone") return false; // that takeover is over: look at the lock again
     if (isStale(other, taker.host, isAlive)) {
-      throw new MclError(
+      throw new RunError(
         "RUN_LOCKED",
         `${dir}: pid ${other.pid} died while taking over the stale lock of pid ${stale.pid}; no run holds the directory: remove ${guard} and ${path}`,
       );
     }
-    throw new MclError("RUN_LOCKED", lockedMessage(dir, other, taker.host));
+    throw new RunError("RUN_LOCKED", lockedMessage(dir, other, taker.host));
   }
   try {
     await file.writeFile(`${JSON.stringify(taker)}\n`).catch((error: unknown) => {

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { MclConfig } from "../config/mcl-config.js";
-import { MclError } from "../run/errors.js";
+import { RunError } from "../run/errors.js";
 import { trackName } from "../run/track.js";
 import { reapOnExit } from "../transport/child-reaper.js";
 import type { MetricRecord, ScalarPoint } from "./metric-records.js";
@@ -54,7 +54,7 @@ export class WandbSink {
 
   /**
    * Starts the sidecar (`command` then the run directory and the options) and waits until its W&B
-   * run is open; MclError INVALID_INPUT naming logging.wandb and the fix when it cannot be.
+   * run is open; RunError INVALID_INPUT naming logging.wandb and the fix when it cannot be.
    */
   static async start(
     command: readonly string[],
@@ -111,7 +111,7 @@ export class WandbSink {
     let timer: NodeJS.Timeout | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
-        const fail = (message: string) => reject(new MclError("INVALID_INPUT", `logging.wandb: ${message}`));
+        const fail = (message: string) => reject(new RunError("INVALID_INPUT", `logging.wandb: ${message}`));
         lines.on("line", (line) => {
           if (line === READY) resolve();
         });

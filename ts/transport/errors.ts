@@ -1,3 +1,4 @@
+import { type ErrorDetails, MclError } from "../errors.js";
 import type { ErrorCode } from "../wire/index.js";
 
 /** Where a failed job came from, for error messages and handlers. */
@@ -7,35 +8,23 @@ export interface JobRef {
 }
 
 /** Base of the errors a job's promise rejects with; `code` is a code of proto/protocol.json. */
-export class WorkerError extends Error {
-  override name = "WorkerError";
-  readonly code: ErrorCode;
-  readonly details?: Record<string, unknown>;
+export class WorkerError extends MclError<ErrorCode> {
   readonly job?: JobRef;
 
-  constructor(
-    code: ErrorCode,
-    message: string,
-    options: { details?: Record<string, unknown>; job?: JobRef; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    if (options.details !== undefined) this.details = options.details;
+  constructor(code: ErrorCode, message: string, options: { details?: ErrorDetails; job?: JobRef; cause?: unknown } = {}) {
+    super(code, message, options);
     if (options.job !== undefined) this.job = options.job;
   }
 }
 
 /** The worker answered the job with an `error` reply (any wire code: JOB_FAILED, INVALID_BODY, …). */
-export class RemoteJobError extends WorkerError {
-  override name = "RemoteJobError";
-}
+export class RemoteJobError extends WorkerError {}
 
 /**
  * The job went `timeoutMs` without a progress message or its reply; the client cancelled it on
  * the worker. `note` says what else the client saw meanwhile (a reply it could not decode, say).
  */
 export class JobTimeoutError extends WorkerError {
-  override name = "JobTimeoutError";
   constructor(job: JobRef, timeoutMs: number, note?: string) {
     super(
       "TIMEOUT",
@@ -48,7 +37,6 @@ export class JobTimeoutError extends WorkerError {
 
 /** The job was aborted through its AbortSignal, or the client was closed while it ran. */
 export class CancelledError extends WorkerError {
-  override name = "CancelledError";
   constructor(job: JobRef, why: string, cause?: unknown) {
     super("CANCELLED", `job ${job.id} (${job.type}) was cancelled: ${why}`, { job, cause });
   }
@@ -56,7 +44,6 @@ export class CancelledError extends WorkerError {
 
 /** The worker died, or stopped answering heartbeats: every job in flight rejects with this. */
 export class WorkerLostError extends WorkerError {
-  override name = "WorkerLostError";
   /** What happened to the worker, without the job. */
   readonly reason: string;
 

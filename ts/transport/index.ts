@@ -28,7 +28,7 @@ export {
   planSetup,
   planUserSetup,
   setUpWorkerEnvironment,
-} from "./worker-setup.js";
+} from "./setup.js";
 export {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
@@ -39,4 +39,5 @@ export {
   type WorkerClientEvents,
   type WorkerClientOptions,
 } from "./worker-client.js";
-export { type ExitInfo, WorkerStartError } from "./worker-process.js";
+export { type WorkerConnection, type WorkerOptions, openWorker } from "./open.js";
+export { type ExitInfo, WorkerStartError } from "./process.js";

@@ -3,9 +3,9 @@ import { type HelloResult, SUPPORTED_VERSIONS, WireError, loadKeyFile } from "..
 import { WorkerLostError } from "./errors.js";
 import { choosePython, clientName, pythonFix } from "./python-env.js";
 import { WorkerClient } from "./worker-client.js";
-import { WorkerKey } from "./worker-key.js";
-import { ensureWorkerEnvironment } from "./worker-setup.js";
-import { type ExitInfo, WorkerProcess } from "./worker-process.js";
+import { WorkerKey } from "./key-file.js";
+import { ensureWorkerEnvironment } from "./setup.js";
+import { type ExitInfo, WorkerProcess } from "./process.js";
 
 export interface LaunchOptions {
   /**

@@ -453,7 +453,7 @@ function asWorkerError(err: unknown, job: JobRef, what?: string): WorkerError {
     return new WorkerError(err.code, prefix + err.message, {
       job,
       cause: err,
-      ...(err.details === undefined ? {} : { details: err.details }),
+      details: err.details,
     });
   }
   return new WorkerError("JOB_FAILED", prefix + ((err as Error)?.message ?? String(err)), { job, cause: err });

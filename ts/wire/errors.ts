@@ -1,3 +1,4 @@
+import { type ErrorDetails, MclError } from "../errors.js";
 import { CLIENT_ERROR_CODES, ERROR_CODES } from "./generated/constants.js";
 import type { Header } from "./header.js";
 
@@ -15,23 +16,18 @@ export function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 export interface WireErrorOptions {
-  readonly details?: Record<string, unknown>;
+  readonly details?: ErrorDetails;
   /** The header of the message at fault, when it could be read: the reply goes to its id. */
   readonly header?: Header;
   readonly cause?: unknown;
 }
 
 /** An error of the wire protocol, with the code of proto/protocol.json. */
-export class WireError extends Error {
-  override readonly name = "WireError";
-  readonly code: ErrorCode;
-  readonly details?: Record<string, unknown>;
+export class WireError extends MclError<ErrorCode> {
   readonly header?: Header;
 
   constructor(code: ErrorCode, message: string, options: WireErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    if (options.details !== undefined) this.details = options.details;
+    super(code, message, options);
     if (options.header !== undefined) this.header = options.header;
   }
 

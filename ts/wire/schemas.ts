@@ -4,14 +4,38 @@
  */
 import type { z } from "zod";
 import { type Body, countKeys } from "./codec.js";
+import { formatPath } from "../errors.js";
 import { describe } from "./describe.js";
 import { WireError } from "./errors.js";
-import { jobSchemas, kindBodySchemas } from "./generated/schemas.js";
+import {
+  type DatasetHandle,
+  type EmbeddingHandle,
+  type ModelHandle,
+  type OptimizerHandle,
+  type TensorHandle,
+  jobSchemas,
+  kindBodySchemas,
+} from "./generated/schemas.js";
 import type { MessageKind } from "./header.js";
 import { emptyBodySchema } from "./zod-parts.js";
 
+// The bodies of the worker's jobs. Field names are the wire's (snake_case); handles are branded
+// strings, so that a model handle cannot be passed where a dataset goes.
 export * from "./generated/schemas.js";
 export { tensorSchema } from "./zod-parts.js";
+
+// The enumerations of protocol.json under the names the configuration uses.
+export {
+  clipActivationValues as CLIP_ACTIVATIONS,
+  exportFormatValues as EXPORT_FORMATS,
+  interpolationValues as INTERPOLATIONS,
+  lrScheduleValues as LR_SCHEDULES,
+  optimizerNameValues as OPTIMIZERS,
+  precisionValues as PRECISIONS,
+} from "./generated/schemas.js";
+
+/** Any handle the worker holds. */
+export type Handle = DatasetHandle | ModelHandle | OptimizerHandle | EmbeddingHandle | TensorHandle;
 
 export interface JobSchemas {
   readonly request: z.ZodType;
@@ -96,14 +120,4 @@ function article(expected: string): string {
 
 function lengthOf(value: unknown): string {
   return Array.isArray(value) ? String(value.length) : describe(value);
-}
-
-/** ["devices", 0, "name"] → "devices[0].name". */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) {
-    if (typeof key === "number") out += `[${key}]`;
-    else out += out === "" ? String(key) : `.${String(key)}`;
-  }
-  return out;
 }

@@ -7,15 +7,16 @@
 Dataset URIs (`scheme:path?key=value&…`):
     synthetic:trifeature?n=&size=&seed=&palette=&backgrounds=&rotation=
                                                                  shape × colour × texture, generated
-    digits:colored?size=&seed=&repeat=&shift=&colors=            scikit-learn's digits, coloured
+    digits:colored?size=&seed=&repeat=&shift=&colors=&stripes=   scikit-learn's digits, coloured
     npz:<path>                                                   a user's .npz archive (see npz.py)
     folder:<path>?size=&workers=                                 an img2dataset folder, streamed
     csv:<file>?img_key=&caption_key=&sep=&labels=&size=&workers= images listed in a CSV (open_clip's)
     webdataset:<folder or shard pattern>?size=&workers=          img2dataset's tar shards, read by id
     py:<module>:<attr>                                           a user's dataset (mcl_worker.plugins)
 
-BatchLoader (batch_loader.py) hands a job the images of its batch plan in order, loaded ahead by
-loader processes (data.workers, data.prefetch).
+LoaderPool (batch_loader.py) hands a job the images of its batch plan in order, loaded ahead by
+loader processes (data.workers, data.prefetch) that the worker keeps for the next job on the same
+dataset handle (loader_pools.py); BatchLoader is one plan on processes of its own.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from .augmentation import AugmentConfig, augment, eval_transform
 from .base import ArrayDataset, AttributeInfo, ImageDataset, Indices
-from .batch_loader import BatchLoader, DataLoadingError, LoaderOptions, loader_options
+from .batch_loader import BatchLoader, DataLoadingError, LoaderOptions, LoaderPool, loader_options
 from .csv_source import CsvDataset, open_csv
 from .digits import open_digits
 from .errors import DatasetContentError, DatasetError, DatasetNotFound, DatasetUriError, ImageDecodeError
@@ -93,6 +94,7 @@ __all__ = [
     "ImageDecodeError",
     "Indices",
     "LoaderOptions",
+    "LoaderPool",
     "WebDatasetShards",
     "augment",
     "eval_transform",

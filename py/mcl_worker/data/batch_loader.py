@@ -3,21 +3,25 @@
 A job knows its whole plan before its first step, so loader processes can read, decode and
 resize the images of the next batches while the current step computes:
 
-    loader = BatchLoader(dataset.get_images, batches, LoaderOptions(workers=2), pin_memory=True)
-    with closing(iter(loader)) as images_of:
+    pool = LoaderPool(LoaderOptions(workers=2))
+    with closing(pool.load(dataset.get_images, batches, pin_memory=True)) as images_of:
         for batch, images in zip(batches, images_of): ...   # uint8 [B, C, H, W], plan order
+    ...                                                     # the next plan: the same processes
+    pool.close()
 
 - workers = 0 loads each batch in the calling thread when the step asks for it (no processes).
 - workers > 0 runs a torch DataLoader over the plan: each loader process loads whole batches,
   and keeps up to `prefetch` of them ready; batches come back in plan order. The images do not
   depend on the number of workers, and augmentation stays in the training loop, seeded by the
   step, so neither does training.
+- A LoaderPool keeps its processes from one plan to the next (the train jobs of a stage reuse
+  them: data/loader_pools.py); BatchLoader is one plan on processes of its own.
 
 Loader processes start from a forkserver, not by forking the worker: the worker has threads
 (ZeroMQ's, the server's, the job pool, decoding pools, torch's), and a child forked from a
-threaded process can deadlock on a lock one of them held. The forkserver imports torch once, so a
-chunk's loader processes start without importing it again, where spawn would import it for every
-chunk; the `get_images` callable, and with it the dataset, is pickled to them (data/base.py,
+threaded process can deadlock on a lock one of them held. The forkserver imports torch once, so
+loader processes start without importing it again, where spawn would import it for every
+process; the `get_images` callable, and with it the dataset, is pickled to them once (data/base.py,
 folder.py).
 
 Every wait has an end: a loader process that dies is reported within a few seconds, and a batch
@@ -32,13 +36,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import ComputeError, InvalidArgument
 
@@ -100,48 +104,75 @@ class DataLoadingError(ComputeError):
         )
 
 
-class BatchLoader:
-    """The images of `batches` (int64 index tensors), in order, as uint8 [B, C, H, W] CPU tensors."""
+class LoaderPool:
+    """Loader processes kept from one plan to the next: `load` hands out the images of a plan's
+    batches, in order, and leaves the processes running for the next plan of the same
+    `get_images`; close() ends them. One plan at a time (LoaderPools lends a pool to one job).
 
-    def __init__(
-        self, get_images: GetImages, batches: Sequence[torch.Tensor], options: LoaderOptions, *, pin_memory: bool = False,
-    ) -> None:
-        self._get_images = get_images
-        self._batches = batches
-        self._options = options
-        self._pin_memory = pin_memory
+    The processes are a torch DataLoader with persistent workers whose sampler yields the rows of
+    the current plan's batches: a new plan costs a message to each process, not new processes
+    and a new copy of the dataset. A plan that ends early (an error, the job cancelled or
+    failed) ends the processes too, so that no batch of it is still loading when the next
+    plan starts.
+    """
 
-    def __len__(self) -> int:
-        return len(self._batches)
+    def __init__(self, options: LoaderOptions) -> None:
+        self.options = options
+        self._plan = _Plan()
+        self._source: tuple[GetImages, bool] | None = None  # what the running processes load
+        self._loader: DataLoader[Any] | None = None
+        self._batches: Iterator[Any] | None = None  # the DataLoader's iterator, reset for every plan
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
-        if self._options.workers == 0 or not self._batches:
-            return (self._get_images(batch) for batch in self._batches)
-        return self._prefetched()
+    def load(
+        self, get_images: GetImages, batches: Sequence[torch.Tensor], *, pin_memory: bool = False,
+    ) -> Generator[torch.Tensor, None, None]:
+        """The images of `batches` (int64 index tensors), in order, as uint8 [B, C, H, W] CPU tensors."""
+        if self.options.workers == 0 or not batches:
+            return (get_images(batch) for batch in batches)
+        return self._prefetched(get_images, batches, pin_memory)
 
-    def _prefetched(self) -> Iterator[torch.Tensor]:
-        workers = self._options.workers
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)  # no effect once the forkserver runs
-        loader = DataLoader(
-            _PlanBatches(self._get_images, self._batches), batch_size=None, shuffle=False,
-            num_workers=workers, prefetch_factor=self._options.prefetch, pin_memory=self._pin_memory,
-            timeout=LIVENESS_CHECK_S, multiprocessing_context=context, persistent_workers=False,
-        )
+    def close(self) -> None:
+        """Ends the loader processes, if any run; the next plan starts new ones."""
+        batches, self._batches, self._loader, self._source = self._batches, None, None, None
+        if batches is not None:
+            # Its __del__ would do the same, but only once nothing refers to it any more (a
+            # traceback can hold it for as long as an error lives).
+            batches._shutdown_workers()  # type: ignore[attr-defined]
+
+    def _prefetched(
+        self, get_images: GetImages, batches: Sequence[torch.Tensor], pin_memory: bool,
+    ) -> Generator[torch.Tensor, None, None]:
+        workers = self.options.workers
+        if self._source != (get_images, pin_memory):
+            self.close()
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(_PRELOAD)  # no effect once the forkserver runs
+            self._loader = DataLoader(
+                _Images(get_images), sampler=self._plan, batch_size=None, num_workers=workers,
+                prefetch_factor=self.options.prefetch, pin_memory=pin_memory, timeout=LIVENESS_CHECK_S,
+                multiprocessing_context=context, persistent_workers=True,
+            )
+            self._source = (get_images, pin_memory)
+        assert self._loader is not None
+        self._plan.batches = [batch.numpy() for batch in batches]
         # Errors are raised outside their `except` block: as their __context__, DataLoader's
         # exception would keep the loader processes alive for as long as the error lives.
         failure: str | None = None
         try:
-            batches = iter(loader)
+            self._batches = iter(self._loader)  # the first plan starts the processes; later ones resume them
         except (pickle.PicklingError, TypeError, AttributeError) as exc:  # pickling the dataset for the loader processes
             failure = f"the dataset cannot be sent to them ({exc})"
+        except RuntimeError as exc:  # one exited since the last plan
+            failure = str(exc)
         if failure is not None:
+            self.close()
             raise DataLoadingError(workers, failure)
+        delivered = 0
         try:
             waited = 0.0
             while True:
                 try:
-                    item = next(batches)
+                    item = next(self._batches)
                 except StopIteration:
                     return
                 except RuntimeError as exc:  # DataLoader's: a process exited, or a wait timed out
@@ -157,27 +188,59 @@ class BatchLoader:
                 if isinstance(item, _Failure):
                     raise item.rebuilt()
                 waited = 0.0
+                delivered += 1
                 yield item
         finally:
-            del batches  # shuts the loader processes down now, not at garbage collection
+            if delivered < len(batches):  # the plan ended early: some of its batches may still be loading
+                self.close()
 
 
-class _PlanBatches(Dataset[Any]):
-    """Batch k of the plan as one item, so that a loader process loads whole batches. The plan is
-    kept as two numpy arrays (pickled as two buffers, not one shared tensor a batch)."""
+class BatchLoader:
+    """The images of `batches` (int64 index tensors), in order, as uint8 [B, C, H, W] CPU tensors,
+    from loader processes of its own that end with the iteration."""
 
-    def __init__(self, get_images: GetImages, batches: Sequence[torch.Tensor]) -> None:
-        self.get_images = get_images
-        self.indices = torch.cat(list(batches)).numpy()
-        self.offsets = np.concatenate([[0], np.cumsum([b.numel() for b in batches])])
+    def __init__(
+        self, get_images: GetImages, batches: Sequence[torch.Tensor], options: LoaderOptions, *, pin_memory: bool = False,
+    ) -> None:
+        self._get_images = get_images
+        self._batches = batches
+        self._options = options
+        self._pin_memory = pin_memory
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self._batches)
 
-    def __getitem__(self, k: int) -> torch.Tensor | _Failure:
-        rows = torch.from_numpy(self.indices[self.offsets[k] : self.offsets[k + 1]])
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        pool = LoaderPool(self._options)
         try:
-            return self.get_images(rows)
+            yield from pool.load(self._get_images, self._batches, pin_memory=self._pin_memory)
+        finally:
+            pool.close()
+
+
+class _Plan(Sampler[np.ndarray]):
+    """The sampler of a pool's DataLoader: the rows of each batch of the current plan, as one
+    index (a loader process loads whole batches). Read in this process only, when a plan starts."""
+
+    def __init__(self) -> None:
+        self.batches: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class _Images(Dataset[Any]):
+    """The images of the rows a loader process is sent, or the exception loading them raised."""
+
+    def __init__(self, get_images: GetImages) -> None:
+        self.get_images = get_images
+
+    def __getitem__(self, rows: np.ndarray) -> torch.Tensor | _Failure:  # type: ignore[override]
+        try:
+            return self.get_images(torch.from_numpy(rows))
         except Exception as exc:  # noqa: BLE001 - carried back to the job, which raises it
             return _Failure.of(exc)
 

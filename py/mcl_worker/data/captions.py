@@ -23,6 +23,11 @@ def describe_object(color: str, texture: str, shape: str) -> str:
     return f"{with_article(color)} {texture} {shape}"
 
 
+def describe_scene(object_caption: str, background: str) -> str:
+    """'a red checkered triangle on a dark blue background'."""
+    return f"{object_caption} on {with_article(background)} background"
+
+
 def read_caption_file(path: Path, scheme: str) -> str:
     """The caption in the text file at `path`; a file that cannot be read or is not UTF-8 is a
     DatasetContentError naming it."""

@@ -1,6 +1,6 @@
 """A run's encoders taken out: weights in the names torchvision, timm and open_clip load, or one
 TorchScript module that maps images to the run's integrated embedding; `load_encoder` reads either
-back. The `export` job (jobs/exporting.py) writes them; docs/usage.md says how to use them."""
+back. The `export` job (jobs/export_jobs.py) writes them; docs/usage.md says how to use them."""
 
 from .encoder import ExportedEncoder
 from .errors import ExportError

@@ -1,9 +1,11 @@
-"""Jobs the worker serves. Importing this package registers the diagnostic jobs."""
+"""Jobs the worker serves, registered on import: each `<family>_jobs` module holds the wire-facing
+handlers of one job family, which call the library modules of mcl_worker (model_jobs -> models/,
+train_jobs -> train, kmeans_jobs -> kmeans, …); registry, handles and collective are the machinery."""
 
-from . import diagnostic as diagnostic
-from . import checkpoints, clustering, datasets, embedding, handles, models, probing, training  # noqa: F401  compute jobs, registered on import
-from . import clip  # noqa: F401  CLIP jobs, registered on import
-from . import exporting  # noqa: F401  the export job, registered on import
+from . import (  # noqa: F401  registered on import
+    checkpoint_jobs, clip_jobs, dataset_jobs, diagnostic_jobs, embed_jobs, export_jobs, handles, kmeans_jobs,
+    model_jobs, probe_jobs, train_jobs,
+)
 from .collective import run_job
 from .registry import Body, JobContext, JobSpec, WorkerConfig, WorkerState, job, lookup, registered
 

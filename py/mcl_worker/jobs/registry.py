@@ -8,7 +8,8 @@ A job is a function `run(body, ctx) -> result body`, registered under its wire `
 It runs on a pool thread (or, for `inline=True`, directly on the server's I/O thread: only for
 jobs that finish in microseconds and never block, such as `ping`). An exception becomes an
 `error` reply: one that carries a wire `code` (WireError, mcl_worker.errors.ComputeError) keeps
-its code, message and details; any other is `JOB_FAILED` with the exception's type.
+its code, message and details; a CUDA out-of-memory error is `OUT_OF_MEMORY` naming the job
+(jobs/out_of_memory.py); any other is `JOB_FAILED` with the exception's type.
 
 A job's progress is paced (JobContext.progress), so a job that reports every tiny step cannot
 flood the client or delay the replies queued behind it: the first PROGRESS_BURST messages go out
@@ -35,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import distributed
+from ..data.loader_pools import LoaderPools
 from ..wire import WireError
 from ..wire.protocol import load_protocol
 from ..wire.schema import resolve
+from .out_of_memory import naming_out_of_memory
 
 Body = dict[str, Any]
 JobFn = Callable[[Body, "JobContext"], Body]
@@ -86,6 +89,8 @@ class WorkerState:
         self._collective_counter = itertools.count(2, 2) if self._ranks > 1 else self._counter
         self._on_every_rank: set[str] = set()  # handles made by collective jobs (with several ranks)
         self._freed_collective: list[str] = []
+        # Loader processes kept between the jobs that load a dataset's images, by dataset handle.
+        self.loaders = LoaderPools()
 
     def put(self, value: object, prefix: str) -> str:
         """Stores `value` and returns its new handle, e.g. `model:3`."""
@@ -136,6 +141,7 @@ class WorkerState:
                 self._on_every_rank.discard(handle)
                 if distributed.rank() == 0:
                     self._freed_collective.append(handle)
+        self.loaders.release(handle)
 
     def handles(self) -> list[str]:
         with self._lock:
@@ -250,7 +256,8 @@ def job(job_type: str, *, inline: bool = False) -> Callable[[JobFn], JobFn]:
         collective = job_type in COLLECTIVE_JOBS
         if collective and inline:
             raise ValueError(f"job type {job_type!r}: a collective job (protocol.json) cannot run inline")
-        _registry[job_type] = JobSpec(job_type, _sending_held_progress(run), inline, collective)
+        run_here = _sending_held_progress(naming_out_of_memory(job_type, run))
+        _registry[job_type] = JobSpec(job_type, run_here, inline, collective)
         return run
 
     return register

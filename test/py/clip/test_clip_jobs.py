@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcl_worker.jobs.clip import ClipEntry, _using
+from mcl_worker.jobs.clip_jobs import ClipEntry, _using
 from mcl_worker.models.clip import create_clip
 from mcl_worker.wire import WireError
 

@@ -1,11 +1,15 @@
-"""BatchLoader: the images of a plan in plan order, the same with and without loader processes;
-training that does not depend on the number of workers; clear errors, never a hang."""
+"""BatchLoader and LoaderPool: the images of a plan in plan order, the same with and without loader
+processes, and from processes kept between plans; training that does not depend on the number of
+workers; clear errors, never a hang; no loader process outlives its pool."""
 
 from __future__ import annotations
 
 import math
 import multiprocessing
+import os
+import signal
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +20,11 @@ from torch import nn
 
 from loader_faults import DyingImages, FailingImages, SlowImages
 from mcl_worker.data import (
-    BatchLoader, DataLoadingError, ImageDecodeError, LoaderOptions, open_dataset,
+    BatchLoader, DataLoadingError, ImageDecodeError, LoaderOptions, LoaderPool, open_dataset,
 )
 from mcl_worker.data import batch_loader
 from mcl_worker.data.batch_loader import default_workers, loader_options
+from mcl_worker.data.loader_pools import LoaderPools
 from mcl_worker.errors import InvalidArgument, NonFiniteLoss
 from mcl_worker.losses import nt_xent
 from mcl_worker.train import train_steps
@@ -71,7 +76,9 @@ def test_a_memory_mapped_npz_travels_by_reference(tmp_path: Path) -> None:
     assert all(torch.equal(g, dataset.get_images(b)) for g, b in zip(got, batches))
 
 
-def _train(get_images, workers: int, nan_at: int | None = None) -> tuple[list[float], list[torch.Tensor]]:
+def _train(get_images, workers: int, nan_at: int | None = None, chunks: int = 1,
+           pool: LoaderPool | None = None) -> tuple[list[float], list[torch.Tensor]]:
+    """Six steps in `chunks` train calls, on `pool` (kept after the call) or a pool of `workers`."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 8))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -88,8 +95,12 @@ def _train(get_images, workers: int, nan_at: int | None = None) -> tuple[list[fl
             x = x * math.nan
         return x + 0.1 * torch.randn(x.shape, generator=generator)
 
-    train_steps(model, optimizer, plan, get_images, augment, nt_xent, seed=3, progress_every=1,
-                on_progress=lambda s: losses.append(s.loss), loader=LoaderOptions(workers=workers))
+    with closing(LoaderPool(LoaderOptions(workers=workers))) as own:
+        step = 0
+        for part in plan.chunk(chunks):
+            train_steps(model, optimizer, part, get_images, augment, nt_xent, seed=3, first_step=step, progress_every=1,
+                        on_progress=lambda s: losses.append(s.loss), loader=pool or own)
+            step += part.shape[0]
     return losses, [t.detach().clone() for t in [*model.parameters(), *model.buffers()]]
 
 
@@ -100,6 +111,127 @@ def test_a_chunk_trains_the_same_with_0_and_2_workers(tmp_path: Path) -> None:
     assert len(losses_0) == 6 and all(math.isfinite(x) for x in losses_0)
     assert losses_0 == losses_2
     assert all(torch.equal(a, b) for a, b in zip(weights_0, weights_2))
+
+
+def loader_pids() -> set[int]:
+    return {process.pid for process in multiprocessing.active_children() if process.pid is not None}
+
+
+def still_running(pids: set[int], seconds: float = 20.0) -> set[int]:
+    """Those of `pids` still running after waiting up to `seconds` for them to end."""
+    deadline = time.monotonic() + seconds
+    while pids & loader_pids() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pids & loader_pids()
+
+
+def other_batches() -> list[torch.Tensor]:
+    order = torch.randperm(N, generator=torch.Generator().manual_seed(1))
+    return list(order.split([7, 3, 9, 12, 9]))
+
+
+def test_a_pool_serves_the_next_plan_from_the_same_processes(tmp_path: Path) -> None:
+    dataset = open_dataset(f"folder:{write_folder(tmp_path)}?size=16")
+    plans = [uneven_batches(), other_batches(), uneven_batches()[:2]]
+    before = loader_pids()
+    pool = LoaderPool(LoaderOptions(workers=2, prefetch=1))
+    try:
+        got = [list(pool.load(dataset.get_images, plans[0]))]
+        started = loader_pids() - before
+        for plan in plans[1:]:
+            images_of = pool.load(dataset.get_images, plan)
+            got.append([next(images_of) for _ in plan])  # as a train loop takes them: no StopIteration
+            images_of.close()
+            assert loader_pids() - before == started
+    finally:
+        pool.close()
+    assert len(started) == 2
+    assert still_running(started) == set()
+    for plan, images in zip(plans, got, strict=True):
+        fresh = list(BatchLoader(dataset.get_images, plan, LoaderOptions(workers=1)))
+        assert len(images) == len(plan) and all(torch.equal(a, b) for a, b in zip(images, fresh, strict=True))
+
+
+def test_a_plan_that_ends_early_ends_the_processes_and_the_next_starts_new_ones(tmp_path: Path) -> None:
+    dataset = open_dataset(f"folder:{write_folder(tmp_path)}?size=16")
+    batches = uneven_batches()
+    before = loader_pids()
+    with closing(LoaderPool(LoaderOptions(workers=2))) as pool:
+        with closing(pool.load(dataset.get_images, batches)) as images_of:
+            next(images_of)
+            started = loader_pids() - before
+        assert len(started) == 2 and still_running(started, seconds=0) == set()
+        got = list(pool.load(dataset.get_images, batches))
+        assert len(loader_pids() - before) == 2
+    assert all(torch.equal(g, dataset.get_images(b)) for g, b in zip(got, batches, strict=True))
+    assert still_running(loader_pids() - before) == set()
+
+
+def test_a_process_killed_between_plans_is_an_error_then_a_fresh_start(tmp_path: Path) -> None:
+    dataset = open_dataset(f"folder:{write_folder(tmp_path)}?size=16")
+    batches = uneven_batches()
+    before = loader_pids()
+    with closing(LoaderPool(LoaderOptions(workers=2))) as pool:
+        list(pool.load(dataset.get_images, batches))
+        victim = next(iter(loader_pids() - before))
+        os.kill(victim, signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(DataLoadingError, match=r"data\.workers: the 2 loader process\(es\) failed"):
+            list(pool.load(dataset.get_images, batches))
+        assert time.monotonic() - started < 60
+        assert still_running(loader_pids() - before) == set()
+        got = list(pool.load(dataset.get_images, batches))
+    assert all(torch.equal(g, dataset.get_images(b)) for g, b in zip(got, batches, strict=True))
+
+
+def test_training_in_chunks_on_one_kept_pool_is_training_in_one_call_in_process(tmp_path: Path) -> None:
+    dataset = open_dataset(f"folder:{write_folder(tmp_path)}?size=16")
+    losses_0, weights_0 = _train(dataset.get_images, workers=0)
+    before = loader_pids()
+    with closing(LoaderPool(LoaderOptions(workers=2))) as pool:
+        losses_2, weights_2 = _train(dataset.get_images, workers=0, chunks=3, pool=pool)
+        assert len(loader_pids() - before) == 2  # kept after the last chunk
+    assert losses_0 == losses_2
+    assert all(torch.equal(a, b) for a, b in zip(weights_0, weights_2, strict=True))
+
+
+def test_the_worker_keeps_one_pool_per_dataset_handle_until_it_is_freed(tmp_path: Path) -> None:
+    dataset = open_dataset(f"folder:{write_folder(tmp_path)}?size=16")
+    batches, one = uneven_batches(), LoaderOptions(workers=1)
+    pools = LoaderPools()
+    before = loader_pids()
+
+    def run(pool: LoaderPool) -> set[int]:
+        assert all(torch.equal(g, dataset.get_images(b)) for g, b in zip(pool.load(dataset.get_images, batches), batches))
+        return loader_pids() - before
+
+    try:
+        with pools.borrowed("dataset:1", one) as kept:
+            first = run(kept)
+            with pools.borrowed("dataset:1", one) as lent:  # held by the job above: one of its own
+                assert lent is not kept
+                own = run(lent) - first
+        assert len(first) == 1 and len(own) == 1 and still_running(own) == set()
+        with pools.borrowed("dataset:1", one) as again:
+            assert again is kept and run(again) == first
+        with pools.borrowed("dataset:1", LoaderOptions(workers=2)) as wider:  # other options replace it
+            assert still_running(first, seconds=0) == set()
+            second = run(wider)
+            pools.release("dataset:1")  # freed while a job holds it: ends when handed back
+            assert loader_pids() - before == second
+        assert still_running(second) == set()
+        with pools.borrowed("dataset:1", one) as kept:
+            last = run(kept)
+        with pools.borrowed("dataset:2", one) as other:  # the idle pool of another handle ends
+            assert still_running(last, seconds=0) == set()
+            third = run(other)
+        pools.close()
+        assert still_running(third, seconds=0) == set()
+        with pools.borrowed("dataset:2", one) as closed:  # after close: nothing is kept
+            fourth = run(closed)
+        assert still_running(fourth) == set()
+    finally:
+        pools.close()
 
 
 @pytest.mark.parametrize("failure", ["non-finite loss", "corrupt image"])

@@ -48,3 +48,44 @@ def test_bad_params():
         open_dataset("digits:colored?repeat=0")
     with pytest.raises(DatasetUriError, match="digits:colored"):
         open_dataset("digits:grey")
+
+
+def test_stripes_change_only_the_background_and_add_a_label():
+    plain = open_dataset("digits:colored?repeat=1&size=32&seed=3")
+    zero = open_dataset("digits:colored?repeat=1&size=32&seed=3&stripes=0")
+    striped = open_dataset("digits:colored?repeat=1&size=32&seed=3&stripes=0.5")
+    assert np.array_equal(plain.images, zero.images) and "stripes" not in zero.attributes
+    assert not np.array_equal(plain.images, striped.images)
+    for name in ("digit", "color"):
+        assert np.array_equal(plain.attributes[name].labels, striped.attributes[name].labels)
+    stripes = striped.attributes["stripes"]
+    assert stripes.num_classes == 8 and np.bincount(stripes.labels, minlength=8).min() > 150
+
+
+def test_the_grating_has_the_labelled_orientation():
+    # Structure tensor of the background ring (the digit box is centred without shift): its
+    # dominant gradient direction is the grating's normal, whose angle the label bins.
+    ds = open_dataset("digits:colored?repeat=1&size=64&shift=0&seed=2&stripes=0.6")
+    gray = ds.images[:300].astype(np.float64).mean(axis=3)
+    gx = np.diff(gray, axis=2)[:, :-1, :]
+    gy = np.diff(gray, axis=1)[:, :, :-1]
+    index = np.arange(63)
+    edge = (index < 5) | (index >= 58)
+    ring = edge[:, None] | edge[None, :]
+    jxx = (gx * gx)[:, ring].sum(axis=1)
+    jyy = (gy * gy)[:, ring].sum(axis=1)
+    jxy = (gx * gy)[:, ring].sum(axis=1)
+    angle = np.mod(0.5 * np.arctan2(2 * jxy, jxx - jyy), np.pi)
+    measured = np.floor(angle / np.pi * 8).astype(np.int64) % 8
+    labels = ds.attributes["stripes"].labels[:300]
+    off_by = np.minimum((measured - labels) % 8, (labels - measured) % 8)
+    assert (off_by <= 1).mean() > 0.98 and (off_by == 0).mean() > 0.9
+
+
+def test_stripes_are_deterministic_under_seed():
+    a = open_dataset("digits:colored?repeat=1&seed=5&stripes=0.5")
+    b = open_dataset("digits:colored?repeat=1&seed=5&stripes=0.5")
+    c = open_dataset("digits:colored?repeat=1&seed=6&stripes=0.5")
+    assert np.array_equal(a.images, b.images)
+    assert np.array_equal(a.attributes["stripes"].labels, b.attributes["stripes"].labels)
+    assert not np.array_equal(a.attributes["stripes"].labels, c.attributes["stripes"].labels)

@@ -4,7 +4,7 @@ import torch
 
 from mcl_worker.data import ArrayDataset, open_dataset
 from mcl_worker.data.color import HUE_NAMES, hue_bin, rgb_to_hsv
-from mcl_worker.data.trifeature import SHAPES, TEXTURE_WORDS, TEXTURES
+from mcl_worker.data.trifeature import SHAPES, TEXTURE_WORDS, TEXTURES, background_names
 
 URI = "synthetic:trifeature?n=400&size=32&seed=3"
 
@@ -113,12 +113,38 @@ def test_palette_and_backgrounds_set_the_number_of_colour_combinations(query, lo
         ("backgrounds=-1", "'backgrounds' of synthetic:trifeature must be in [0, 64]"),
         ("colors=4", "unknown query parameter 'colors'"),
         ("rotation=400", "'rotation' of synthetic:trifeature must be in [0, 360]"),
+        ("position=1.5", "'position' of synthetic:trifeature must be in [0, 1]"),
+        ("scene=1&backgrounds=0", "scene=1 names each image's background colour, which needs discrete"),
     ],
 )
 def test_bad_parameters_are_refused(query, message):
     with pytest.raises(Exception) as err:
         open_dataset(f"synthetic:trifeature?n=4&{query}")
     assert message in str(err.value) and getattr(err.value, "code", None) is not None
+
+
+def _shape_centres(images: np.ndarray) -> np.ndarray:
+    """[n, 2]: the middle of each image's bounding box of pixels unlike its top-left (background) pixel."""
+    centres = np.empty((len(images), 2))
+    for i, image in enumerate(images.astype(np.int64)):
+        rows, cols = np.nonzero(np.abs(image - image[0, 0]).sum(axis=2) > 0)
+        centres[i] = ((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2)
+    return centres
+
+
+def test_position_0_centres_the_shapes_and_position_1_is_the_default():
+    base = "synthetic:trifeature?n=200&size=32&seed=5&rotation=0"
+    default = open_dataset(base)
+    assert np.array_equal(open_dataset(f"{base}&position=1").images, default.images)
+    centred = open_dataset(f"{base}&position=0")
+    # Shapes symmetric about their centre when upright: circle, square, cross, ring.
+    kinds = [SHAPES.index(s) for s in ("circle", "square", "cross", "ring")]
+    symmetric = np.isin(centred.attributes["shape"].labels, kinds)
+    offset = np.abs(_shape_centres(centred.images[symmetric]) - 15.5).max(axis=1)
+    assert offset.max() <= 1.0
+    assert np.abs(_shape_centres(default.images[symmetric]) - 15.5).max(axis=1).mean() > 3.0
+    for name in ("shape", "color", "texture", "background"):
+        assert np.array_equal(centred.attributes[name].labels, default.attributes[name].labels)
 
 
 def test_captions_name_all_three_attributes(dataset):
@@ -129,6 +155,22 @@ def test_captions_name_all_three_attributes(dataset):
         texture = TEXTURE_WORDS[dataset.attributes["texture"].labels[i]]
         shape = SHAPES[dataset.attributes["shape"].labels[i]]
         assert caption == f"{article} {color} {texture} {shape}"
+
+
+def test_scene_captions_also_name_the_background(dataset):
+    scene = open_dataset(f"{URI}&scene=1")
+    assert np.array_equal(scene.images, dataset.images)
+    names = background_names(16)
+    assert len(set(names)) == 16
+    objects = dataset.captions(np.arange(len(dataset)))
+    for i, caption in enumerate(scene.captions(np.arange(len(scene)))):
+        background = names[dataset.attributes["background"].labels[i]]
+        assert caption == f"{objects[i]} on a {background} background"
+    # The named hue is the background's own: the hue bin of its corner pixel (uncovered in most images).
+    corner = torch.from_numpy(dataset.images[:, 0, 0].astype(np.float32) / 255).view(-1, 3, 1, 1)
+    hue_names = [HUE_NAMES[b] for b in hue_bin(rgb_to_hsv(corner)[:, 0].flatten()).tolist()]
+    named = [names[b].split(" ")[1] for b in dataset.attributes["background"].labels.tolist()]
+    assert np.mean([h == n for h, n in zip(hue_names, named)]) > 0.9
 
 
 def test_every_texture_but_solid_marks_the_foreground(dataset):

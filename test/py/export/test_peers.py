@@ -4,10 +4,12 @@ must give our encoder's features on the same images: ResNet-18/50 with the Image
 torchvision, ViT in timm, CLIP (a ViT and a ResNet image tower) in open_clip and OpenAI's code.
 Every weight is perturbed first (BatchNorm statistics, norm scales and biases off their initial
 values), so that a tensor that went out under the wrong name shows. Sizes are reduced: 64 px
-ResNets, 32 px ViTs, two-block CLIPs, 2-image batches."""
+ResNets, 32 px ViTs, two-block CLIPs (clip-rn50 with one block per stage and narrow towers),
+2-image batches."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,23 @@ from torch import Tensor, nn
 
 from mcl_worker.export import ExportPart, InputSpec, layout_of, weights_of, write_export
 from mcl_worker.models import create_model
-from mcl_worker.models.clip import CLIP, create_clip
+from mcl_worker.models.clip import CLIP, CLIP_CONFIGS, create_clip
 from oracles import peers
 from oracles.weights import perturb
 
 RELATIVE = 1e-5  # CLIP features: max |ours - theirs| / max |theirs|, as test_clip_towers
+
+
+@pytest.fixture
+def small_rn50(monkeypatch: pytest.MonkeyPatch) -> None:
+    """clip-rn50's layout (a ModifiedResNet image tower, OpenAI's text tower) at a fraction of its
+    size: the export names it from the configuration, and OpenAI's build_model reads the same
+    shapes off the weights (its text heads are width / 64)."""
+    small = replace(
+        CLIP_CONFIGS["clip-rn50"], embed_dim=64, vision_layers=(1, 1, 1, 1), vision_width=16,
+        text_width=64, text_heads=1, text_layers=2,
+    )
+    monkeypatch.setitem(CLIP_CONFIGS, "clip-rn50", small)
 
 
 def export_stage(model: nn.Module, path: Path, image_size: int) -> dict[str, Any]:
@@ -103,6 +117,7 @@ def clip_inputs(model: CLIP, seed: int) -> tuple[Tensor, Tensor]:
     [("clip-tiny", {}), ("clip-tiny", {"activation": "gelu"}), ("clip-rn50", {"image_size": 64, "vocab_size": 1000})],
     ids=["vit-quickgelu", "vit-gelu", "resnet"],
 )
+@pytest.mark.usefixtures("small_rn50")
 def test_a_clip_model_loads_into_open_clip_and_gives_its_features(config: str, options: dict[str, Any], tmp_path: Path) -> None:
     torch.manual_seed(3)
     ours = perturb(create_clip(config, **options), seed=4)
@@ -117,6 +132,7 @@ def test_a_clip_model_loads_into_open_clip_and_gives_its_features(config: str, o
         assert relative(ours.encode_text(tokens), theirs.encode_text(tokens)) <= RELATIVE
 
 
+@pytest.mark.usefixtures("small_rn50")
 def test_a_clip_model_loads_into_openai_s_clip(tmp_path: Path) -> None:
     """OpenAI's CLIP class (QuickGELU, heads = width / 64), built with the file's shapes, and its
     build_model, which reads them off the weights and rounds them to float16."""

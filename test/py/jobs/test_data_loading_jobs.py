@@ -1,9 +1,12 @@
 """The `data` options of the jobs that load images, through the real server: loader processes
-give the train job's results of the in-process loader, and a corrupt image mid-epoch is
-INVALID_BODY naming the dataset, the file and the sample, whatever the number of workers."""
+give the train job's results of the in-process loader, are kept for the next train job on the
+same dataset handle and end when it is freed, and a corrupt image mid-epoch is INVALID_BODY
+naming the dataset, the file and the sample, whatever the number of workers."""
 
 from __future__ import annotations
 
+import multiprocessing
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,33 @@ def test_train_and_embed_give_the_same_results_with_loader_processes(peer: Peer,
     (mean_0, last_0, z_0), (mean_2, last_2, z_2) = results
     assert (mean_0, last_0) == (mean_2, last_2)
     assert torch.equal(z_0, z_2)
+
+
+def loader_pids() -> set[int]:
+    # The server runs in this process: its loader processes are this process's children.
+    return {process.pid for process in multiprocessing.active_children() if process.pid is not None}
+
+
+def test_the_train_jobs_of_a_dataset_handle_keep_its_loader_processes_until_it_is_freed(
+    peer: Peer, tmp_path: Path,
+) -> None:
+    root = folder(tmp_path)
+    losses = {}
+    for workers in (0, 2):
+        handles = held(peer, root)
+        before = loader_pids()
+        first = peer.call("train", train_body(handles, data={"workers": workers}))
+        started = loader_pids() - before
+        second = peer.call("train", train_body(handles, data={"workers": workers}, first_step=3))
+        assert loader_pids() - before == started
+        losses[workers] = (first["mean_loss"], second["mean_loss"], second["last_loss"])
+        peer.call("handle.free", {"handle": handles["dataset"]})
+        deadline = time.monotonic() + 20
+        while started & loader_pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started & loader_pids() == set()
+    assert len(started) == 2  # those of workers 2: the same processes served both jobs
+    assert losses[0] == losses[2]
 
 
 @pytest.mark.parametrize("workers", [0, 2])

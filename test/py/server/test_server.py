@@ -16,7 +16,7 @@ import zmq
 
 from mcl_worker.errors import NonFiniteLoss
 from mcl_worker.jobs import registry
-from mcl_worker.jobs.diagnostic import arange_as
+from mcl_worker.jobs.diagnostic_jobs import arange_as
 from mcl_worker.server import ConfigError, Server, ServerConfig, is_loopback
 from mcl_worker.wire import PROTOCOL_VERSION, AuthTag, Header, Message, WireError, decode_message, encode_message, new_auth_tag
 from serving import serving

@@ -12,22 +12,24 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 
 /**
  * What each layer may import besides itself (docs/architecture.md, "Repository layout"), from the
- * bottom up. control is the pure control plane: schedules, plans and clusterings, from numbers
- * alone. run is the run directory (manifest, summary, the driver that commits to it), which the
- * report reads and the SDK writes; only the CLI depends on the CLI.
+ * bottom up. errors (ts/errors.ts) holds the root that every error class extends. control is the
+ * pure control plane: schedules, plans and clusterings, from numbers alone. run is the run
+ * directory (manifest, summary, the driver that commits to it), which the report reads and the
+ * SDK writes; only the CLI depends on the CLI.
  */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  wire: [],
-  transport: ["wire"],
-  worker: ["transport", "wire"],
-  control: [],
-  config: ["control", "worker"],
-  plugins: ["config", "transport"],
-  run: ["config", "control"],
-  report: ["run", "config", "control"],
-  sdk: ["report", "run", "plugins", "config", "control", "worker", "transport", "wire"],
-  cli: ["sdk", "report", "run", "plugins", "config", "control", "worker", "transport", "wire"],
-  index: ["sdk", "report", "run", "plugins", "config", "control", "worker", "transport", "wire"],
+  errors: [],
+  wire: ["errors"],
+  transport: ["wire", "errors"],
+  client: ["transport", "wire", "errors"],
+  control: ["errors"],
+  config: ["control", "wire", "errors"],
+  plugins: ["config", "transport", "errors"],
+  run: ["config", "control", "errors"],
+  report: ["run", "config", "control", "errors"],
+  sdk: ["report", "run", "plugins", "config", "control", "client", "transport", "wire", "errors"],
+  cli: ["sdk", "report", "run", "plugins", "config", "control", "client", "transport", "wire", "errors"],
+  index: ["sdk", "report", "run", "plugins", "config", "control", "client", "transport", "wire", "errors"],
 };
 
 function layerOf(file: string): string {

@@ -16,6 +16,7 @@ import { runCommand } from "../../../ts/cli/run-command.js";
 import { setupCommand } from "../../../ts/cli/setup-command.js";
 import { packageVersion } from "../../../ts/cli/version.js";
 import { parseConfig } from "../../../ts/config/load-config.js";
+import { MclError } from "../../../ts/errors.js";
 import { gatePlugins } from "../../../ts/plugins/plugin-consent.js";
 import { projectRoot } from "../../../ts/transport/index.js";
 
@@ -128,7 +129,7 @@ describe("failures", () => {
 
   test("a command that throws ends with its message and code, not a stack trace", async () => {
     const failing: CommandTable = {
-      boom: { usage: "mcl boom", summary: "fails", run: () => Promise.reject(Object.assign(new Error("it broke"), { code: "BROKEN" })) },
+      boom: { usage: "mcl boom", summary: "fails", run: () => Promise.reject(new MclError("BROKEN", "it broke")) },
     };
     const err: string[] = [];
     vi.spyOn(console, "error").mockImplementation((text: unknown) => void err.push(String(text)));

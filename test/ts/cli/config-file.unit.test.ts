@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { ConfigError } from "../../../ts/config/config-error.js";
+import { ConfigError, type ConfigIssue } from "../../../ts/config/config-error.js";
 import { applyOverrides, parseOverride } from "../../../ts/config/config-overrides.js";
 import { loadConfigFile, parseConfig } from "../../../ts/config/load-config.js";
 
@@ -57,11 +57,11 @@ describe("a YAML config", () => {
     const error = await refusal(path);
     expect(error.code).toBe("INVALID_CONFIG");
     expect(error.message.split("\n")[0]).toBe(`invalid ${path}:`);
-    expect(error.issues).toEqual([
-      expect.stringMatching(/^encoder: expected one of small-cnn, resnet18, .*, got "resnet-18"; did you mean "resnet18"\? \(line 2\)$/),
-      'init: expected one of "scratch", "pretrained", "previous", got "scrach"; did you mean "scratch"? (line 6)',
-      expect.stringMatching(/^loss\.name: expected one of nt-xent, supcon, dcl .*, got "supconn"; did you mean "supcon"\? \(line 4\)$/),
-      'loss.temprature: unknown key; did you mean "temperature"? (line 5)',
+    expect(error.details.issues).toEqual([
+      { path: "encoder", message: expect.stringMatching(/^expected one of small-cnn, resnet18, .*, got "resnet-18"; did you mean "resnet18"\? \(line 2\)$/) },
+      { path: "init", message: 'expected one of "scratch", "pretrained", "previous", got "scrach"; did you mean "scratch"? (line 6)' },
+      { path: "loss.name", message: expect.stringMatching(/^expected one of nt-xent, supcon, dcl .*, got "supconn"; did you mean "supcon"\? \(line 4\)$/) },
+      { path: "loss.temprature", message: 'unknown key; did you mean "temperature"? (line 5)' },
     ]);
   });
 
@@ -109,14 +109,14 @@ describe("--set", () => {
   test("an unknown key or bad value gives the file's own message, naming the --set instead of a line", async () => {
     const fromFile = await refusal(file("unknown.yaml", "name: u\nloss:\n  temprature: 0.2\nencoder: resnet-18\n"));
     const fromSet = await refusal(file("plain.yaml", "name: u\n"), ["loss.temprature=0.2", "encoder=resnet-18"]);
-    const withoutWhere = (issues: readonly string[]) => issues.map((issue) => issue.replace(/ \([^()]*\)$/, ""));
-    expect(withoutWhere(fromSet.issues)).toEqual(withoutWhere(fromFile.issues));
-    expect(fromFile.issues).toContain('loss.temprature: unknown key; did you mean "temperature"? (line 3)');
-    expect(fromSet.issues).toContain('loss.temprature: unknown key; did you mean "temperature"? (--set loss.temprature=0.2)');
+    const withoutWhere = (issues: readonly ConfigIssue[]) => issues.map((issue) => ({ ...issue, message: issue.message.replace(/ \([^()]*\)$/, "") }));
+    expect(withoutWhere(fromSet.details.issues)).toEqual(withoutWhere(fromFile.details.issues));
+    expect(fromFile.details.issues).toContainEqual({ path: "loss.temprature", message: 'unknown key; did you mean "temperature"? (line 3)' });
+    expect(fromSet.details.issues).toContainEqual({ path: "loss.temprature", message: 'unknown key; did you mean "temperature"? (--set loss.temprature=0.2)' });
   });
 
   test("a JSON file's issues name their lines too", async () => {
     const error = await refusal(file("lines.json", '{\n  "name": "j",\n  "stages": 0\n}\n'));
-    expect(error.issues).toEqual(["stages: expected an integer >= 1, got 0 (line 3)"]);
+    expect(error.details.issues).toEqual([{ path: "stages", message: "expected an integer >= 1, got 0 (line 3)" }]);
   });
 });

@@ -1,5 +1,6 @@
 // The run driver on a CLIP schedule: stage 0's initial weights are saved by the executor's
-// saveInitial (an executor without it is refused at that action), stage 0 is clustered, and a
+// saveInitial (an executor without it is refused at that action), stage 0 is clustered, every
+// action reaches the executor numbered from stage 0 as do the clustering files and records, and a
 // run that crashed anywhere resumes from its run store with the remaining actions.
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -30,7 +31,7 @@ class FakeClipWorker implements StageExecutor {
   }
   async saveInitial(action: Extract<Action, { kind: "save-initial" }>) {
     this.step(`save-initial ${action.stage} from ${action.start.kind}`);
-    return { checkpoint: "checkpoints/stage-1-initial.safetensors" };
+    return { checkpoint: `checkpoints/stage-${action.stage}-initial.safetensors` };
   }
   async trainEpoch(action: Extract<Action, { kind: "train-epoch" }>, plan: BatchPlan) {
     this.step(`train ${action.stage}.${action.epoch} from ${action.start.kind === "checkpoint" ? action.start.path : action.start.kind} (${plan.offsets.length - 1} steps)`);
@@ -41,7 +42,7 @@ class FakeClipWorker implements StageExecutor {
   }
   async cluster(action: Extract<Action, { kind: "cluster" }>) {
     this.step(`cluster ${action.stage}`);
-    const rng = new Rng(action.stage);
+    const rng = new Rng(action.stage + 1);
     return Int32Array.from({ length: N }, () => rng.below(action.k));
   }
   async trainBaselineEpoch(action: Extract<Action, { kind: "train-baseline-epoch" }>) {
@@ -55,19 +56,23 @@ describe("driveRun on a CLIP run", () => {
     const worker = new FakeClipWorker();
     const store = await newRun();
     expect((await driveRun(store, worker, { numSamples: N })).phase).toBe("done");
-    const initial = "checkpoints/stage-1-initial.safetensors";
+    const initial = "checkpoints/stage-0-initial.safetensors";
     expect(worker.log.map((line) => line.replace(/ \(\d+ steps\)/, ""))).toEqual([
-      "save-initial 1 from scratch",
+      "save-initial 0 from scratch",
+      "embed 0",
+      "cluster 0",
+      `train 1.0 from ${initial}`,
       "embed 1",
       "cluster 1",
       `train 2.0 from ${initial}`,
-      "embed 2",
-      "cluster 2",
-      `train 3.0 from ${initial}`,
       `baseline 0 from ${initial}`,
       "baseline 1 from checkpoints/baseline-epoch-1.safetensors",
     ]);
-    expect(store.manifest.stages.map((s) => s.k)).toEqual([3, 2]);
+    expect(store.manifest.stages.map((s) => [s.stage, s.k, s.assignments.file])).toEqual([
+      [0, 3, "stage-0/assignments.i32"],
+      [1, 2, "stage-1/assignments.i32"],
+    ]);
+    expect(store.manifest.stages.map((s) => s.composite?.labels.file)).toEqual(["stage-0/labels.i32", "stage-1/labels.i32"]);
   });
 
   test("a crash at any action resumes with the remaining ones", async () => {

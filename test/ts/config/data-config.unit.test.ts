@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { diffConfigs } from "../../../ts/config/config-diff.js";
 import { parseConfig } from "../../../ts/config/load-config.js";
-import { loaderOptionsOf } from "../../../ts/sdk/worker-requests.js";
+import { loaderOptionsOf } from "../../../ts/sdk/job-requests.js";
 import { issuesOf } from "../support/config-issues.js";
 
 describe("data (image loading)", () => {

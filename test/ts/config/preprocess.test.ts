@@ -13,10 +13,10 @@ import { scheduleFromConfig } from "../../../ts/config/stage-schedule.js";
 import { planUniform } from "../../../ts/control/batch-planner.js";
 import type { TrainEpochAction } from "../../../ts/run/run-driver.js";
 import { EventLog } from "../../../ts/sdk/events.js";
-import { WorkerExecutor } from "../../../ts/sdk/worker-executor.js";
-import { augmentOf } from "../../../ts/sdk/worker-requests.js";
-import type { DatasetOpenResult, TrainResult, WorkerJobs } from "../../../ts/worker/index.js";
-import { datasetHandleSchema, modelHandleSchema, optimizerHandleSchema } from "../../../ts/worker/job-schemas.js";
+import { EncoderExecutor } from "../../../ts/sdk/encoder-executor.js";
+import { augmentOf } from "../../../ts/sdk/job-requests.js";
+import type { WorkerJobs } from "../../../ts/client/index.js";
+import { type DatasetOpenResult, type TrainResult, datasetHandleSchema, modelHandleSchema, optimizerHandleSchema } from "../../../ts/wire/index.js";
 import { issuesOf } from "../support/config-issues.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -201,7 +201,7 @@ describe("the executor", () => {
       attributes: [],
       has_captions: false,
     };
-    return new WorkerExecutor(recordingJobs(requests), store, data, new EventLog(), new AbortController().signal);
+    return new EncoderExecutor(recordingJobs(requests), store, data, new EventLog(), new AbortController().signal);
   }
 
   test("sends the run's preprocessing to train and records it in the checkpoint", async () => {

@@ -2,8 +2,8 @@
 // them and as the SDK puts them in the worker's requests.
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../../ts/config/load-config.js";
-import { lossOf, optimizerRequest } from "../../../ts/sdk/worker-requests.js";
-import { modelHandleSchema, optimizerCreateRequestSchema, trainRequestSchema } from "../../../ts/worker/job-schemas.js";
+import { lossOf, optimizerRequest } from "../../../ts/sdk/job-requests.js";
+import { modelHandleSchema, optimizerCreateRequestSchema, trainRequestSchema } from "../../../ts/wire/index.js";
 import { issuesOf } from "../support/config-issues.js";
 
 describe("optimizer schedule", () => {

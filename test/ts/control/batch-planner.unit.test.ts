@@ -243,7 +243,7 @@ describe("planMcl", () => {
         const plan = planMcl(book.hierarchy(), options);
         expect(planMcl(book.hierarchy(), options)).toEqual(plan);
         const next = planMcl(book.hierarchy(), { ...options, epoch: options.epoch + 1 });
-        // A stage's learning-rate schedule spans epochs × steps (worker-executor.ts).
+        // A stage's learning-rate schedule spans epochs × steps (encoder-executor.ts).
         expect(next.offsets.length).toBe(plan.offsets.length);
         fc.pre(plan.accounting.planned >= 12); // 12! orders: a collision is out of reach
         expect(Array.from(next.indices)).not.toEqual(Array.from(plan.indices));

@@ -21,7 +21,7 @@ import {
   setupHint,
   userVenv,
 } from "../../../ts/transport/index.js";
-import { runSetup } from "../../../ts/transport/worker-setup.js";
+import { runSetup } from "../../../ts/transport/setup.js";
 
 const root = projectRoot();
 const work = mkdtempSync(join(tmpdir(), "mcl-setup-plan-"));
@@ -116,7 +116,7 @@ describe("running a plan", () => {
     const plan = fakePlan("fails", { script: `console.error("no matching distribution"); process.exit(3)` });
     const failure = runSetup(plan, () => {});
     await expect(failure).rejects.toBeInstanceOf(WorkerSetupError);
-    await expect(failure).rejects.toMatchObject({ code: "WORKER_SETUP_FAILED", step: "run the last step" });
+    await expect(failure).rejects.toMatchObject({ code: "WORKER_SETUP_FAILED", details: { step: "run the last step" } });
     await expect(failure).rejects.toThrow(/could not run the last step: .* exited with code 3\.\nno matching distribution\n\nfix: fix two/);
     expect(existsSync(plan.venv)).toBe(false);
     expect(existsSync(plan.staging)).toBe(false);

@@ -2,12 +2,12 @@
 // dependencies fetched, the venv's setuptools): it holds every module of py/mcl_worker and the wire
 // contract it reads, no tests, egg-info or caches, and pip installs it on its own.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { projectRoot, venvPython } from "../../../ts/transport/index.js";
-import { copyWorkerSource } from "../../../ts/transport/worker-setup.js";
+import { copyWorkerSource } from "../../../ts/transport/setup.js";
 
 const root = projectRoot();
 const python = venvPython(root);
@@ -55,12 +55,13 @@ describe("the worker's wheel", () => {
     expect(read(".dist-info/METADATA")).toMatch(/^Requires-Dist: torch>=/m);
   });
 
-  test("installs on its own and reads its own copy of the contract", () => {
+  test("installs on its own and reads its own copy of the contract, which is proto/protocol.json's", () => {
     const target = join(work, "target");
     py(["-m", "pip", "install", "--no-deps", "--no-input", "--disable-pip-version-check", "--target", target, wheel]);
     const script = "import mcl_worker; from mcl_worker.wire.protocol import load_protocol, protocol_path; load_protocol(); print(mcl_worker.__file__); print(protocol_path())";
     const [module, contract] = py(["-c", script], { ...process.env, PYTHONPATH: target }).trim().split("\n");
     expect(module).toBe(join(target, "mcl_worker", "__init__.py"));
     expect(contract).toBe(join(target, "mcl_worker", "protocol.json"));
+    expect(readFileSync(contract!).equals(readFileSync(join(root, "proto", "protocol.json")))).toBe(true);
   });
 });

@@ -34,7 +34,7 @@ describe("checkPlugins", () => {
       loss: { name: "py:broken_plugins:NOT_CALLABLE" },
     });
     expect(error.code).toBe("PLUGIN_CHECK_FAILED");
-    expect(error.failures.map((f) => [f.plugin, f.check])).toEqual([
+    expect(error.details.failures.map((f) => [f.plugin, f.check])).toEqual([
       ["dataset", "items"],
       ["encoder", "deterministic"],
       ["loss", "callable"],
@@ -49,7 +49,7 @@ describe("checkPlugins", () => {
       dataset: "py:no_such_package.data:Images",
       encoder: "py:broken_plugins:wrong_shape",
     });
-    expect(error.failures.map((f) => [f.plugin, f.check])).toEqual([
+    expect(error.details.failures.map((f) => [f.plugin, f.check])).toEqual([
       ["dataset", "import"],
       ["encoder", "forward"],
     ]);

@@ -93,12 +93,12 @@ describe("standard-library references", () => {
   it("are refused by Mcl.start whatever is allowed, naming the field, before the run directory exists", async () => {
     for (const [ref, config] of stdlibPlugins) {
       const error = await refusal(Mcl.start({ ...config, name: `sdk-${ref.replace(/\W/g, "-")}` }, everythingAllowed));
-      expect(error.message).toContain(`${error.field}: ${ref} names`);
+      expect(error.message).toContain(`${error.details.field}: ${ref} names`);
       expect(error.message).toContain("part of Python's standard library or builtins");
       expect(existsSync(join(work, "runs", `sdk-${ref.replace(/\W/g, "-")}`))).toBe(false);
     }
-    expect((await refusal(Mcl.start(stdlibPlugins[0]![1], { worker: { endpoint: "tcp://127.0.0.1:9" } }))).field).toBe("encoder");
-    expect((await refusal(Mcl.start(base, { allowPlugins: ["subprocess"] }).then(() => undefined))).field).toBe("allowPlugins");
+    expect((await refusal(Mcl.start(stdlibPlugins[0]![1], { worker: { endpoint: "tcp://127.0.0.1:9" } }))).details.field).toBe("encoder");
+    expect((await refusal(Mcl.start(base, { allowPlugins: ["subprocess"] }).then(() => undefined))).details.field).toBe("allowPlugins");
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -146,7 +146,7 @@ describe("standard-library references", () => {
 describe("a plugin of the user's own", () => {
   it("is refused by Mcl.start and `mcl run` without consent, naming the field and the option or flag to give", async () => {
     const error = await refusal(Mcl.start(ownPlugin, { worker: { launch: { env: { ...process.env, PYTHONPATH: fixtures } } } }));
-    expect(error.field).toBe("encoder");
+    expect(error.details.field).toBe("encoder");
     expect(error.message).toContain("encoder: py:marker_plugins:encoder is a plugin (the encoder), code that would run in the worker");
     expect(error.message).toContain('Mcl.start(config, { allowPlugins: ["marker_plugins"] })');
     expect(error.message).toContain("mcl run <config.json> --allow-plugins marker_plugins");
@@ -177,7 +177,7 @@ describe("a plugin of the user's own", () => {
       (err: unknown) => err,
     );
     expect(error).toBeInstanceOf(PluginCheckError); // it builds no nn.Module: the check got as far as calling it
-    expect((error as PluginCheckError).failures.map((f) => [f.plugin, f.check])).toEqual([["encoder", "build"]]);
+    expect((error as PluginCheckError).details.failures.map((f) => [f.plugin, f.check])).toEqual([["encoder", "build"]]);
     expect(existsSync(marker)).toBe(true);
   });
 });

@@ -100,5 +100,6 @@ describe("the report's story", () => {
     expect(html).toContain("color 95% → 80% (−15 points vs stage 0, −10 vs the equal-compute baseline)");
     expect(html).toContain("line: stage 0 (the initial model), then the MCL stages");
     expect(html).toContain("<dt>loss</dt><dd>clip (learnable temperature)</dd>");
+    expect(html).toContain("<dt>stages</dt><dd>3, numbered 0…2: epochs 0, 2, 1; K 2, 3</dd>");
   });
 });

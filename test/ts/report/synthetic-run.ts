@@ -15,11 +15,11 @@ import { LossRecorder } from "../../../ts/report/loss-history.js";
 
 export const N = 20;
 export const ATTRIBUTES = ["shape", "color", "texture"];
-// Run-file stage 1: two clusters of 12 and 8. Stage 2 splits them into 1 + 3 + 8 and 5 + 3.
-const CLUSTERINGS: Record<number, number[]> = {
-  1: [...Array(12).fill(0), ...Array(8).fill(1)],
-  2: [0, 1, 1, 1, ...Array(8).fill(2), ...Array(5).fill(0), 1, 1, 1],
-};
+// The first clustering: two clusters of 12 and 8. The second splits them into 1 + 3 + 8 and 5 + 3.
+const CLUSTERINGS: readonly number[][] = [
+  [...Array(12).fill(0), ...Array(8).fill(1)],
+  [0, 1, 1, 1, ...Array(8).fill(2), ...Array(5).fill(0), 1, 1, 1],
+];
 
 /**
  * Linear-probe accuracies of a representation `shift` along: color learned at once, shape and
@@ -48,14 +48,15 @@ export async function syntheticRun(options: SyntheticRunOptions): Promise<string
   const config = clip
     ? parseConfig({ name, encoder: "clip-tiny", stages: 2, clusters: [2, 3], epochsPerStage: [2, 1], batchSize: 4, seed: 3, sampling, baseline: true })
     : parseConfig({ name, stages: 3, clusters: [2, 3], epochsPerStage: [1, 2, 1], batchSize: 4, seed: 3, sampling });
+  const first = clip ? 0 : 1;
   const store = await RunStore.create(dir, { config, versions: { package: "0.1.0", protocol: 1 }, state: initialState(scheduleFromConfig(config)) });
   const recorder = new LossRecorder(dir);
   const record = (track: number | "baseline", epoch: number) => {
-    if (options.losses) recorder.record(track, epoch, 5 - epoch / 2 - (track === "baseline" ? 0 : track / 10));
+    if (options.losses) recorder.record(track, epoch, 5 - epoch / 2 - (track === "baseline" ? 0 : (track + 1 - first) / 10));
   };
   const executor: StageExecutor = {
     async saveInitial() {
-      return { checkpoint: "checkpoints/stage-1-initial.safetensors" };
+      return { checkpoint: "checkpoints/stage-0-initial.safetensors" };
     },
     async trainEpoch(action) {
       record(action.stage, action.epoch);
@@ -63,7 +64,7 @@ export async function syntheticRun(options: SyntheticRunOptions): Promise<string
     },
     async embed() {},
     async cluster(action) {
-      return Int32Array.from(CLUSTERINGS[action.stage]!);
+      return Int32Array.from(CLUSTERINGS[action.stage - first]!);
     },
     async trainBaselineEpoch(action) {
       record("baseline", action.epoch);
@@ -75,20 +76,19 @@ export async function syntheticRun(options: SyntheticRunOptions): Promise<string
   if (options.finished) await writeSummary(dir, summary(store, clip));
   else {
     await mkdir(join(dir, "probes"));
-    await writeFile(join(dir, "probes", "stage-1.json"), JSON.stringify({ linear: { shape: 0.3, color: 1 }, knn: { shape: 0.2, color: 0.9 } }));
+    await writeFile(join(dir, "probes", `stage-${first}.json`), JSON.stringify({ linear: { shape: 0.3, color: 1 }, knn: { shape: 0.2, color: 0.9 } }));
   }
   return dir;
 }
 
 /** The summary of the run in `store`, with the samples each track left out as the SDK records them. */
 function summary(store: RunStore, clip: boolean): Summary {
-  const first = clip ? 0 : 1;
   const stages = clip ? [0, 1, 2] : [1, 2, 3];
   const epochs = clip ? [0, 2, 1] : [1, 2, 1];
   const scores = (shift: number) => ({ probe: probe(shift), knn: knn(shift), ...(clip ? { zeroShot: knn(shift), mmvp: mmvp(shift) } : {}) });
-  // Run files number a CLIP run's stage s as s + 1; its stage 0 trains no epoch, so samples nothing.
+  // A CLIP run's stage 0 trains no epoch, so samples nothing.
   const sampling = (track: number | "baseline") => {
-    const recorded = trackSampling(store.manifest, track === "baseline" ? track : track + 1 - first, 1);
+    const recorded = trackSampling(store.manifest, track, 1);
     return recorded === null ? {} : { sampling: recorded };
   };
   return {

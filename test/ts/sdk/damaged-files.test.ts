@@ -1,12 +1,16 @@
 // A damaged run directory is caught when the run resumes: a checkpoint that differs from the
-// checksum committed with it (zeroed, random bytes, truncated, one bit flipped) is named, and the
-// run goes back to the newest intact checkpoint of its stage (or the stage's start) and finishes
-// with the result of an undamaged run; a damaged JSON side file or clustering array is refused before anything trains.
+// checksum committed with it (zeroed, random bytes, truncated, one bit flipped) is named at the
+// resume's start, and the run goes back to the newest intact checkpoint of its stage (or the
+// stage's start) and finishes with the result of an undamaged run; a damaged JSON side file or
+// clustering array is refused before anything trains.
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Mcl, type MclEvent, type MclRun, type Summary } from "../../../ts/index.js";
+import { RunStore } from "../../../ts/run/run-store.js";
+import { recoverCheckpoints } from "../../../ts/sdk/encoder-executor.js";
+import { EventLog } from "../../../ts/sdk/events.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-sdk-damaged-"));
@@ -87,19 +91,35 @@ describe("a damaged checkpoint", () => {
   });
 
   for (const [kind, damage] of Object.entries(damages)) {
-    it(`(${kind}) is named, and the stage continues from the checkpoint before it`, { timeout: 300_000 }, async () => {
-      const dir = copyOfReference(`damaged-${kind.replaceAll(" ", "-")}`);
-      const last = manifestOf(dir).state.checkpoints[1]!;
-      damage(join(dir, last));
-      const { events, outcome } = await resume(dir);
-      const summary = await outcome;
-      const warning = events.find((e) => e.type === "warning");
-      expect(warning).toMatchObject({ type: "warning", stage: 2, code: "CHECKPOINT_DAMAGED" });
-      expect((warning as { message: string }).message).toContain(last);
-      expect(trainedEpochs(events)).toEqual([[2, 2]]);
-      expect(results(summary)).toEqual(results(referenceSummary));
+    // What the resume does first (recoverCheckpoints), on the run directory alone: every kind of
+    // damage takes the same way from there, which the resume below follows to the end.
+    it(`(${kind}) is named, and stage 2 is rewound to the checkpoint before it`, async () => {
+      const dir = copyOfReference(`found-${kind.replaceAll(" ", "-")}`);
+      const [, last] = manifestOf(dir).state.checkpoints;
+      const [previous] = Object.entries(manifestOf(dir).checkpointFiles ?? {}).filter(([, r]) => r.track === 2 && r.epochs === 2).map(([file]) => file);
+      damage(join(dir, last!));
+      const store = await RunStore.open(dir);
+      const log = new EventLog();
+      await recoverCheckpoints(store, log);
+      const warnings = log.snapshot();
+      expect(warnings).toEqual([expect.objectContaining({ type: "warning", stage: 2, code: "CHECKPOINT_DAMAGED" })]);
+      expect((warnings[0] as { message: string }).message).toContain(last);
+      expect(store.manifest.state).toMatchObject({ stage: 2, phase: "train", epoch: 2, checkpoints: [expect.any(String), previous] });
     });
   }
+
+  it("(a flipped bit) is named, and the stage continues from the checkpoint before it to the undamaged run's result", { timeout: 300_000 }, async () => {
+    const dir = copyOfReference("damaged-a-flipped-bit");
+    const last = manifestOf(dir).state.checkpoints[1]!;
+    damages["a flipped bit"]!(join(dir, last));
+    const { events, outcome } = await resume(dir);
+    const summary = await outcome;
+    const warning = events.find((e) => e.type === "warning");
+    expect(warning).toMatchObject({ type: "warning", stage: 2, code: "CHECKPOINT_DAMAGED" });
+    expect((warning as { message: string }).message).toContain(last);
+    expect(trainedEpochs(events)).toEqual([[2, 2]]);
+    expect(results(summary)).toEqual(results(referenceSummary));
+  });
 
   it("with no intact earlier checkpoint retrains its stage from the start", { timeout: 300_000 }, async () => {
     const dir = copyOfReference("damaged-both");

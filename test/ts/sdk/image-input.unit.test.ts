@@ -1,15 +1,15 @@
 // run.embed(images): what is refused before anything is sent, each error naming the field.
 import { describe, expect, it } from "vitest";
-import { MclError, tensor } from "../../../ts/index.js";
+import { RunError, tensor } from "../../../ts/index.js";
 import { checkImages } from "../../../ts/sdk/image-input.js";
 
-function refusal(images: unknown): MclError {
+function refusal(images: unknown): RunError {
   try {
     checkImages(images, 3);
   } catch (error) {
-    expect(error).toBeInstanceOf(MclError);
-    expect((error as MclError).code).toBe("INVALID_INPUT");
-    return error as MclError;
+    expect(error).toBeInstanceOf(RunError);
+    expect((error as RunError).code).toBe("INVALID_INPUT");
+    return error as RunError;
   }
   throw new Error("checkImages accepted the images");
 }

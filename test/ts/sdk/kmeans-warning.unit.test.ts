@@ -11,9 +11,10 @@ import { initialState } from "../../../ts/control/stage-scheduler.js";
 import { scheduleFromConfig } from "../../../ts/config/stage-schedule.js";
 import { EventLog, type MclEvent } from "../../../ts/sdk/events.js";
 import { type Track } from "../../../ts/run/track.js";
-import { WorkerExecutor } from "../../../ts/sdk/worker-executor.js";
+import { EncoderExecutor } from "../../../ts/sdk/encoder-executor.js";
 import { tensor } from "../../../ts/wire/index.js";
-import type { DatasetOpenResult, EmbeddingHandle, KMeansResult, WorkerJobs } from "../../../ts/worker/index.js";
+import type { KMeansResult, WorkerJobs } from "../../../ts/client/index.js";
+import type { DatasetOpenResult, EmbeddingHandle } from "../../../ts/wire/index.js";
 
 const K = 8;
 const dirs: string[] = [];
@@ -23,7 +24,7 @@ afterEach(async () => {
 });
 
 /** The executor over a stand-in worker whose kmeans job answers with `emptyClusters` empty clusters. */
-async function executorAnswering(emptyClusters: number, log: EventLog): Promise<WorkerExecutor> {
+async function executorAnswering(emptyClusters: number, log: EventLog): Promise<EncoderExecutor> {
   const config = parseConfig({ name: "w", stages: 2, baseline: false, clusters: K });
   const dir = await mkdtemp(join(tmpdir(), "mcl-kmeans-warning-"));
   dirs.push(dir);
@@ -39,7 +40,7 @@ async function executorAnswering(emptyClusters: number, log: EventLog): Promise<
   const jobs = { kmeans: async () => result } as unknown as WorkerJobs;
   const data = { dataset: "dataset:1", size: 16, image_shape: [3, 16, 16], attributes: [], has_captions: false } as unknown as DatasetOpenResult;
   // The stage's embedding is taken as already on the worker: cluster() only runs k-means on it.
-  return new (class extends WorkerExecutor {
+  return new (class extends EncoderExecutor {
     override async embedding(_track: Track): Promise<EmbeddingHandle> {
       return "embedding:1" as EmbeddingHandle;
     }

@@ -18,15 +18,15 @@ import { EventLog, type MclEvent } from "../../../ts/sdk/events.js";
 import { leftOutWarning, trackSampling } from "../../../ts/sdk/left-out.js";
 import { LEFT_OUT_WARNING_FRACTION } from "../../../ts/run/sampling.js";
 import { formatProbeTable, type Summary, SUMMARY_FORMAT } from "../../../ts/run/summary.js";
-import { WorkerExecutor } from "../../../ts/sdk/worker-executor.js";
+import { EncoderExecutor } from "../../../ts/sdk/encoder-executor.js";
+import { type WorkerJobs } from "../../../ts/client/index.js";
 import {
   datasetHandleSchema,
   modelHandleSchema,
   optimizerHandleSchema,
   type DatasetOpenResult,
   type TrainResult,
-  type WorkerJobs,
-} from "../../../ts/worker/index.js";
+} from "../../../ts/wire/index.js";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -81,7 +81,7 @@ describe("the executor", () => {
       has_captions: false,
     };
     const log = new EventLog();
-    const executor = new WorkerExecutor(trainingJobs(), store, data, log, new AbortController().signal);
+    const executor = new EncoderExecutor(trainingJobs(), store, data, log, new AbortController().signal);
     const plan = planMcl(book().hierarchy(), planOptionsOf(store.manifest.config, 1, 3, 0));
     const action = { kind: "train-epoch", stage: 3, epoch: 0, epochs: 2, start: { kind: "scratch" }, sampling: { policy: "mcl", labelsStage: 2 } };
     await executor.trainEpoch(action as TrainEpochAction, plan);

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { mclConfigSchema } from "../../../ts/config/mcl-config.js";
-import { MclError } from "../../../ts/run/errors.js";
+import { RunError } from "../../../ts/run/errors.js";
 import { EventLog, type MclEvent } from "../../../ts/sdk/events.js";
 import { ExperimentLogs } from "../../../ts/sdk/experiment-logs.js";
 import { METRICS_FILE } from "../../../ts/sdk/metrics-log.js";
@@ -99,9 +99,9 @@ describe("logging.wandb", () => {
     const dir = runDir(root);
     const logs = new ExperimentLogs(dir, wandbConfig("no-wandb"), false);
     const error = await logs.startWandb(COMMAND).catch((caught: unknown) => caught);
-    expect(error).toBeInstanceOf(MclError);
-    expect((error as MclError).code).toBe("INVALID_INPUT");
-    expect((error as MclError).message).toMatch(/^logging\.wandb: the worker's Python .* cannot import wandb; install it there with `.* -m pip install wandb`/);
+    expect(error).toBeInstanceOf(RunError);
+    expect((error as RunError).code).toBe("INVALID_INPUT");
+    expect((error as RunError).message).toMatch(/^logging\.wandb: the worker's Python .* cannot import wandb; install it there with `.* -m pip install wandb`/);
     expect(existsSync(join(dir, "wandb-run-id"))).toBe(false); // a new run that never started leaves nothing
   });
 

@@ -22,6 +22,7 @@ export const ERROR_CODES = [
   "NOT_FOUND",
   "NON_FINITE_LOSS",
   "BUSY",
+  "OUT_OF_MEMORY",
   "TIMEOUT",
   "WORKER_LOST",
 ] as const;

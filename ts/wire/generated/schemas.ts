@@ -217,6 +217,7 @@ export const errorBodySchema = z.strictObject({
     "NOT_FOUND",
     "NON_FINITE_LOSS",
     "BUSY",
+    "OUT_OF_MEMORY",
   ]),
   message: z.string(),
   details: z.looseObject({}).optional(),
@@ -734,13 +735,14 @@ export const clipTrainRequestSchema = z.strictObject({
   data: loaderOptionsSchema.optional(),
   /**
    * name: clip or xsample; temperature: fixed instead of the learnable logit scale (used as it is; 0 is
-   * refused); graph: what xsample's targets relate, captions (the default) or the labels of attribute
+   * refused); graph: what xsample's targets relate, the token overlap of the captions (tokens, the default) or
+   * the labels of attribute
    */
   loss: z.strictObject({
     name: z.enum(["clip", "xsample"]),
     temperature: z.number().min(0).optional(),
     target_temperature: z.number().min(0).optional(),
-    graph: z.enum(["captions", "labels"]).optional(),
+    graph: z.enum(["tokens", "labels"]).optional(),
     attribute: z.string().optional(),
   }),
   /** seeds the augmentation of this job: give every chunk of a run its own */

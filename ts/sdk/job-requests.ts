@@ -9,7 +9,7 @@ import type {
   ModelHandle,
   OptimizerCreateRequest,
   TrainRequest,
-} from "../worker/index.js";
+} from "../wire/index.js";
 
 /**
  * The worker's augmentation from the config and the run's preprocessing (the run manifest's):

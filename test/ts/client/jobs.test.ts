@@ -6,14 +6,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { planUniform } from "../../../ts/control/batch-planner.js";
 import { type WorkerHandle, WorkerError, launchWorker } from "../../../ts/transport/index.js";
-import { type Tensor, tensor } from "../../../ts/wire/index.js";
+import { WorkerJobs } from "../../../ts/client/index.js";
 import {
   type DatasetHandle,
   type ModelHandle,
   type OptimizerHandle,
+  type Tensor,
   type TrainProgress,
-  WorkerJobs,
-} from "../../../ts/worker/index.js";
+  tensor,
+} from "../../../ts/wire/index.js";
 
 const DATA = "synthetic:trifeature?n=48&size=16&seed=3";
 const LOSS = { name: "nt-xent", temperature: 0.2 } as const;

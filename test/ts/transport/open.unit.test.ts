@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { deviceName } from "../../../ts/sdk/worker-connection.js";
+import { deviceName } from "../../../ts/transport/open.js";
 import type { HelloResult } from "../../../ts/wire/index.js";
 import { fakeHelloResult } from "../support/fake-hello.js";
 

@@ -1,5 +1,5 @@
 /**
- * The run driver's StageExecutor over a worker's compute jobs (ts/worker): every epoch sends its
+ * The run driver's StageExecutor over a worker's compute jobs (ts/client): every epoch sends its
  * batch plan as int32 tensors to the train job and saves a checkpoint (model and optimizer,
  * written atomically by the worker, while the next epoch trains) before it counts as done; embed
  * keeps the embedding on the worker; cluster runs k-means there and brings back only the
@@ -31,12 +31,14 @@ import type {
   TrainEpochAction,
 } from "../run/run-driver.js";
 import type { RunStore } from "../run/run-store.js";
-import type { StartFrom } from "../control/stage-scheduler.js";
+import type { StageSchedule, StartFrom } from "../control/stage-scheduler.js";
+import { scheduleFromConfig } from "../config/stage-schedule.js";
 import type { MclConfig } from "../config/mcl-config.js";
 import type { Preprocess } from "../config/preprocess.js";
 import type { EpochLr } from "../report/loss-history.js";
 import { writeFileAtomic } from "../control/atomic-file.js";
 import type { IntegrationSpec } from "../control/integration.js";
+import type { TrainArgs, TrainOptions, WorkerJobs } from "../client/index.js";
 import type {
   DatasetHandle,
   DatasetOpenResult,
@@ -46,18 +48,15 @@ import type {
   OptimizerHandle,
   ProbeResult,
   TensorHandle,
-  TrainArgs,
-  TrainOptions,
   TrainResult,
-  WorkerJobs,
-} from "../worker/index.js";
-import { MclError } from "../run/errors.js";
+} from "../wire/index.js";
+import { RunError } from "../run/errors.js";
 import { PROGRESS_PER_EPOCH, type EventLog } from "./events.js";
-import { trackName, type Track } from "../run/track.js";
+import { lastStage, schedulerStage, trackName, type Track } from "../run/track.js";
 import { leftOutWarning } from "./left-out.js";
 import { samplingOf } from "../run/sampling.js";
 import { readProbeFile, SUMMARY_FILE, type ExtraScores, type ProbeScores } from "../run/summary.js";
-import { augmentOf, loaderOptionsOf, lossOf, modelRequest, optimizerRequest } from "./worker-requests.js";
+import { augmentOf, loaderOptionsOf, lossOf, modelRequest, optimizerRequest } from "./job-requests.js";
 
 /** k-means outcome of a stage, kept until its composite groups are recorded. */
 export interface KMeansOutcome {
@@ -93,7 +92,7 @@ const RELEASE_TIMEOUT_MS = 5000;
  * Another kind of model (ClipExecutor) reuses the epoch, checkpoint, embedding and release logic
  * and overrides the protected hooks: trainJob, imageSize, freshModel, modelAt, heldHandles, forgetModels.
  */
-export class WorkerExecutor implements StageExecutor {
+export class EncoderExecutor implements StageExecutor {
   protected readonly jobs: WorkerJobs;
   protected readonly store: RunStore;
   protected readonly data: DatasetOpenResult;
@@ -103,6 +102,7 @@ export class WorkerExecutor implements StageExecutor {
   /** The run's preprocessing (its manifest's), sent with every image transform and saved in every checkpoint. */
   protected readonly preprocess: Preprocess;
   readonly #imageSize: number;
+  readonly #schedule: StageSchedule;
   /** The encoder on the worker (one at a time): the one training, or the last one loaded to embed. */
   protected live: LiveModel | undefined;
   readonly #embeddings = new Map<Track, EmbeddingHandle>();
@@ -122,6 +122,7 @@ export class WorkerExecutor implements StageExecutor {
     this.config = store.manifest.config;
     this.preprocess = store.manifest.preprocess;
     this.#imageSize = data.image_shape[1]!;
+    this.#schedule = scheduleFromConfig(this.config);
   }
 
   trainEpoch(action: TrainEpochAction, plan: BatchPlan, signal?: AbortSignal): Promise<EpochCheckpoint> {
@@ -141,7 +142,7 @@ export class WorkerExecutor implements StageExecutor {
   async cluster(action: ClusterAction): Promise<Int32Array> {
     const embedding = await this.embedding(action.stage);
     const result = await this.jobs.kmeans(
-      { embedding, k: action.k, seed: deriveSeed(this.config.seed, action.stage) & 0x7fffffff },
+      { embedding, k: action.k, seed: deriveSeed(this.config.seed, this.#seedStream(action.stage)) & 0x7fffffff },
       { signal: this.signal },
     );
     const emptyClusters = result.empty_clusters;
@@ -287,7 +288,7 @@ export class WorkerExecutor implements StageExecutor {
     const steps = plan.offsets.length - 1;
     const known = this.#epochSteps.get(track) ?? steps;
     if (known !== steps) {
-      throw new MclError(
+      throw new RunError(
         "UNEQUAL_EPOCHS",
         `${trackName(track)}: epoch ${epoch + 1} plans ${steps} steps, an earlier epoch ${known}; the learning-rate schedule needs equal epochs`,
       );
@@ -303,7 +304,7 @@ export class WorkerExecutor implements StageExecutor {
         plan,
         augment: augmentOf(this.config, this.imageSize(), this.preprocess),
         data: loaderOptionsOf(this.config),
-        seed: deriveSeed(this.config.seed, track === "baseline" ? 0 : track, epoch) & 0x7fffffff,
+        seed: deriveSeed(this.config.seed, this.#seedStream(track), epoch) & 0x7fffffff,
         first_step: firstStep,
         progress_every: Math.max(1, Math.ceil(steps / PROGRESS_PER_EPOCH)),
       },
@@ -414,7 +415,7 @@ export class WorkerExecutor implements StageExecutor {
   protected async freshModel(track: Track, pretrained: string | null): Promise<ModelHandle> {
     await this.dropModels();
     // The baseline starts from the same initial weights as stage 1: only the schedule differs.
-    const seed = deriveSeed(this.config.seed, track === "baseline" ? 1 : track) & 0x7fffffff;
+    const seed = deriveSeed(this.config.seed, track === "baseline" ? 1 : this.#seedStream(track)) & 0x7fffffff;
     const { model } = await this.jobs.createModel(modelRequest(this.config, this.#imageSize, seed, pretrained), {
       signal: this.signal,
     });
@@ -443,7 +444,7 @@ export class WorkerExecutor implements StageExecutor {
   /** The run-relative checkpoint of `track`'s final weights. */
   protected finalCheckpoint(track: Track): string {
     const state = this.store.manifest.state;
-    const path = track === "baseline" ? state.baselineCheckpoint : state.checkpoints[track - 1];
+    const path = track === "baseline" ? state.baselineCheckpoint : state.checkpoints[schedulerStage(this.#schedule, track) - 1];
     if (path === null || path === undefined) {
       throw new Error(`${trackName(track)} has no checkpoint yet: it cannot be embedded before it is trained`);
     }
@@ -469,6 +470,11 @@ export class WorkerExecutor implements StageExecutor {
     this.live = undefined;
   }
 
+  /** The stream of `track`'s seeds: its stage's index in the scheduler (track.ts), the baseline's 0. */
+  #seedStream(track: Track): number {
+    return track === "baseline" ? 0 : schedulerStage(this.#schedule, track);
+  }
+
   /** A run-relative path as the worker must see it. */
   protected absolute(path: string): string {
     return isAbsolute(path) ? path : resolve(this.store.dir, path);
@@ -484,14 +490,14 @@ export async function recoverCheckpoints(store: RunStore, log: EventLog): Promis
   const recovery = await store.recoverCheckpoints();
   if (recovery === null) return;
   const { track, fallback } = recovery;
-  const stages = store.manifest.state.checkpoints.length;
-  const rewound = track === "baseline" ? [] : Array.from({ length: stages - track + 1 }, (_, i) => track + i);
+  const last = lastStage(scheduleFromConfig(store.manifest.config));
+  const rewound = track === "baseline" ? [] : Array.from({ length: last - track + 1 }, (_, i) => track + i);
   const stale = [SUMMARY_FILE, ...rewound.flatMap((stage) => [`probes/stage-${stage}.json`, `probes/clip-stage-${stage}.json`])];
   await Promise.all(stale.map((file) => rm(store.path(file), { force: true })));
   // The scheduler runs the stages in order and the baseline after them: what follows a rewound stage runs again.
   const after: string[] = [];
-  if (track !== "baseline" && track + 1 === stages) after.push(`stage ${stages}`);
-  if (track !== "baseline" && track + 1 < stages) after.push(`stages ${track + 1}…${stages}`);
+  if (track !== "baseline" && track + 1 === last) after.push(`stage ${last}`);
+  if (track !== "baseline" && track + 1 < last) after.push(`stages ${track + 1}…${last}`);
   if (track !== "baseline" && store.manifest.config.baseline) after.push("the baseline");
   const later = after.length === 0 ? "" : ` (then ${after.join(" and ")} train again, as they come after it)`;
   log.push({

@@ -11,7 +11,8 @@ was not applied (resume with first_step = it). `precision` is the autocast of th
 forward pass (mcl_worker.precision). The job stops between steps when cancelled.
 `loss.attribute` names the dataset attribute whose classes are the labels of supcon (or of a
 plugin loss). `data` sets the loader processes that load the next batches' images while a step
-computes (mcl_worker.data.batch_loader); an image that fails to decode is INVALID_BODY naming
+computes (mcl_worker.data.batch_loader); they keep running for the next job on the same dataset
+handle (mcl_worker.data.loader_pools). An image that fails to decode is INVALID_BODY naming
 `dataset`, with the file and the sample in details.
 """
 
@@ -28,7 +29,7 @@ from ..models import ContrastiveModel
 from ..plugin_ref import is_plugin
 from ..train import StepStats, train_steps
 from ..wire import WireError
-from .embedding import augment_config
+from .embed_jobs import augment_config
 from .handles import ModelEntry, OptimizerEntry, held
 from .registry import Body, JobContext, job
 
@@ -96,7 +97,9 @@ def train(body: Body, ctx: JobContext) -> Body:
         })
 
     started = time.perf_counter()
-    with entry.use(body["model"], "train") as model:
+    # The loader processes of the dataset handle, kept for the stage's next train job.
+    with entry.use(body["model"], "train") as model, \
+            ctx.state.loaders.borrowed(body["dataset"], loader_options(body, dataset.decodes)) as loader:
         try:
             result = train_steps(
                 model, optimizer.optimizer, (indices, offsets), dataset.get_images,
@@ -104,7 +107,7 @@ def train(body: Body, ctx: JobContext) -> Body:
                 seed=body["seed"], temperature=loss["temperature"], first_step=first_step, labels=labels,
                 device=entry.device, precision=body.get("precision", "auto"), schedule=optimizer.schedule,
                 progress_every=body.get("progress_every", 1), on_progress=report, should_stop=lambda: ctx.cancelled,
-                loader=loader_options(body, dataset.decodes),
+                loader=loader,
             )
         except InvalidArgument as exc:
             path = _FIELDS.get(exc.field)

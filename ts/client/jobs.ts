@@ -15,9 +15,9 @@
  * brings an embedding over, `putTensor` sends a tensor there, `free` drops a handle.
  */
 import type { z } from "zod";
+import { formatPath } from "../errors.js";
 import { type JobEvent, type RequestOptions, type WorkerClient, WorkerError } from "../transport/index.js";
 import type { ProgressOf, RequestOf, ResultOf } from "../transport/job-types.js";
-import { type Tensor, formatPath, tensor } from "../wire/index.js";
 import {
   type CheckpointLoadRequest,
   type CheckpointLoadResult,
@@ -51,12 +51,14 @@ import {
   type OptimizerCreateResult,
   type ProbeRequest,
   type ProbeResult,
+  type Tensor,
   type TensorHandle,
   type TrainProgress,
   type TrainRequest,
   type TrainResult,
   jobSchemas,
-} from "./job-schemas.js";
+  tensor,
+} from "../wire/index.js";
 
 /** One chunk of a batch plan (ts/control/batch-planner.ts): step t is indices[offsets[t], offsets[t + 1]). */
 export interface TrainPlan {

@@ -3,9 +3,20 @@
  * connectWorker(endpoint). Either way the run sees a client, a device name and close().
  */
 
-import { type WorkerClient, connectWorker, launchWorker } from "../transport/index.js";
-import type { WorkerOptions } from "../transport/worker-options.js";
 import type { HelloResult } from "../wire/index.js";
+import { type ConnectOptions, connectWorker } from "./connect.js";
+import { type LaunchOptions, launchWorker } from "./launch.js";
+import type { WorkerClient } from "./worker-client.js";
+
+/** Where a run's worker comes from: launched by this process (the default), or reached at `endpoint`. */
+export interface WorkerOptions {
+  /** Attach to a worker already running there (e.g. on a GPU box) instead of launching one. */
+  readonly endpoint?: string;
+  /** Options of connectWorker, with `endpoint`. */
+  readonly connect?: ConnectOptions;
+  /** Options of launchWorker, without `endpoint`. */
+  readonly launch?: LaunchOptions;
+}
 
 export interface WorkerConnection {
   readonly client: WorkerClient;

@@ -2,7 +2,8 @@
 
 embed takes its images from a dataset handle, or from a tensor uploaded with handle.put (uint8
 [N, C, H, W], channels first, as datasets hand them out), the next blocks loaded ahead as `data`
-says (mcl_worker.data.batch_loader). It runs the eval transform (no
+says (mcl_worker.data.batch_loader), by the loader processes kept for the handle
+(mcl_worker.data.loader_pools). It runs the eval transform (no
 augmentation: resize to augment.size with augment.interpolation, the whole image or the shorter
 side then a centre crop (augment.crop_pct), normalise with augment.mean / std, as training does)
 and the model in eval mode without gradients.
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import distributed, integration
-from ..data import AugmentConfig, BatchLoader, ImageDataset, eval_transform, loader_options
+from ..data import AugmentConfig, ImageDataset, eval_transform, loader_options
 from ..eval_mode import eval_mode
 from ..wire import WireError
 from .handles import ModelEntry, held
@@ -117,9 +118,10 @@ def embed(body: Body, ctx: JobContext) -> Body:
         block = batch_size * distributed.world_size()
         blocks = [torch.arange(start, min(n, start + block)) for start in range(0, n, block)]
         mine = [indices[distributed.shard(indices.numel())] for indices in blocks]
-        loader = BatchLoader(dataset.get_images, mine, loader_options(body, dataset.decodes),
-                             pin_memory=entry.device.type == "cuda")
-        with closing(iter(loader)) as images_of:
+        # The loader processes of the dataset handle, as the train jobs' (kept for the next job).
+        source = body["dataset"] if "dataset" in body else body["images"]
+        with ctx.state.loaders.borrowed(source, loader_options(body, dataset.decodes)) as loader, \
+                closing(loader.load(dataset.get_images, mine, pin_memory=entry.device.type == "cuda")) as images_of:
             for start in range(0, n, block):
                 ctx.check_cancelled()
                 stop = min(n, start + block)

@@ -7,6 +7,7 @@ import { cpSync, existsSync, renameSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, sep } from "node:path";
 import { pathToFileURL } from "node:url";
+import { MclError } from "../errors.js";
 import { type PythonChoice, SETUP_COMMAND, WORKER_VENV_ENV, packageVersion, projectRoot, pythonIn, userVenv } from "./python-env.js";
 
 /** The torch build to install; scripts/torch-source.mjs decides it, for bootstrap too. */
@@ -50,15 +51,10 @@ export interface PlanOptions {
   readonly tag: string;
 }
 
-/** A setup step failed; `step` names it and the message ends with its fix. */
-export class WorkerSetupError extends Error {
-  override name = "WorkerSetupError";
-  readonly code = "WORKER_SETUP_FAILED";
-  constructor(
-    readonly step: string,
-    message: string,
-  ) {
-    super(message);
+/** A setup step failed; `details.step` names it and the message ends with its fix. */
+export class WorkerSetupError extends MclError<"WORKER_SETUP_FAILED", { readonly step: string }> {
+  constructor(step: string, message: string) {
+    super("WORKER_SETUP_FAILED", message, { details: { step } });
   }
 }
 

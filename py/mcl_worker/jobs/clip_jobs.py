@@ -27,13 +27,13 @@ import torch
 
 from .. import distributed
 from ..checkpoint import CheckpointError
-from ..data import AugmentConfig, BatchLoader, ImageDataset, augment, eval_transform, loader_options
+from ..data import AugmentConfig, ImageDataset, augment, eval_transform, loader_options
 from ..errors import InvalidArgument
 from ..eval_mode import eval_mode
 from ..evaluation.integrated import IntegratedClip, encode_text_batches
 from ..evaluation.pairs import Pairs, pair_hits, read_mmvp_vlm, synthetic_pairs
 from ..evaluation.zero_shot import DEFAULT_TEMPLATE, class_prompts, determined_by_captions
-from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, label_graph, xsample_loss
+from ..losses import DEFAULT_TARGET_TEMPERATURE, clip_loss, fixed_logit_scale, label_graph, token_graph, xsample_loss
 from ..lr_schedule import set_lr
 from ..models import ModelConfigError, count_parameters
 from ..models.clip import CLIP, SPEC_METADATA_KEY, create_clip, load_clip_weights
@@ -42,11 +42,11 @@ from ..step_guard import StepGuard
 from ..text import BpeTokenizer, Tokenizer, WordTokenizer, tokenize
 from ..train import plan_batches, step_seed
 from ..wire import WireError
-from .embedding import ImageSource, TensorImages, augment_config
+from .embed_jobs import ImageSource, TensorImages, augment_config
 from .handles import ModelEntry, OptimizerEntry, held, worker_device
-from .models import seeded
+from .model_jobs import seeded
 from .registry import Body, JobContext, job
-from .training import checked_plan
+from .train_jobs import checked_plan
 
 DEFAULT_BATCH_SIZE = 256
 DEFAULT_PAIRS = 100
@@ -190,7 +190,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
         if extra is not None:
             raise _invalid(f"loss.{extra}", "only the xsample loss takes it; leave it out or use name xsample")
     graph_labels = None
-    if loss["name"] == "xsample" and loss.get("graph", "captions") == "labels":
+    if loss["name"] == "xsample" and loss.get("graph") == "labels":
         name = loss.get("attribute")
         if name not in dataset.attributes:
             known = ", ".join(dataset.attributes) or "none"
@@ -222,13 +222,14 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
     started = window = time.perf_counter()
     window_samples = 0
     stopped = False
-    with entry.use(body["model"], "clip.train"), distributed.synced_batch_norm(model):
+    with entry.use(body["model"], "clip.train"), distributed.synced_batch_norm(model), \
+            ctx.state.loaders.borrowed(body["dataset"], loader_options(body, dataset.decodes)) as loader:
         model.train()
         guard = StepGuard(model, optimizer.optimizer, entry.device, len(batches), first_step)
-        # The next batches' images load in loader processes (body `data`) while a step computes.
-        loader = BatchLoader(dataset.get_images, batches, loader_options(body, dataset.decodes),
-                             pin_memory=entry.device.type == "cuda")
-        with closing(iter(loader)) as images_of:
+        # The next batches' images load in loader processes (body `data`) while a step computes;
+        # the processes are kept for the next job on the same dataset handle.
+        images_of = loader.load(dataset.get_images, batches, pin_memory=entry.device.type == "cuda")
+        with closing(images_of):
             for position, batch in enumerate(batches):
                 if distributed.any_rank(ctx.cancelled):
                     stopped = True
@@ -247,13 +248,19 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
                 assert captions is not None
                 tokens = tokenize(tokenizer, captions, model.context_length)
                 truncated += tokens.truncated
+                batch_tokens = tokens.tokens
+                if len(captions) < batch.numel():  # the tokens graph relates the gathered batch, not this shard
+                    every = dataset.captions(batch)
+                    assert every is not None
+                    batch_tokens = tokenize(tokenizer, every, model.context_length).tokens
                 guard.before_forward()
                 with torch.autocast(entry.device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     image_z, text_z, logit_scale = model(images, tokens.tokens.to(entry.device))
                 image_z = distributed.all_gather_with_grad(image_z.float(), batch.numel())
                 text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
                 used_scale = fixed_scale if fixed_scale is not None else logit_scale
-                value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch)
+                value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch,
+                                (batch_tokens, (0, tokenizer.sot, tokenizer.eot)))
                 last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
                 guard.record(position, value_t)  # read at progress points; the updates stop at a non-finite one
                 # Every rank computed the loss of the whole gathered batch: its gradients are averaged.
@@ -292,18 +299,19 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
 
 def _loss(
     spec: Body, image_z: torch.Tensor, text_z: torch.Tensor, scale: torch.Tensor | float,
-    graph_labels: torch.Tensor | None, batch: torch.Tensor,
+    graph_labels: torch.Tensor | None, batch: torch.Tensor, batch_tokens: tuple[torch.Tensor, tuple[int, ...]],
 ) -> torch.Tensor:
     """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples.
     `scale` is the log inverse temperature: the model's learnable one, or a fixed one (the
-    learnable one then gets no gradient)."""
+    learnable one then gets no gradient). `batch_tokens`: the batch's token ids and the ids
+    (padding, start, end) the tokens graph leaves out."""
     if spec["name"] == "clip":
         return clip_loss(image_z, text_z, scale)
     if graph_labels is not None:
         graph = label_graph(graph_labels[batch].to(image_z.device))
-    else:  # caption similarity from the text tower, detached: the graph is a target, not trained
-        text = torch.nn.functional.normalize(text_z.detach(), dim=1)
-        graph = text @ text.T
+    else:
+        tokens, ignore = batch_tokens
+        graph = token_graph(tokens.to(image_z.device), ignore)
     return xsample_loss(
         image_z, text_z, graph, logit_scale=scale,
         target_temperature=spec.get("target_temperature", DEFAULT_TARGET_TEMPERATURE),

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createInterface } from "node:readline";
+import { MclError } from "../errors.js";
 import { reapOnExit } from "./child-reaper.js";
 import { PYTHON_ENV, setupHint } from "./python-env.js";
 
@@ -20,10 +21,11 @@ export interface SpawnWorkerOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-/** The worker could not be started; `message` holds the end of its stderr and the fix when known. */
-export class WorkerStartError extends Error {
-  override name = "WorkerStartError";
-  readonly code = "WORKER_START_FAILED";
+/** The worker could not be started; `message` holds the end of its stderr and the fix when known, `cause` the spawn error. */
+export class WorkerStartError extends MclError<"WORKER_START_FAILED"> {
+  constructor(message: string, options: { readonly cause?: unknown } = {}) {
+    super("WORKER_START_FAILED", message, options);
+  }
 }
 
 const STDERR_TAIL_CHARS = 4000;
@@ -60,9 +62,8 @@ export class WorkerProcess {
       child.once("error", resolve);
     });
     if (spawned !== undefined || child.pid === undefined) {
-      throw new WorkerStartError(
-        `cannot run the worker's Python ${options.python}: ${spawned?.message ?? "no pid"}; ${fix}`,
-      );
+      const why = spawned === undefined ? "the system gave it no process id" : spawnFailure(spawned);
+      throw new WorkerStartError(`cannot run the worker's Python ${options.python}: ${why}; ${fix}`, { cause: spawned });
     }
     reapOnExit(child);
     const worker = new WorkerProcess(child, child.pid, options.onOutput, fix);
@@ -127,6 +128,11 @@ export class WorkerProcess {
       });
     });
   }
+}
+
+/** A spawn error as a message names it: Node's message, and its code (ENOENT, EACCES) when the message lacks it. */
+function spawnFailure(error: NodeJS.ErrnoException): string {
+  return error.code === undefined || error.message.includes(error.code) ? error.message : `${error.message} (${error.code})`;
 }
 
 function parseListening(line: string): string | undefined {

@@ -1,2 +1,0 @@
-export * from "./job-schemas.js";
-export { type BackgroundSave, type ClipTrainArgs, type JobOptions, type KMeansResult, type TrainArgs, type TrainOptions, type TrainPlan, WorkerJobs } from "./worker-jobs.js";
