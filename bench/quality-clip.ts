@@ -1,7 +1,7 @@
 /**
  * The CLIP case of npm run bench:quality (`npm run bench:quality -- --clip`): the CLIP demo's
  * config (ts/sdk/clip-demo-config.ts) over seeds, once with its CLIP loss and once with X-Sample
- * (`clip.loss.name: "xsample"`, its default graph: caption similarity from the text tower).
+ * (`clip.loss.name: "xsample"`, its default graph: the captions' token overlap).
  *
  * For every loss and seed it runs the whole method through the SDK (`Mcl.start`: stage 0, the MCL
  * stages, the equal-compute baseline, zero-shot and MMVP-style scoring) and reads the run's

@@ -248,6 +248,7 @@ def test_loss_options_are_checked(peer: Peer, trained: dict[str, Any]) -> None:
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "temperature": -1}}, "INVALID_BODY", "loss.temperature")
     peer.fail("clip.train", {**base, "loss": {"name": "xsample", "target_temperature": 0}}, "INVALID_BODY", "loss.target_temperature")
     peer.fail("clip.train", {**base, "loss": {"name": "clip", "graph": "labels"}}, "INVALID_BODY", "loss.graph")
+    peer.fail("clip.train", {**base, "loss": {"name": "xsample", "graph": "captions"}}, "INVALID_BODY", "loss.graph")
     peer.fail("clip.train", {**base, "loss": {"name": "xsample", "graph": "labels", "attribute": "size"}},
               "INVALID_BODY", "loss.attribute")
 

@@ -5,7 +5,7 @@ import torch
 
 from mcl_worker.errors import InvalidArgument
 from mcl_worker.losses import (
-    LOSSES, clip_loss, dcl, fixed_logit_scale, get_loss, label_graph, nt_xent, supcon, xsample, xsample_loss,
+    LOSSES, clip_loss, dcl, fixed_logit_scale, get_loss, label_graph, nt_xent, supcon, token_graph, xsample, xsample_loss,
 )
 
 
@@ -190,6 +190,61 @@ def test_xsample_with_distinct_labels_is_clip_and_shared_labels_soften_it() -> N
     labels = torch.tensor([0, 0, 1, 2])
     assert xsample(z, swapped, temperature=0.1, labels=labels) < xsample(z, swapped, temperature=0.1, labels=torch.arange(4))
     assert torch.equal(label_graph(labels)[0], torch.tensor([1.0, 1.0, 0.0, 0.0]))
+
+
+# Token ids as the worker pads them: <start>=8 ... <end>=9, then 0.
+START, END = 8, 9
+SPECIAL = (0, START, END)
+
+
+def _rows(*captions: list[int], length: int = 7) -> torch.Tensor:
+    return torch.tensor([[START, *c, END] + [0] * (length - len(c) - 2) for c in captions])
+
+
+def test_token_graph_is_the_jaccard_index_of_the_token_sets() -> None:
+    captions = [[1, 2, 3], [3, 2, 1, 1], [1, 4], [5], []]
+    graph = token_graph(_rows(*captions), SPECIAL)
+    for i, a in enumerate(captions):
+        for j, b in enumerate(captions):
+            union = set(a) | set(b)
+            expected = len(set(a) & set(b)) / len(union) if union else 1.0
+            assert float(graph[i, j]) == pytest.approx(expected), (i, j)
+    # Padding, start and end are no words: counted, [5] and the empty caption would share them.
+    assert float(graph[3, 4]) == 0.0
+
+
+def test_token_graph_targets_are_equal_for_identical_captions_and_peaked_on_disjoint_ones() -> None:
+    tau = 0.1
+    same = torch.softmax(token_graph(_rows([1, 2], [1, 2], [1, 2], [3]), SPECIAL) / tau, dim=1)
+    torch.testing.assert_close(same.sum(1), torch.ones(4))
+    assert torch.equal(same[0], same[1]) and same[0, 0] == same[0, 1] == same[0, 2] > same[0, 3]
+    disjoint = torch.softmax(token_graph(_rows([1], [2], [3, 4], [5]), SPECIAL) / tau, dim=1)
+    torch.testing.assert_close(disjoint.sum(1), torch.ones(4))
+    assert torch.equal(disjoint.argmax(1), torch.arange(4)) and float(disjoint.diagonal().min()) > 0.99
+    # Disjoint captions with a sharp target temperature: X-Sample is CLIP's loss.
+    g = torch.Generator().manual_seed(10)
+    z_a, z_b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
+    graph = token_graph(_rows([1], [2], [3, 4], [5]), SPECIAL).double()
+    hard = xsample_loss(z_a, z_b, graph, logit_scale=math.log(5.0), target_temperature=0.01)
+    assert float(hard) == pytest.approx(float(clip_loss(z_a, z_b, math.log(5.0))), rel=1e-9)
+
+
+def test_token_graph_loss_trains_the_towers_and_not_the_targets() -> None:
+    tokens = _rows([1, 2], [1, 2], [2, 3], [4])
+    graph = token_graph(tokens, SPECIAL)
+    assert not graph.requires_grad
+    g = torch.Generator().manual_seed(11)
+    z_a = torch.randn(4, 3, generator=g, requires_grad=True)
+    z_b = torch.randn(4, 3, generator=g, requires_grad=True)
+    scale = torch.tensor(math.log(10.0), requires_grad=True)
+    xsample_loss(z_a, z_b, graph, logit_scale=scale, target_temperature=0.1).backward()
+    assert all(t.grad is not None and bool(t.grad.abs().sum() > 0) for t in (z_a, z_b, scale))
+    # Captions 0 and 1 are the same: swapping which of their texts is which leaves the loss alone.
+    swapped = z_b.detach()[[1, 0, 2, 3]]
+    assert float(xsample_loss(z_a.detach(), swapped, graph, logit_scale=2.0, target_temperature=0.1)) == pytest.approx(
+        float(xsample_loss(z_a.detach(), z_b.detach(), graph, logit_scale=2.0, target_temperature=0.1)), rel=1e-6)
+    with pytest.raises(InvalidArgument, match="tokens"):
+        token_graph(torch.ones(4, 3), SPECIAL)
 
 
 def test_xsample_bad_input_is_named() -> None:

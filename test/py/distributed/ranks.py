@@ -6,9 +6,10 @@ broadcasts each collective job to the other ranks (mcl_worker.jobs.collective), 
 `python -m mcl_worker` under torchrun does. Rank 0 writes what the jobs answered to OUT (JSON).
 
 Scenarios: `flow` (open, create, train, embed, k-means, with a rank-0-only uploaded tensor and a
-free in between); `clip` (clip.create and 3 steps of clip.train: gathered negatives, averaged
-gradients); `die` (rank 1 fails an embed with an error of its own and leaves: rank 0 must
-answer RANK_LOST naming it, and refuse later collective jobs).
+free in between); `clip` (clip.create, then 3 steps of clip.train with the clip loss and 3 with
+xsample's tokens graph: gathered negatives and graph, averaged gradients); `die` (rank 1 fails an
+embed with an error of its own and leaves: rank 0 must answer RANK_LOST naming it, and refuse
+later collective jobs).
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ def clip(state: WorkerState) -> dict[str, Any]:
     progress: list[Any] = []
     call(state, "clip.train", {"model": model, "optimizer": optimizer, "dataset": data, **plan(),
                                "loss": {"name": "clip"}, "seed": 1, "progress_every": 1}, progress)
+    # X-Sample's tokens graph relates the captions of the whole gathered batch, not a rank's shard.
+    call(state, "clip.train", {"model": model, "optimizer": optimizer, "dataset": data, **plan(),
+                               "loss": {"name": "xsample", "graph": "tokens"}, "seed": 2, "first_step": STEPS,
+                               "progress_every": 1}, progress)
     return {"losses": [p["loss"] for p in progress]}
 
 

@@ -30,6 +30,12 @@ describe("CLIP run config", () => {
     expect(parseConfig(clip()).clip).toBeUndefined(); // left out: the same defaults apply
   });
 
+  test("xsample takes the tokens or the labels graph, and leaves it to the worker's default (tokens) when left out", () => {
+    for (const loss of [{ name: "xsample" }, { name: "xsample", graph: "tokens" }, { name: "xsample", graph: "labels", attribute: "shape" }]) {
+      expect(parseConfig(clip({ clip: { loss } })).clip?.loss).toEqual(loss);
+    }
+  });
+
   test("the paper's setting parses and schedules stage 0 plus 3 MCL stages", () => {
     const file = join(projectRoot(), "examples", "configs", "clip-vit-l14-cc12m.json");
     const config = parseConfig(JSON.parse(readFileSync(file, "utf8")));
@@ -89,6 +95,8 @@ describe("CLIP run config", () => {
     [clip({ clip: { evaluation: { zeroShotTemplate: "a photo" } } }), "clip.evaluation.zeroShotTemplate: expected a template with {}"],
     [clip({ clip: { loss: { name: "clip", graph: "labels" } } }), "clip.loss.graph: only the xsample loss takes it"],
     [clip({ clip: { loss: { name: "xsample", graph: "labels" } } }), "clip.loss.attribute: the 'labels' graph needs the attribute"],
+    [clip({ clip: { loss: { name: "xsample", graph: "captions" } } }), 'clip.loss.graph: expected one of "tokens", "labels", got "captions"'],
+    [clip({ clip: { loss: { name: "xsample", graph: "tokens", attribute: "shape" } } }), "clip.loss.attribute: only the 'labels' graph takes an attribute"],
     [clip({ clip: { checkpoint: "w.pt" } }), "clip.tokenizer: pretrained text towers were trained with OpenAI's BPE"],
     [clip({ pretrained: "w.pt" }), "pretrained: a CLIP run loads its initial weights from clip.checkpoint"],
     [clip({ init: "previous" }), "init: a CLIP run starts every stage from stage 0's weights"],
