@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from data import measured, summary, train_chunk, write_jpegs
 from kmeans import full_inertia
 from mcl_worker.data import AugmentConfig, ImageDataset, augment, open_dataset
-from mcl_worker.data.batch_loader import DEFAULT_PREFETCH, default_workers
+from mcl_worker.data.batch_loader import DEFAULT_PREFETCH, LoaderOptions, LoaderPool, default_workers
 from mcl_worker.kmeans import kmeans
 from mcl_worker.losses import clip_loss
 from mcl_worker.models import create_model
@@ -265,7 +265,16 @@ class Plain:
                 """A fresh model's chunk, to run under measured(), which returns the seconds it waited."""
                 torch.manual_seed(KMEANS_SEED)
                 model = create_model(arch, image_size=size, stem="imagenet").to(self.device)
-                return lambda: train_chunk(model, dataset.get_images, steps_plan, cfg, workers).data_wait_s
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+                def waited() -> float:
+                    pool = LoaderPool(LoaderOptions(workers, DEFAULT_PREFETCH))
+                    try:
+                        return train_chunk(model, optimizer, dataset.get_images, steps_plan, cfg, pool).data_wait_s
+                    finally:
+                        pool.close()
+
+                return waited
 
             chunk(settings["prefetch_default"], plan[:2])()  # warm-up: forkserver, kernels; untimed
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
