@@ -33,6 +33,8 @@
  *   --out path            where to write the JSON (default bench/results/quality.json)
  *   --jobs 3              runs at once, each with its own worker (default 1); on a machine shared
  *                         with other work this takes a larger share of it; the seconds then grow
+ *   --clip                the CLIP demo's case instead (bench/quality-clip.ts: the CLIP loss and
+ *                         X-Sample, MMVP-style and zero-shot scores), with options of its own
  * Accuracies are fractions in [0, 1] on the probe's held-out split (20 % of the data).
  */
 
