@@ -31,7 +31,7 @@ import { CLIP_DEMO_CONFIG } from "../ts/sdk/clip-demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import type { Accuracies, RepresentationResult, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
-import { stat, type Stat } from "./quality.js";
+import { PATIENT_LAUNCH, stat, type Stat } from "./quality.js";
 
 export const CLIP_QUALITY_LOSSES = ["clip", "xsample"] as const;
 export type ClipQualityLoss = (typeof CLIP_QUALITY_LOSSES)[number];
@@ -64,9 +64,6 @@ export interface ClipLossReport {
   /** Wall-clock seconds of each run. */
   readonly seconds: Stat;
 }
-
-/** As bench/quality.ts: a shared, loaded machine may stall or pause the worker for minutes. */
-const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 3_600_000 } as const;
 
 /** The CLIP demo's config with `loss`, on the data of `seed`. */
 export function clipCaseConfig(loss: ClipQualityLoss, seed: number): MclConfigInput {

@@ -146,7 +146,7 @@ const DECIMALS = 4;
  * timed; a run paused with its worker must not count the pause as a lost worker, so silence is
  * tolerated for an hour.
  */
-const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 3_600_000 } as const;
+export const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 3_600_000 } as const;
 
 function round(value: number, decimals = DECIMALS): number {
   const scale = 10 ** decimals;

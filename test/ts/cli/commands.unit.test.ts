@@ -6,29 +6,14 @@ import { mkdtemp, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { demoCommand } from "../../../ts/cli/demo-command.js";
+import { COMMANDS as commands } from "../../../ts/cli/commands.js";
 import { type CommandTable, dispatch } from "../../../ts/cli/dispatch.js";
-import { doctorCommand } from "../../../ts/cli/doctor-command.js";
-import { exportCommand } from "../../../ts/cli/export.js";
-import { reportCommand } from "../../../ts/cli/report-command.js";
-import { resumeCommand } from "../../../ts/cli/resume-command.js";
-import { runCommand } from "../../../ts/cli/run-command.js";
-import { setupCommand } from "../../../ts/cli/setup-command.js";
 import { packageVersion } from "../../../ts/cli/version.js";
 import { parseConfig } from "../../../ts/config/load-config.js";
 import { MclError } from "../../../ts/errors.js";
 import { gatePlugins } from "../../../ts/plugins/plugin-consent.js";
 import { projectRoot } from "../../../ts/transport/index.js";
 
-const commands: CommandTable = {
-  run: runCommand,
-  resume: resumeCommand,
-  report: reportCommand,
-  export: exportCommand,
-  demo: demoCommand,
-  doctor: doctorCommand,
-  setup: setupCommand,
-};
 
 afterEach(() => vi.restoreAllMocks());
 
