@@ -86,7 +86,7 @@ export interface EpochRecord {
 }
 
 /** How long release() waits for each handle to be freed (the worker may be gone). */
-const RELEASE_TIMEOUT_MS = 5000;
+export const RELEASE_TIMEOUT_MS = 5000;
 
 /**
  * Another kind of model (ClipExecutor) reuses the epoch, checkpoint, embedding and release logic
@@ -208,6 +208,16 @@ export class EncoderExecutor implements StageExecutor {
       );
     } finally {
       await Promise.allSettled(temporary.map((handle) => this.jobs.free(handle)));
+    }
+  }
+
+  /** Probe scores of the integrated representation of the run's dataset, which is freed afterwards. */
+  async integratedProbe(spec: IntegrationSpec): Promise<ProbeScores> {
+    const integrated = await this.integrated(spec);
+    try {
+      return await this.probe(integrated.embedding);
+    } finally {
+      await this.jobs.free(integrated.embedding).catch(() => undefined);
     }
   }
 

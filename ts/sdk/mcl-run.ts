@@ -45,7 +45,7 @@ import { type Accuracies, type ProbeScores, readSummary, type Sampling, SUMMARY_
 import { trackSampling } from "./left-out.js";
 import { checkDatasetFit, checkDevice, datasetOpenError } from "./preflight.js";
 import { checkRunFiles } from "./run-files.js";
-import { type ImageSource, recoverCheckpoints, EncoderExecutor } from "./encoder-executor.js";
+import { type ImageSource, recoverCheckpoints, EncoderExecutor, RELEASE_TIMEOUT_MS } from "./encoder-executor.js";
 import type { WorkerConnection } from "../transport/open.js";
 
 export interface EmbedResult {
@@ -331,8 +331,7 @@ export class MclRun {
       stages.push({ stage, epochs, ...summaryScores(probe), ...extra, ...sampling });
     }
     const spec = integrationOf(config);
-    const integrated = await executor.integrated(spec);
-    const integratedProbe = await executor.probe(integrated.embedding);
+    const integratedProbe = await executor.integratedProbe(spec);
     this.#log.push({ type: "probe", stage: "integrated", probe: integratedProbe });
     let baseline: Summary["baseline"];
     if (config.baseline) {
@@ -437,7 +436,11 @@ export class MclRun {
     this.#worker = undefined;
     this.#executor = undefined;
     // A launched worker takes its handles with it; a connected one keeps serving, so free them.
-    if (worker !== undefined && !worker.launched) await executor?.release();
+    if (worker !== undefined && !worker.launched) {
+      await executor?.release();
+      const dataset = this.#data?.dataset;
+      if (dataset !== undefined) await new WorkerJobs(worker.client).free(dataset, { timeoutMs: RELEASE_TIMEOUT_MS }).catch(() => undefined);
+    }
     await worker?.close();
   }
 }

@@ -1,25 +1,39 @@
-// A tiny run through the SDK on a real worker (CPU): 2 stages and the baseline complete, every
-// event arrives in order, summary.json holds accuracies in [0, 1], and the integrated
-// representation of another dataset comes back with the right shape; the run leaves its report
-// (report.html, the accuracy SVG, losses.json with the loss of every epoch event) behind.
+// A tiny run through the SDK on a real worker (CPU) it connects to, as to a worker on a GPU box:
+// 2 stages and the baseline complete, every event arrives in order, summary.json holds
+// accuracies in [0, 1], and the integrated representation of another dataset comes back with the
+// right shape; the run leaves its report (report.html, the accuracy SVG, losses.json with the loss
+// of every epoch event) behind, and the worker, which keeps serving, holds nothing of it.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WorkerJobs } from "../../../ts/client/index.js";
 import { ACCURACY_SVG_FILE, Mcl, type MclEvent, type MclRun, readLossHistory, REPORT_FILE } from "../../../ts/index.js";
+import { launchWorker, type WorkerHandle } from "../../../ts/transport/index.js";
 import { tinyConfig } from "./tiny-config.js";
 
 const root = mkdtempSync(join(tmpdir(), "mcl-sdk-"));
+let worker: WorkerHandle;
 let run: MclRun | undefined;
+
+beforeAll(async () => {
+  worker = await launchWorker({ onOutput: () => {} });
+});
 
 afterAll(async () => {
   await run?.stop();
+  await worker?.close();
   rmSync(root, { recursive: true, force: true });
 });
 
+/** Options that attach the run to the worker above instead of launching one. */
+function connected() {
+  return { worker: { endpoint: worker.client.endpoint, connect: { keyFile: worker.keyFile } } };
+}
+
 describe("Mcl.start", () => {
   it("runs 2 stages and the baseline, reporting events and writing summary.json", { timeout: 180_000 }, async () => {
-    run = await Mcl.start(tinyConfig(root, "tiny"), { worker: { launch: { onOutput: () => {} } } });
+    run = await Mcl.start(tinyConfig(root, "tiny"), connected());
     const events: MclEvent[] = [];
     for await (const event of run.events()) events.push(event);
     const summary = await run.result();
@@ -92,10 +106,15 @@ describe("Mcl.start", () => {
     const dir = run!.dir;
     await run!.stop();
     const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8")) as unknown;
-    run = await Mcl.resume(dir, { worker: { launch: { onOutput: () => {} } } });
+    run = await Mcl.resume(dir, connected());
     const events: MclEvent[] = [];
     for await (const event of run.events()) events.push(event);
     expect(events.map((e) => e.type)).toEqual(["run-start", "done"]);
     expect(await run.result()).toEqual(summary);
+  });
+
+  it("leaves nothing on the worker it connected to once stopped", async () => {
+    await run!.stop();
+    expect(await new WorkerJobs(worker.client).handles()).toEqual([]);
   });
 });
