@@ -141,7 +141,6 @@ interface ClipCheckedConfig {
   readonly init: string;
   readonly pretrained?: string | undefined;
   readonly loss: { readonly name: string; readonly temperature: number; readonly args?: unknown };
-  readonly integration: { readonly stages?: readonly number[] | undefined };
 }
 
 /**
@@ -168,9 +167,6 @@ export function clipProblems(
   }
   if (config.loss.name !== defaultLoss.name || config.loss.temperature !== defaultLoss.temperature || config.loss.args !== undefined) {
     problems.push([["loss"], "a CLIP run takes its loss from clip.loss (clip or xsample); remove loss"]);
-  }
-  if (config.integration.stages !== undefined) {
-    problems.push([["integration", "stages"], "a CLIP run integrates every stage, stage 0 included; remove it (integration.weights takes stages+1 entries)"]);
   }
   // As open_clip, which reads the groups only under --lock-image: 0 without it unlocks nothing that trains anyway.
   if ((clip.lockImageUnlockedGroups ?? 0) > 0 && !clip.lockImage) {

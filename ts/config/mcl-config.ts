@@ -129,10 +129,10 @@ const augmentationSchema = z
 const integrationSchema = z
   .strictObject({
     stages: z
-      .array(z.int().min(1))
+      .array(z.int().min(0))
       .min(1)
       .optional()
-      .describe("1-based stages to concatenate (default: every stage)"),
+      .describe("Stages to concatenate, by number: 1…stages, a CLIP run's 0…stages (default: every stage)"),
     weights: z
       .array(z.number().min(0))
       .min(1)
@@ -315,7 +315,7 @@ export const mclConfigSchema = z
     }
     const [low, high] = config.augmentation.cropScale;
     if (low > high) issue(["augmentation", "cropScale"], `expected [min, max] with min <= max, got [${low}, ${high}]`);
-    for (const problem of integrationProblems(config.integration, clip ? config.stages + 1 : config.stages)) {
+    for (const problem of integrationProblems(config.integration, clip ? config.stages + 1 : config.stages, clip ? 0 : 1)) {
       const colon = problem.indexOf(": ");
       issue(["integration", ...parsePath(problem.slice(0, colon))], problem.slice(colon + 2));
     }

@@ -2,7 +2,7 @@
  * Cross-stage representation integration (docs/method.md, step 5): the final representation of a sample
  * is the concatenation of its per-stage embeddings, so what earlier stages learned is kept.
  *
- * The control plane picks the stages s_1…s_m, their weights w_j and where the L2 normalisation
+ * The control plane picks the stages s_1…s_m (stage numbers: 1…S, a CLIP run's 0…S), their weights w_j and where the L2 normalisation
  * happens; the worker computes it (py/mcl_worker/integration.py, the `integrate` job) on the
  * stages' L2-normalised embeddings f_s:
  *   concat-then-l2  z = normalize([w_1 f_{s_1}; …; w_m f_{s_m}])
@@ -28,15 +28,18 @@ export interface IntegrationChoice {
   readonly normalize?: Normalization | undefined;
 }
 
-/** Fills in the defaults of `choice` for a run of `numStages` stages and validates it. */
-export function resolveIntegrationSpec(choice: IntegrationChoice, numStages: number): IntegrationSpec {
-  const stages = choice.stages ?? Array.from({ length: numStages }, (_, s) => s + 1);
+/**
+ * Fills in the defaults of `choice` for a run of `numStages` stages numbered from `firstStage`
+ * (1, or a CLIP run's 0: ts/run/track.ts) and validates it.
+ */
+export function resolveIntegrationSpec(choice: IntegrationChoice, numStages: number, firstStage: 0 | 1 = 1): IntegrationSpec {
+  const stages = choice.stages ?? Array.from({ length: numStages }, (_, s) => s + firstStage);
   const spec: IntegrationSpec = {
     stages,
     weights: choice.weights ?? stages.map(() => 1),
     normalize: choice.normalize ?? "concat-then-l2",
   };
-  const problems = integrationProblems(spec, numStages);
+  const problems = integrationProblems(spec, numStages, firstStage);
   if (problems.length > 0) throw new IntegrationError("INVALID_ARGUMENT", problems.join("; "));
   return spec;
 }
@@ -45,13 +48,14 @@ export function resolveIntegrationSpec(choice: IntegrationChoice, numStages: num
  * The reasons `spec` does not fit a run of `numStages` stages, each as `field: what is wrong`
  * (empty when it fits). The config schema reports these under its own path.
  */
-export function integrationProblems(spec: IntegrationChoice, numStages: number): string[] {
+export function integrationProblems(spec: IntegrationChoice, numStages: number, firstStage: 0 | 1 = 1): string[] {
   const problems: string[] = [];
   const { stages, weights } = spec;
+  const last = firstStage + numStages - 1;
   if (stages !== undefined && stages.length === 0) problems.push("stages: expected at least one stage");
   stages?.forEach((stage, j) => {
-    if (!Number.isInteger(stage) || stage < 1 || stage > numStages) {
-      problems.push(`stages[${j}]: expected a stage in [1, ${numStages}], got ${stage}`);
+    if (!Number.isInteger(stage) || stage < firstStage || stage > last) {
+      problems.push(`stages[${j}]: expected a stage in [${firstStage}, ${last}], got ${stage}`);
     } else if (stages.indexOf(stage) !== j) {
       problems.push(`stages[${j}]: stage ${stage} is listed twice`);
     }

@@ -74,8 +74,8 @@ export function planExport(dir: string, manifest: RunManifest, options: ExportOp
   const file = `${kind === "stage" ? `stage-${stage}` : "integrated"}${chosen === "safetensors" ? ".safetensors" : ".pt"}`;
   const path = resolve(options.out ?? join(dir, "export", file));
   if (stage !== undefined) return { kind, stages: [planned(schedulerStage(schedule, stage))], weights: [1], normalize: "none", format: chosen, path };
-  const spec = resolveIntegrationSpec(manifest.config.integration, schedule.stages);
-  return { kind, stages: spec.stages.map(planned), weights: [...spec.weights], normalize: spec.normalize, format: chosen, path };
+  const spec = resolveIntegrationSpec(manifest.config.integration, schedule.stages, firstStage(schedule));
+  return { kind, stages: spec.stages.map((number) => planned(schedulerStage(schedule, number))), weights: [...spec.weights], normalize: spec.normalize, format: chosen, path };
 }
 
 /** The SHA-256 of the run's config as canonical JSON (keys sorted), "sha256:<hex>": equal configs, equal hashes. */

@@ -34,7 +34,7 @@ import { errorCodeOf } from "../errors.js";
 import { RunError } from "../run/errors.js";
 import { exportEncoders, type ExportOptions, type ExportResult } from "./export.js";
 import { EventLog, type MclEvent } from "./events.js";
-import { lastStage, schedulerStage, stageNumber, stageNumbers, type Track } from "../run/track.js";
+import { firstStage, lastStage, schedulerStage, stageNumber, stageNumbers, type Track } from "../run/track.js";
 import { ExperimentLogs } from "./experiment-logs.js";
 import { sinkCommand } from "./wandb-sink.js";
 import { choosePython } from "../transport/python-env.js";
@@ -448,8 +448,7 @@ export class MclRun {
 /** The integration the run's config asks for, its stages as stage numbers (track.ts). */
 function integrationOf(config: MclConfig): IntegrationSpec {
   const schedule = scheduleFromConfig(config);
-  const spec = resolveIntegrationSpec(config.integration, schedule.stages);
-  return { ...spec, stages: spec.stages.map((index) => stageNumber(schedule, index)) };
+  return resolveIntegrationSpec(config.integration, schedule.stages, firstStage(schedule));
 }
 
 /** A probe as summary.json holds it: linear accuracies, and kNN ones when they were measured. */

@@ -1,4 +1,5 @@
-// A CLIP run's config: defaults, the paper's setting (examples/configs) parses, and every field
+// A CLIP run's config: defaults, the paper's setting (examples/configs) parses, integration.stages
+// numbers the stages from 0, and every field
 // that makes no sense with (or without) a CLIP encoder is refused with its path named; runs stored
 // with the retired clip.imageUnlockedBlocks read as open_clip's lock groups.
 import { readFileSync } from "node:fs";
@@ -7,7 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { parseConfig } from "../../../ts/config/load-config.js";
-import { MANIFEST_FILE, RunStore } from "../../../ts/run/run-store.js";
+import { MANIFEST_FILE, type RunManifest, RunStore } from "../../../ts/run/run-store.js";
+import { planExport } from "../../../ts/sdk/export-plan.js";
 import { initialState } from "../../../ts/control/stage-scheduler.js";
 import { scheduleFromConfig } from "../../../ts/config/stage-schedule.js";
 import { projectRoot } from "../../../ts/transport/index.js";
@@ -82,6 +84,17 @@ describe("CLIP run config", () => {
     );
   });
 
+  test("integration.stages picks stages by number, stage 0 included, for the run and its export", () => {
+    const config = parseConfig(clip({ stages: 2, clusters: [3, 4], integration: { stages: [0, 2], weights: [1, 0.5] } }));
+    const manifest = { config, state: { ...initialState(scheduleFromConfig(config)), phase: "done", checkpoints: ["s0", "s1", "s2"] } };
+    const plan = planExport("/run", manifest as unknown as RunManifest, {});
+    expect(plan.stages).toEqual([
+      { index: 1, stage: 0, checkpoint: "s0" },
+      { index: 3, stage: 2, checkpoint: "s2" },
+    ]);
+    expect(plan.weights).toEqual([1, 0.5]);
+  });
+
   test.each([
     [clip({ clip: { lockTxt: true } }), "clip.lockTxt: unknown key"],
     [clip({ clip: { tokenizer: { kind: "bpe" } } }), "clip.tokenizer.vocab"],
@@ -101,7 +114,7 @@ describe("CLIP run config", () => {
     [clip({ pretrained: "w.pt" }), "pretrained: a CLIP run loads its initial weights from clip.checkpoint"],
     [clip({ init: "previous" }), "init: a CLIP run starts every stage from stage 0's weights"],
     [clip({ loss: { name: "dcl" } }), "loss: a CLIP run takes its loss from clip.loss"],
-    [clip({ integration: { stages: [1] } }), "integration.stages: a CLIP run integrates every stage"],
+    [clip({ stages: 2, integration: { stages: [0, 3] } }), "integration.stages[1]: expected a stage in [0, 2], got 3"],
     [clip({ stages: 2, integration: { weights: [1, 1] } }), "integration.weights: expected 3 entries"],
     [{ name: "u", encoder: "small-cnn", clip: {} }, "clip: only a CLIP encoder"],
     [{ name: "u", encoder: "clip-vit-h-14" }, "encoder: expected one of small-cnn"],

@@ -8,6 +8,13 @@ describe("integration spec", () => {
     expect(resolveIntegrationSpec({ stages: [3, 1], normalize: "none" }, 3)).toEqual({ stages: [3, 1], weights: [1, 1], normalize: "none" });
   });
 
+  test("a CLIP run's stages are numbered from 0", () => {
+    expect(resolveIntegrationSpec({}, 3, 0).stages).toEqual([0, 1, 2]);
+    expect(resolveIntegrationSpec({ stages: [0, 2], weights: [1, 2] }, 3, 0)).toEqual({ stages: [0, 2], weights: [1, 2], normalize: "concat-then-l2" });
+    expect(integrationProblems({ stages: [3] }, 3, 0)).toEqual(["stages[0]: expected a stage in [0, 2], got 3"]);
+    expect(integrationProblems({ stages: [0] }, 3)).toEqual(["stages[0]: expected a stage in [1, 3], got 0"]);
+  });
+
   test("bad specs are refused with the field", () => {
     expect(() => resolveIntegrationSpec({ stages: [1, 4] }, 3)).toThrow(/stages\[1\]: expected a stage in \[1, 3\], got 4/);
     expect(() => resolveIntegrationSpec({ stages: [1, 1] }, 3)).toThrow(/stages\[1\]: stage 1 is listed twice/);
