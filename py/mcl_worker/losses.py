@@ -170,16 +170,18 @@ def label_graph(labels: Tensor) -> Tensor:
     return (labels[:, None] == labels[None, :]).float()
 
 
-# Token overlap of two captions, the Jaccard index of their token sets T_i (ids in `ignore`, as
-# padding, start and end, left out):  G_ij = |T_i ∩ T_j| / |T_i ∪ T_j|, 1 where both sets are empty.
+# Token overlap of two captions, the Jaccard index of their token sets T_i (the ids between the
+# start token and the first end token; the padding after it is id 0, which BPE also gives "!"):
+#   G_ij = |T_i ∩ T_j| / |T_i ∪ T_j|, 1 where both sets are empty.
 # It comes from the captions alone, not from the model being trained.
-def token_graph(tokens: Tensor, ignore: Sequence[int]) -> Tensor:
+def token_graph(tokens: Tensor, *, sot: int, eot: int) -> Tensor:
     if tokens.dim() != 2 or tokens.is_floating_point():
         raise InvalidArgument("tokens", f"must be integer token ids [B, L], got {tokens.dtype} {tuple(tokens.shape)}")
-    ids, position = torch.unique(tokens, return_inverse=True)
+    words = ((tokens == eot).cumsum(1) == 0) & (tokens != sot)
+    ids, position = torch.unique(torch.where(words, tokens, -1), return_inverse=True)
     present = torch.zeros(tokens.shape[0], ids.numel(), dtype=torch.float32, device=tokens.device)
     present.scatter_(1, position, 1.0)
-    present[:, torch.isin(ids, torch.tensor(list(ignore), dtype=ids.dtype, device=ids.device))] = 0.0
+    present[:, ids == -1] = 0.0
     shared = present @ present.T
     sizes = present.sum(1)
     union = sizes[:, None] + sizes[None, :] - shared

@@ -260,7 +260,7 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
                 text_z = distributed.all_gather_with_grad(text_z.float(), batch.numel())
                 used_scale = fixed_scale if fixed_scale is not None else logit_scale
                 value_t = _loss(loss, image_z, text_z, used_scale, graph_labels, batch,
-                                (batch_tokens, (0, tokenizer.sot, tokenizer.eot)))
+                                (batch_tokens, (tokenizer.sot, tokenizer.eot)))
                 last_scale = used_scale if isinstance(used_scale, float) else used_scale.detach().clone()
                 guard.record(position, value_t)  # read at progress points; the updates stop at a non-finite one
                 # Every rank computed the loss of the whole gathered batch: its gradients are averaged.
@@ -299,19 +299,19 @@ def clip_train(body: Body, ctx: JobContext) -> Body:
 
 def _loss(
     spec: Body, image_z: torch.Tensor, text_z: torch.Tensor, scale: torch.Tensor | float,
-    graph_labels: torch.Tensor | None, batch: torch.Tensor, batch_tokens: tuple[torch.Tensor, tuple[int, ...]],
+    graph_labels: torch.Tensor | None, batch: torch.Tensor, batch_tokens: tuple[torch.Tensor, tuple[int, int]],
 ) -> torch.Tensor:
     """The loss of one gathered batch: clip, or xsample with a graph of the batch's samples.
     `scale` is the log inverse temperature: the model's learnable one, or a fixed one (the
-    learnable one then gets no gradient). `batch_tokens`: the batch's token ids and the ids
-    (padding, start, end) the tokens graph leaves out."""
+    learnable one then gets no gradient). `batch_tokens`: the batch's token ids and the
+    tokenizer's start and end ids, between which the tokens graph reads a caption."""
     if spec["name"] == "clip":
         return clip_loss(image_z, text_z, scale)
     if graph_labels is not None:
         graph = label_graph(graph_labels[batch].to(image_z.device))
     else:
-        tokens, ignore = batch_tokens
-        graph = token_graph(tokens.to(image_z.device), ignore)
+        tokens, (sot, eot) = batch_tokens
+        graph = token_graph(tokens.to(image_z.device), sot=sot, eot=eot)
     return xsample_loss(
         image_z, text_z, graph, logit_scale=scale,
         target_temperature=spec.get("target_temperature", DEFAULT_TARGET_TEMPERATURE),

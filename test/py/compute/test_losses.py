@@ -194,7 +194,6 @@ def test_xsample_with_distinct_labels_is_clip_and_shared_labels_soften_it() -> N
 
 # Token ids as the worker pads them: <start>=8 ... <end>=9, then 0.
 START, END = 8, 9
-SPECIAL = (0, START, END)
 
 
 def _rows(*captions: list[int], length: int = 7) -> torch.Tensor:
@@ -203,7 +202,7 @@ def _rows(*captions: list[int], length: int = 7) -> torch.Tensor:
 
 def test_token_graph_is_the_jaccard_index_of_the_token_sets() -> None:
     captions = [[1, 2, 3], [3, 2, 1, 1], [1, 4], [5], []]
-    graph = token_graph(_rows(*captions), SPECIAL)
+    graph = token_graph(_rows(*captions), sot=START, eot=END)
     for i, a in enumerate(captions):
         for j, b in enumerate(captions):
             union = set(a) | set(b)
@@ -213,25 +212,34 @@ def test_token_graph_is_the_jaccard_index_of_the_token_sets() -> None:
     assert float(graph[3, 4]) == 0.0
 
 
+def test_token_graph_counts_id_0_inside_a_caption_and_not_the_padding_after_it() -> None:
+    # BPE gives "!" the id 0 that also pads a row after its end token.
+    graph = token_graph(_rows([0, 1], [0, 2], [3], []), sot=START, eot=END)
+    assert float(graph[0, 1]) == pytest.approx(1 / 3)
+    assert float(graph[2, 3]) == 0.0 and float(graph[3, 3]) == 1.0
+    truncated = torch.tensor([[START, 4, 5, END], [START, 4, 0, END]])  # cut to the context length, the end token kept
+    assert float(token_graph(truncated, sot=START, eot=END)[0, 1]) == pytest.approx(1 / 3)
+
+
 def test_token_graph_targets_are_equal_for_identical_captions_and_peaked_on_disjoint_ones() -> None:
     tau = 0.1
-    same = torch.softmax(token_graph(_rows([1, 2], [1, 2], [1, 2], [3]), SPECIAL) / tau, dim=1)
+    same = torch.softmax(token_graph(_rows([1, 2], [1, 2], [1, 2], [3]), sot=START, eot=END) / tau, dim=1)
     torch.testing.assert_close(same.sum(1), torch.ones(4))
     assert torch.equal(same[0], same[1]) and same[0, 0] == same[0, 1] == same[0, 2] > same[0, 3]
-    disjoint = torch.softmax(token_graph(_rows([1], [2], [3, 4], [5]), SPECIAL) / tau, dim=1)
+    disjoint = torch.softmax(token_graph(_rows([1], [2], [3, 4], [5]), sot=START, eot=END) / tau, dim=1)
     torch.testing.assert_close(disjoint.sum(1), torch.ones(4))
     assert torch.equal(disjoint.argmax(1), torch.arange(4)) and float(disjoint.diagonal().min()) > 0.99
     # Disjoint captions with a sharp target temperature: X-Sample is CLIP's loss.
     g = torch.Generator().manual_seed(10)
     z_a, z_b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g, dtype=torch.float64)
-    graph = token_graph(_rows([1], [2], [3, 4], [5]), SPECIAL).double()
+    graph = token_graph(_rows([1], [2], [3, 4], [5]), sot=START, eot=END).double()
     hard = xsample_loss(z_a, z_b, graph, logit_scale=math.log(5.0), target_temperature=0.01)
     assert float(hard) == pytest.approx(float(clip_loss(z_a, z_b, math.log(5.0))), rel=1e-9)
 
 
 def test_token_graph_loss_trains_the_towers_and_not_the_targets() -> None:
     tokens = _rows([1, 2], [1, 2], [2, 3], [4])
-    graph = token_graph(tokens, SPECIAL)
+    graph = token_graph(tokens, sot=START, eot=END)
     assert not graph.requires_grad
     g = torch.Generator().manual_seed(11)
     z_a = torch.randn(4, 3, generator=g, requires_grad=True)
@@ -244,7 +252,7 @@ def test_token_graph_loss_trains_the_towers_and_not_the_targets() -> None:
     assert float(xsample_loss(z_a.detach(), swapped, graph, logit_scale=2.0, target_temperature=0.1)) == pytest.approx(
         float(xsample_loss(z_a.detach(), z_b.detach(), graph, logit_scale=2.0, target_temperature=0.1)), rel=1e-6)
     with pytest.raises(InvalidArgument, match="tokens"):
-        token_graph(torch.ones(4, 3), SPECIAL)
+        token_graph(torch.ones(4, 3), sot=START, eot=END)
 
 
 def test_xsample_bad_input_is_named() -> None:
