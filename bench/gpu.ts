@@ -44,12 +44,11 @@ import { Mcl } from "../ts/sdk/mcl.js";
 import { launchWorker, projectRoot } from "../ts/transport/index.js";
 import { type TrainPlan, WorkerJobs } from "../ts/client/index.js";
 import { PlainScript } from "./plain-script.js";
+import { PATIENT_LAUNCH } from "./launch.js";
 
 const RESULT = join(projectRoot(), "bench", "results", "gpu.json");
 /** The share of the card's memory the batch search allows a side: the two sides together stay within it twice. */
 const MEMORY_FRACTION = 0.45;
-/** A machine loaded with other work slows torch's import and can stall heartbeats for seconds. */
-const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 60_000 } as const;
 
 type BenchGpuErrorCode = "NO_CUDA" | "BAD_OPTION";
 

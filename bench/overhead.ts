@@ -55,6 +55,7 @@ import { augmentOf } from "../ts/sdk/job-requests.js";
 import { PlainScript } from "./plain-script.js";
 import { projectRoot } from "../ts/transport/index.js";
 import { CPU_TIME_UNAVAILABLE, measureCpu, ownCpuSeconds } from "./cpu-time.js";
+import { PATIENT_LAUNCH } from "./launch.js";
 
 const N = positive("MCL_BENCH_OVERHEAD_N", 2048);
 const EPOCHS = positive("MCL_BENCH_OVERHEAD_EPOCHS", 3);
@@ -82,8 +83,6 @@ const config: MclConfig = parseConfig({
   baseline: false,
 });
 const env = { ...process.env, OMP_NUM_THREADS: String(THREADS) };
-/** A machine loaded with other work slows torch's import and can stall heartbeats for seconds. */
-const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 60_000 } as const;
 
 interface StageTiming {
   /** Wall seconds of the stage. */

@@ -31,7 +31,8 @@ import { CLIP_DEMO_CONFIG } from "../ts/sdk/clip-demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import type { Accuracies, RepresentationResult, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
-import { PATIENT_LAUNCH, stat, type Stat } from "./quality.js";
+import { PAUSABLE_LAUNCH } from "./launch.js";
+import { stat, type Stat } from "./quality.js";
 
 export const CLIP_QUALITY_LOSSES = ["clip", "xsample"] as const;
 export type ClipQualityLoss = (typeof CLIP_QUALITY_LOSSES)[number];
@@ -170,7 +171,7 @@ export async function runClipQuality(options: ClipQualityOptions): Promise<ClipL
     const config = clipCaseConfig(loss, seed);
     return options.quick === true ? quickClipConfig(config) : config;
   };
-  const launch = { ...PATIENT_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
+  const launch = { ...PAUSABLE_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
   try {
     const reports: ClipLossReport[] = [];
     for (const loss of options.losses) {

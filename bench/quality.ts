@@ -51,6 +51,7 @@ import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
 import type { Accuracies, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
+import { PAUSABLE_LAUNCH } from "./launch.js";
 
 /** A dataset and the run settings it is benchmarked with; `config(seed)` is one run's config. */
 export interface QualityCase {
@@ -139,14 +140,6 @@ export interface DatasetReport {
 }
 
 const DECIMALS = 4;
-/**
- * On a machine loaded with other work torch imports slowly and the worker's heartbeats can stall
- * for seconds: wait longer than the transport's defaults (a minute to start, 4 s of silence). A
- * shared machine may also pause niced processes (SIGSTOP) for minutes while something else is
- * timed; a run paused with its worker must not count the pause as a lost worker, so silence is
- * tolerated for an hour.
- */
-export const PATIENT_LAUNCH = { startupTimeoutMs: 300_000, heartbeatTimeoutMs: 3_600_000 } as const;
 
 function round(value: number, decimals = DECIMALS): number {
   const scale = 10 ** decimals;
@@ -249,7 +242,7 @@ export async function runQuality(cases: readonly QualityCase[], options: Quality
   const results: SeedResult[] = new Array(runs.length);
   let next = 0;
   const runOne = async (config: MclConfigInput, seed: number): Promise<SeedResult> => {
-    const launch = { ...PATIENT_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
+    const launch = { ...PAUSABLE_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
     const run = await Mcl.start(config, { worker: { launch } });
     try {
       const summary = await run.result();
