@@ -16,7 +16,7 @@ signature above for unimodal runs, its similarity graph built from the labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import torch

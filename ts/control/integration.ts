@@ -2,9 +2,9 @@
  * Cross-stage representation integration (docs/method.md, step 5): the final representation of a sample
  * is the concatenation of its per-stage embeddings, so what earlier stages learned is kept.
  *
- * The control plane picks the stages s_1…s_m (stage numbers: 1…S, a CLIP run's 0…S), their weights w_j and where the L2 normalisation
- * happens; the worker computes it (py/mcl_worker/integration.py, the `integrate` job) on the
- * stages' L2-normalised embeddings f_s:
+ * The control plane picks the stages s_1…s_m (by number: 1…S, a CLIP run's 0…S), their weights
+ * w_j and where the L2 normalisation happens; the worker computes it (py/mcl_worker/integration.py,
+ * the `integrate` job) on the stages' L2-normalised embeddings f_s:
  *   concat-then-l2  z = normalize([w_1 f_{s_1}; …; w_m f_{s_m}])
  *   per-stage-l2    z = [w_1 normalize(f_{s_1}); …; w_m normalize(f_{s_m})] (every stage weighs w_j)
  *   none            z = [w_1 f_{s_1}; …; w_m f_{s_m}]
