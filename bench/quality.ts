@@ -16,9 +16,9 @@
  * instance within a batch and so suppresses the digit (docs/method.md, "The demo's data"), with
  * colour jitter off; and
  * digits-stripes, the same digits over a grating of each instance's own orientation and frequency,
- * with every augmentation at its default (colour jitter and grayscale on) and K = 16: the grating
- * still nearly identifies an instance within a batch after the augmentations, so suppression
- * survives them.
+ * with every augmentation at its default (colour jitter and grayscale on), K = 16 and each stage
+ * starting from the previous one: the grating still nearly identifies an instance within a batch
+ * after the augmentations, so suppression survives them.
  *
  * Writes the results atomically (bench/results/quality.json unless --out says otherwise), prints
  * a table per dataset on stderr and the JSON as the last line of stdout. Options:
@@ -41,6 +41,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { applyOverrides, parseOverride } from "../ts/config/config-overrides.js";
@@ -49,6 +50,7 @@ import { SMALL_GROUP_POLICIES, type MclConfigInput } from "../ts/config/mcl-conf
 import type { SmallGroupPolicy } from "../ts/control/batch-planner.js";
 import { DEMO_CONFIG } from "../ts/sdk/demo-config.js";
 import { Mcl } from "../ts/sdk/mcl.js";
+import { errorCodeOf } from "../ts/errors.js";
 import type { Accuracies, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
 import { PAUSABLE_LAUNCH } from "./launch.js";
@@ -120,13 +122,25 @@ export interface SeedResult {
   readonly leftOut: Readonly<Record<string, number>>;
 }
 
+/**
+ * A run the batch planner refused (PLAN_INFEASIBLE): under its policy some stage has no batch at
+ * all, e.g. `drop` when no group fills a batch. Its seconds run until the refusal.
+ */
+export interface InfeasibleRun {
+  readonly seed: number;
+  readonly seconds: number;
+  readonly reason: string;
+}
+
 export interface DatasetReport {
   readonly name: string;
   /** The small-group policy of the runs ("shrink:32"), as the config has it. */
   readonly policy: string;
   /** The config of the first seed (the others differ only in the seeds). */
   readonly config: MclConfigInput;
+  /** The seeds whose runs finished; `infeasible` has the others. */
   readonly seeds: readonly number[];
+  readonly infeasible: readonly InfeasibleRun[];
   readonly attributes: readonly string[];
   readonly representations: readonly string[];
   /** attribute → representation → accuracy over the seeds. */
@@ -135,7 +149,7 @@ export interface DatasetReport {
   readonly gains: Readonly<Record<string, Readonly<Record<string, Stat>>>>;
   /** track ("stage 1", …, "baseline") → the share of the samples every epoch left out, over the seeds. */
   readonly leftOut: Readonly<Record<string, Stat>>;
-  /** Wall-clock seconds of each run. */
+  /** Wall-clock seconds of each run (of the refused ones when none finished). */
   readonly seconds: Stat;
 }
 
@@ -172,10 +186,27 @@ export function probesOf(summary: Summary): Record<string, Accuracies> {
   return probe;
 }
 
-/** Aggregates the runs of one dataset and policy (same attributes and representations in each) over the seeds. */
-export function summarizeSeeds(name: string, config: MclConfigInput, results: readonly SeedResult[]): DatasetReport {
+/**
+ * Aggregates the runs of one dataset and policy (same attributes and representations in each) over
+ * the seeds that finished; `infeasible` lists the others.
+ */
+export function summarizeSeeds(
+  name: string,
+  config: MclConfigInput,
+  results: readonly SeedResult[],
+  infeasible: readonly InfeasibleRun[] = [],
+): DatasetReport {
+  const sampling = config.sampling ?? {};
+  const policy = policyLabel({
+    smallGroups: sampling.smallGroups ?? "merge-to-parent",
+    ...(sampling.minBatchSize === undefined ? {} : { minBatchSize: sampling.minBatchSize }),
+  });
   const first = results[0];
-  if (first === undefined) throw new RangeError("summarizeSeeds: expected at least one run");
+  if (first === undefined) {
+    if (infeasible.length === 0) throw new RangeError("summarizeSeeds: expected at least one run");
+    const seconds = stat(infeasible.map((r) => r.seconds));
+    return { name, policy, config, seeds: [], infeasible, attributes: [], representations: [], probe: {}, gains: {}, leftOut: {}, seconds };
+  }
   const representations = Object.keys(first.probe);
   const attributes = Object.keys(first.probe[representations[0]!] ?? {});
   const value = (r: SeedResult, representation: string, attribute: string): number => {
@@ -198,16 +229,12 @@ export function summarizeSeeds(name: string, config: MclConfigInput, results: re
   for (const track of Object.keys(first.leftOut)) {
     leftOut[track] = stat(results.map((r) => r.leftOut[track] ?? Number.NaN));
   }
-  const sampling = config.sampling ?? {};
-  const policy = policyLabel({
-    smallGroups: sampling.smallGroups ?? "merge-to-parent",
-    ...(sampling.minBatchSize === undefined ? {} : { minBatchSize: sampling.minBatchSize }),
-  });
   return {
     name,
     policy,
     config,
     seeds: results.map((r) => r.seed),
+    infeasible,
     attributes,
     representations,
     probe,
@@ -224,7 +251,7 @@ export interface QualityOptions {
   /** Runs at once (default 1: one at a time, as timings should be taken). */
   readonly jobs?: number;
   /** Called after each run (progress). */
-  readonly onRun?: (name: string, policy: string, result: SeedResult) => void;
+  readonly onRun?: (name: string, policy: string, result: SeedResult | InfeasibleRun) => void;
   /** Worker output (stderr lines); silent by default. */
   readonly onWorkerOutput?: (line: string) => void;
 }
@@ -239,14 +266,19 @@ export async function runQuality(cases: readonly QualityCase[], options: Quality
   const policies: readonly (PolicySetting | undefined)[] = options.policies ?? [undefined];
   const groups = cases.flatMap((c) => policies.map((policy) => ({ c, policy })));
   const runs = groups.flatMap(({ c, policy }) => options.seeds.map((seed) => ({ c, policy, seed })));
-  const results: SeedResult[] = new Array(runs.length);
+  const results: (SeedResult | InfeasibleRun)[] = new Array(runs.length);
   let next = 0;
-  const runOne = async (config: MclConfigInput, seed: number): Promise<SeedResult> => {
+  const runOne = async (config: MclConfigInput, seed: number): Promise<SeedResult | InfeasibleRun> => {
     const launch = { ...PAUSABLE_LAUNCH, onOutput: options.onWorkerOutput ?? (() => {}) };
+    const started = performance.now();
     const run = await Mcl.start(config, { worker: { launch } });
     try {
       const summary = await run.result();
       return { seed, seconds: round(summary.seconds, 1), probe: probesOf(summary), leftOut: leftOutOf(summary) };
+    } catch (error) {
+      // A policy that leaves some stage without a batch is a result of the comparison, not a failure of it.
+      if (errorCodeOf(error) !== "PLAN_INFEASIBLE") throw error;
+      return { seed, seconds: round((performance.now() - started) / 1000, 1), reason: (error as Error).message };
     } finally {
       await run.stop();
     }
@@ -264,7 +296,9 @@ export async function runQuality(cases: readonly QualityCase[], options: Quality
     await Promise.all(Array.from({ length: Math.max(1, options.jobs ?? 1) }, lane));
     return groups.map(({ c, policy }, k) => {
       const mine = results.slice(k * options.seeds.length, (k + 1) * options.seeds.length);
-      return summarizeSeeds(c.name, withPolicy(c.config(options.seeds[0] ?? 0), policy), mine);
+      const finished = mine.filter((r): r is SeedResult => !("reason" in r));
+      const refused = mine.filter((r): r is InfeasibleRun => "reason" in r);
+      return summarizeSeeds(c.name, withPolicy(c.config(options.seeds[0] ?? 0), policy), finished, refused);
     });
   } finally {
     await rm(runDir, { recursive: true, force: true });
@@ -275,10 +309,10 @@ export async function runQuality(cases: readonly QualityCase[], options: Quality
  * The reports of one dataset as a Markdown table, one row per policy: per attribute the mean
  * accuracy of stage 1, the last stage, the integrated representation and the baseline, and the
  * integrated − baseline gain per seed; the share of the samples each stage left out; the seconds
- * per run. Percentages.
+ * per run. Percentages. A policy's seeds without a batch plan are named beside it.
  */
 export function formatQualityTable(reports: readonly DatasetReport[]): string {
-  const first = reports[0];
+  const first = reports.find((report) => report.seeds.length > 0) ?? reports[0];
   if (first === undefined) return "";
   const last = first.representations.filter((r) => r.startsWith("stage ")).at(-1) ?? "stage 1";
   const shown = ["stage 1", ...(last === "stage 1" ? [] : [last]), "integrated", "baseline"].filter((r) => first.representations.includes(r));
@@ -291,12 +325,12 @@ export function formatQualityTable(reports: readonly DatasetReport[]): string {
     "seconds per run",
   ];
   const rows = reports.map((report) => [
-    `\`${report.policy}\``,
-    ...report.attributes.flatMap((a) => [
+    `\`${report.policy}\`${report.infeasible.length === 0 ? "" : ` (no batch plan: seed ${report.infeasible.map((r) => r.seed).join(", ")})`}`,
+    ...first.attributes.flatMap((a) => [
       ...shown.map((r) => pct(report.probe[a]?.[r])),
       (report.gains[a]?.["integrated - baseline"]?.values ?? []).map((v) => `${v >= 0 ? "+" : ""}${(100 * v).toFixed(1)}`).join(" / "),
     ]),
-    ...tracks.map((t) => `${(100 * (report.leftOut[t]?.mean ?? Number.NaN)).toFixed(1)} %`),
+    ...tracks.map((t) => (report.leftOut[t] === undefined ? "-" : `${(100 * report.leftOut[t].mean).toFixed(1)} %`)),
     `${report.seconds.mean.toFixed(0)}`,
   ]);
   return [`${first.name} (seeds ${first.seeds.join(", ")})`, "", `| ${head.join(" | ")} |`, `|${head.map(() => " --- ").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join(
@@ -336,8 +370,9 @@ function digits(seed: number): MclConfigInput {
 
 /**
  * The coloured digits with a grating per instance behind the digit (stripes=0.5), every
- * augmentation at its default (colour jitter 0.4, grayscale 0.2, flip), K = 16 and fresh weights
- * per stage: jitter and grayscale weaken colour, but crops, flips and colour changes keep a
+ * augmentation at its default (colour jitter 0.4, grayscale 0.2, flip), K = 16, and each stage
+ * starting from the previous one's weights as in the other cases (every other setting at its
+ * default): jitter and grayscale weaken colour, but crops, flips and colour changes keep a
  * grating's orientation and roughly its frequency, so the grating still nearly identifies an
  * instance within a batch and suppression survives the augmentations; 16 × 16 composite groups
  * are mostly smaller than a batch of 256, so the small-group policy decides much of what stage 3
@@ -352,6 +387,7 @@ function digitsStripes(seed: number): MclConfigInput {
     clusters: 16,
     epochsPerStage: 3,
     batchSize: 256,
+    init: "previous",
     sampling: { policy: "mcl", smallGroups: "merge-to-parent" },
     baseline: true,
     probe: { attributes: "all", knn: 20 },
@@ -424,6 +460,10 @@ async function main(): Promise<void> {
     jobs,
     policies,
     onRun: (name, policy, result) => {
+      if ("reason" in result) {
+        console.error(`${name} ${policy} seed ${result.seed} (${result.seconds} s): no batch plan: ${result.reason}`);
+        return;
+      }
       const cells = Object.entries(result.probe).map(
         ([rep, acc]) => `${rep}: ${Object.entries(acc).map(([a, v]) => `${a} ${(100 * v).toFixed(1)}`).join(" ")}`,
       );

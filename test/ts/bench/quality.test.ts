@@ -78,6 +78,7 @@ describe("runQuality", () => {
       policies: [{ smallGroups: "drop" }],
       onRun: (_, policy, result) => {
         expect(policy).toBe("drop");
+        if ("reason" in result) throw new Error(`seed ${result.seed} had no batch plan: ${result.reason}`);
         seen.push(result);
       },
     });
@@ -109,6 +110,22 @@ describe("runQuality", () => {
       expect(report!.gains[attribute]!["integrated - baseline"]).toBeDefined();
     }
     expect(report!.seconds.values).toHaveLength(2);
+    expect(report!.infeasible).toEqual([]);
     expect(JSON.parse(JSON.stringify(report))).toEqual(report);
+  });
+
+  it("records a policy that leaves a stage without a batch and goes on", { timeout: 300_000 }, async () => {
+    // Batches of 64 from 2 clusters of about 48 images: under drop, stage 2 has no batch at all.
+    const bigBatches = (seed: number) => ({ ...tiny(seed), batchSize: 64 });
+    const [refused, planned] = await runQuality([{ name: "big-batches", config: bigBatches }], {
+      seeds: [0],
+      policies: [{ smallGroups: "drop" }, { smallGroups: "balanced", minBatchSize: 16 }],
+    });
+    expect(refused).toMatchObject({ policy: "drop", seeds: [], attributes: [], probe: {} });
+    expect(refused!.infeasible).toEqual([{ seed: 0, seconds: expect.any(Number), reason: expect.stringContaining("stage 2: no group fills a batch") }]);
+    expect(planned).toMatchObject({ policy: "balanced:16", seeds: [0], infeasible: [] });
+    const table = formatQualityTable([refused!, planned!]).split("\n");
+    expect(table[4]).toMatch(/^\| `drop` \(no batch plan: seed 0\) \| - \| - \| - \| - \| {2}\| - \| /);
+    expect(table[5]).toMatch(/^\| `balanced:16` \| \d/);
   });
 });
