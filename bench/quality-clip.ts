@@ -32,7 +32,7 @@ import { Mcl } from "../ts/sdk/mcl.js";
 import type { Accuracies, RepresentationResult, Summary } from "../ts/run/summary.js";
 import { projectRoot } from "../ts/transport/index.js";
 import { PAUSABLE_LAUNCH } from "./launch.js";
-import { stat, type Stat } from "./quality.js";
+import { parseSeeds, round, stat, type Stat } from "./quality.js";
 
 export const CLIP_QUALITY_LOSSES = ["clip", "xsample"] as const;
 export type ClipQualityLoss = (typeof CLIP_QUALITY_LOSSES)[number];
@@ -180,7 +180,7 @@ export async function runClipQuality(options: ClipQualityOptions): Promise<ClipL
         const run = await Mcl.start({ ...configOf(loss, seed), runDir }, { worker: { launch } });
         try {
           const summary = await run.result();
-          results.push({ seed, seconds: Math.round(summary.seconds * 10) / 10, ...clipScoresOf(summary) });
+          results.push({ seed, seconds: round(summary.seconds, 1), ...clipScoresOf(summary) });
         } finally {
           await run.stop();
         }
@@ -254,11 +254,7 @@ export async function clipQualityMain(argv: readonly string[]): Promise<void> {
       out: { type: "string", default: join(projectRoot(), "bench", "results", "quality.json") },
     },
   });
-  const seeds = values.seeds.split(",").map((s) => {
-    const seed = Number(s);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seeds: expected integers >= 0 separated by commas, got ${values.seeds}`);
-    return seed;
-  });
+  const seeds = parseSeeds(values.seeds);
   const losses = values.losses.split(",").map((name) => {
     const loss = CLIP_QUALITY_LOSSES.find((l) => l === name);
     if (loss === undefined) throw new Error(`--losses: expected some of ${CLIP_QUALITY_LOSSES.join(", ")}, got ${JSON.stringify(name)}`);
@@ -281,7 +277,7 @@ export async function clipQualityMain(argv: readonly string[]): Promise<void> {
     quick: values.quick,
     metric: "MMVP-style pair score and zero-shot accuracy per category, mean ± sample std over seeds",
     losses: reports,
-    load_average: Math.round(loadavg()[0]! * 100) / 100,
+    load_average: round(loadavg()[0]!, 2),
     cpus: cpus().length,
     node: process.version,
   };

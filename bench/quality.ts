@@ -155,9 +155,19 @@ export interface DatasetReport {
 
 const DECIMALS = 4;
 
-function round(value: number, decimals = DECIMALS): number {
+/** `value` rounded to `decimals` places, as the results files keep figures. */
+export function round(value: number, decimals = DECIMALS): number {
   const scale = 10 ** decimals;
   return Math.round(value * scale) / scale;
+}
+
+/** --seeds' value: integers >= 0 separated by commas. */
+export function parseSeeds(text: string): number[] {
+  return text.split(",").map((s) => {
+    const seed = Number(s);
+    if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seeds: expected integers >= 0 separated by commas, got ${text}`);
+    return seed;
+  });
 }
 
 /** Mean ± sample standard deviation of `values` (at least one). */
@@ -437,11 +447,7 @@ async function main(): Promise<void> {
       set: { type: "string", multiple: true, default: [] },
     },
   });
-  const seeds = values.seeds.split(",").map((s) => {
-    const seed = Number(s);
-    if (!Number.isInteger(seed) || seed < 0) throw new Error(`--seeds: expected integers >= 0 separated by commas, got ${values.seeds}`);
-    return seed;
-  });
+  const seeds = parseSeeds(values.seeds);
   const jobs = Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new Error(`--jobs: expected an integer >= 1, got ${values.jobs}`);
   const names = values.datasets.split(",");
